@@ -1,0 +1,69 @@
+"""The ``workbench`` command line: one verb per module in ``workbench.commands``.
+
+Each verb module defines ``add_parser(subparsers)`` which registers its parser and sets
+``func`` (taking the parsed args, returning an exit code). Verb modules import their heavy
+dependencies (cv2, TensorFlow, Qt) inside ``func`` so ``workbench --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from workbench.errors import WorkbenchError
+
+# verb name -> module under workbench.commands (order = order in --help)
+VERBS = {
+    "gui": "gui",
+    "demo-data": "demo_data",
+    "convert": "convert",
+    "stats": "stats",
+    "eval": "eval",
+    "detect": "detect",
+    "anchors": "anchors",
+    "export": "export",
+    "train": "train",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit code 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench", description="Label, detect, train and inspect YOLO "
+                     "object detectors. With no verb, opens the GUI.")
+    from workbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for module_name in VERBS.values():
+        try:
+            module = importlib.import_module(f"workbench.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"workbench.commands.{module_name}":
+                continue  # verb not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        args = parser.parse_args(["gui"])
+    try:
+        return int(args.func(args) or 0)
+    except WorkbenchError as exc:
+        print(f"workbench {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"workbench {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

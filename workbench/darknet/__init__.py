@@ -1,0 +1,1 @@
+"""Darknet model files: .cfg (parse, write, customize), .weights (read, write), anchors, ONNX export."""

@@ -1,0 +1,302 @@
+"""Darknet .cfg files: parse, write, inspect shapes, and customize for N classes.
+
+A cfg is an ordered list of ``[section]``s with ``key=value`` options; sections repeat and
+their order is the network. ``#`` and ``;`` start comments. The first section is ``[net]``
+(or ``[network]``); layer *i* in darknet's numbering is ``sections[i + 1]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.errors import FormatError, ModelError
+
+#: Layer kinds this project builds (OpenCV, ONNX, Keras) and writes weights for.
+SUPPORTED_LAYERS = ("convolutional", "shortcut", "route", "upsample", "maxpool", "yolo")
+
+
+@dataclass
+class Section:
+    """One ``[kind]`` block. ``line`` is where its header stands in the source (1-based)."""
+
+    kind: str
+    options: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.options.get(key, default)
+
+    def get_int(self, key: str, default: int | None = None) -> int:
+        value = self.options.get(key)
+        if value is None:
+            if default is None:
+                raise ModelError(f"[{self.kind}] at line {self.line}: missing '{key}='")
+            return default
+        try:
+            return int(float(value))
+        except ValueError:
+            raise ModelError(
+                f"[{self.kind}] at line {self.line}: '{key}={value}' is not a number"
+            ) from None
+
+    def get_float(self, key: str, default: float | None = None) -> float:
+        value = self.options.get(key)
+        if value is None:
+            if default is None:
+                raise ModelError(f"[{self.kind}] at line {self.line}: missing '{key}='")
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise ModelError(
+                f"[{self.kind}] at line {self.line}: '{key}={value}' is not a number"
+            ) from None
+
+    def get_ints(self, key: str, default: list[int] | None = None) -> list[int]:
+        value = self.options.get(key)
+        if value is None:
+            if default is None:
+                raise ModelError(f"[{self.kind}] at line {self.line}: missing '{key}='")
+            return list(default)
+        try:
+            return [int(float(v)) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise ModelError(
+                f"[{self.kind}] at line {self.line}: '{key}={value}' is not a list of numbers"
+            ) from None
+
+
+@dataclass
+class DarknetCfg:
+    sections: list[Section]
+    path: Path | None = None
+
+    @property
+    def net(self) -> Section:
+        return self.sections[0]
+
+    @property
+    def layers(self) -> list[Section]:
+        """The layers in darknet's numbering (everything after [net])."""
+        return self.sections[1:]
+
+    @property
+    def width(self) -> int:
+        return self.net.get_int("width", 416)
+
+    @property
+    def height(self) -> int:
+        return self.net.get_int("height", 416)
+
+    @property
+    def channels(self) -> int:
+        return self.net.get_int("channels", 3)
+
+    def yolo_layers(self) -> list[int]:
+        return [i for i, s in enumerate(self.layers) if s.kind == "yolo"]
+
+    @property
+    def classes(self) -> int:
+        heads = self.yolo_layers()
+        if not heads:
+            raise ModelError(f"{self.where()}: the cfg has no [yolo] section")
+        return self.layers[heads[0]].get_int("classes", 80)
+
+    def where(self) -> str:
+        return str(self.path) if self.path else "cfg"
+
+    def copy(self) -> DarknetCfg:
+        return copy.deepcopy(self)
+
+
+def parse_cfg(text: str, path: str | Path | None = None) -> DarknetCfg:
+    """Parse cfg text. Errors are :class:`FormatError` naming the file and line."""
+    where = Path(path) if path else Path("<cfg>")
+    sections: list[Section] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            if not line.endswith("]") or len(line) < 3:
+                raise FormatError(where, f"bad section header {raw.strip()!r}", line=lineno)
+            sections.append(Section(line[1:-1].strip().lower(), {}, lineno))
+            continue
+        if "=" not in line:
+            raise FormatError(where, f"expected key=value, got {raw.strip()!r}", line=lineno)
+        if not sections:
+            raise FormatError(where, "option before the first [section]", line=lineno)
+        key, value = line.split("=", 1)
+        sections[-1].options[key.strip()] = value.strip()
+    if not sections:
+        raise FormatError(where, "no sections found: not a darknet cfg")
+    if sections[0].kind not in ("net", "network"):
+        raise FormatError(where, f"first section is [{sections[0].kind}], expected [net]",
+                          line=sections[0].line)
+    return DarknetCfg(sections, Path(path) if path else None)
+
+
+def read_cfg(path: str | Path) -> DarknetCfg:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(path, f"cannot read cfg: {exc}") from None
+    return parse_cfg(text, path)
+
+
+def format_cfg(cfg: DarknetCfg) -> str:
+    """Write cfg text (comments are not kept; section order and option order are)."""
+    blocks = []
+    for s in cfg.sections:
+        body = "".join(f"{k}={v}\n" for k, v in s.options.items())
+        blocks.append(f"[{s.kind}]\n{body}")
+    return "\n".join(blocks)
+
+
+def write_cfg(cfg: DarknetCfg, path: str | Path) -> None:
+    from workbench.atomic import atomic_write_text
+
+    atomic_write_text(path, format_cfg(cfg))
+
+
+def check_supported(cfg: DarknetCfg) -> None:
+    """Raise ModelError naming the first section this project cannot build."""
+    for i, s in enumerate(cfg.layers):
+        if s.kind not in SUPPORTED_LAYERS:
+            raise ModelError(
+                f"{cfg.where()}:{s.line}: layer {i} [{s.kind}] is not supported "
+                f"(supported: {', '.join(SUPPORTED_LAYERS)})"
+            )
+        if s.kind == "convolutional":
+            act = s.get("activation", "logistic")
+            if act not in ("leaky", "linear"):
+                raise ModelError(
+                    f"{cfg.where()}:{s.line}: layer {i} [convolutional] activation={act} "
+                    "is not supported (leaky or linear)"
+                )
+            if s.get_int("groups", 1) != 1 or s.get_int("dilation", 1) != 1:
+                raise ModelError(
+                    f"{cfg.where()}:{s.line}: layer {i} [convolutional] groups/dilation "
+                    "are not supported"
+                )
+
+
+def route_sources(layers: list[Section], index: int) -> list[int]:
+    """Absolute layer indices a [route] at ``index`` concatenates."""
+    return [i if i >= 0 else index + i for i in layers[index].get_ints("layers")]
+
+
+def shortcut_source(layers: list[Section], index: int) -> int:
+    f = layers[index].get_int("from")
+    return f if f >= 0 else index + f
+
+
+def conv_padding(s: Section) -> int:
+    size = s.get_int("size", 1)
+    return size // 2 if s.get_int("pad", 0) else s.get_int("padding", 0)
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    height: int
+    width: int
+    channels: int
+
+
+def layer_shapes(cfg: DarknetCfg, width: int | None = None,
+                 height: int | None = None) -> list[LayerShape]:
+    """Output shape of every layer for an input of ``width`` x ``height`` (default: [net])."""
+    check_supported(cfg)
+    h = height or cfg.height
+    w = width or cfg.width
+    c = cfg.channels
+    shapes: list[LayerShape] = []
+    layers = cfg.layers
+    prev = LayerShape(h, w, c)
+    for i, s in enumerate(layers):
+        if s.kind == "convolutional":
+            size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)
+            out = LayerShape((prev.height + 2 * pad - size) // stride + 1,
+                             (prev.width + 2 * pad - size) // stride + 1, s.get_int("filters", 1))
+        elif s.kind == "maxpool":
+            size, stride = s.get_int("size", s.get_int("stride", 1)), s.get_int("stride", 1)
+            pad = s.get_int("padding", size - 1)
+            out = LayerShape((prev.height + pad - size) // stride + 1,
+                             (prev.width + pad - size) // stride + 1, prev.channels)
+        elif s.kind == "upsample":
+            k = s.get_int("stride", 2)
+            out = LayerShape(prev.height * k, prev.width * k, prev.channels)
+        elif s.kind == "route":
+            src = [shapes[j] for j in route_sources(layers, i)]
+            if any(x.height != src[0].height or x.width != src[0].width for x in src):
+                raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [route] joins layers "
+                                 "of different sizes")
+            out = LayerShape(src[0].height, src[0].width, sum(x.channels for x in src))
+        elif s.kind == "shortcut":
+            out = prev
+        else:  # yolo passes its input through
+            out = prev
+        shapes.append(out)
+        prev = out
+    return shapes
+
+
+def conv_input_channels(cfg: DarknetCfg) -> dict[int, int]:
+    """Input channel count of every convolutional layer, by layer index."""
+    shapes = layer_shapes(cfg)
+    result = {}
+    for i, s in enumerate(cfg.layers):
+        if s.kind == "convolutional":
+            result[i] = shapes[i - 1].channels if i > 0 else cfg.channels
+    return result
+
+
+def anchors_of(section: Section) -> list[tuple[float, float]]:
+    values = [float(v) for v in section.get("anchors", "").split(",") if v.strip()]
+    return list(zip(values[0::2], values[1::2], strict=False))
+
+
+def customize(template: DarknetCfg, classes: int, width: int, height: int,
+              anchors: list[tuple[float, float]] | None = None, n_images: int = 0) -> DarknetCfg:
+    """Apply darknet's custom-training recipe (AlexeyAB README, "How to train").
+
+    ``classes=N`` in every [yolo]; ``filters=(N+5)*len(mask)`` in the convolution just before
+    each; ``max_batches = max(2000*N, n_images, 6000)`` with steps at 80% and 90%; width and
+    height (multiples of 32); optionally new anchors (as many as the template has).
+    """
+    if classes < 1:
+        raise ModelError("classes must be at least 1")
+    if width % 32 or height % 32 or width <= 0 or height <= 0:
+        raise ModelError(f"width and height must be positive multiples of 32, got {width}x{height}")
+    cfg = template.copy()
+    net = cfg.net
+    net.options["width"], net.options["height"] = str(width), str(height)
+    max_batches = max(2000 * classes, n_images, 6000)
+    net.options["max_batches"] = str(max_batches)
+    net.options["steps"] = f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}"
+    layers = cfg.layers
+    for i in cfg.yolo_layers():
+        head = layers[i]
+        head.options["classes"] = str(classes)
+        if anchors is not None:
+            if len(anchors) != head.get_int("num", len(anchors_of(head))):
+                raise ModelError(f"{len(anchors)} anchors given, the template's [yolo] has "
+                                 f"num={head.get('num')}")
+            head.options["anchors"] = ",  ".join(f"{round(a)},{round(b)}" for a, b in anchors)
+        mask = head.get_ints("mask", list(range(len(anchors_of(head)))))
+        j = i - 1
+        while j >= 0 and layers[j].kind != "convolutional":
+            j -= 1
+        if j < 0:
+            raise ModelError(f"{cfg.where()}:{head.line}: [yolo] with no convolution before it")
+        layers[j].options["filters"] = str((classes + 5) * len(mask))
+    return cfg
+
+
+def stride_of_head(cfg: DarknetCfg, yolo_index: int) -> int:
+    shapes = layer_shapes(cfg)
+    return int(math.ceil(cfg.width / shapes[yolo_index].width))

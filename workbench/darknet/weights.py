@@ -1,0 +1,172 @@
+"""Darknet .weights files: read, write (byte-identical), partial files, random weights for tests.
+
+Layout (pjreddie/AlexeyAB darknet): int32 major, minor, revision; ``seen`` as int64 when
+``major*10 + minor >= 2`` else int32; then float32 little-endian, convolutional layers only, in
+cfg order: biases (BN beta when batch_normalize), then with BN scales (gamma), rolling mean,
+rolling variance; then the kernel as ``[out][in][kh][kw]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from workbench.darknet.cfg import DarknetCfg, conv_input_channels
+from workbench.errors import ModelError
+
+
+@dataclass
+class ConvWeights:
+    """One convolutional layer's parameters, in darknet's layout."""
+
+    biases: np.ndarray                 # (out,)  BN beta when batch-normalized
+    kernel: np.ndarray                 # (out, in, kh, kw)
+    scales: np.ndarray | None = None   # (out,)  BN gamma
+    mean: np.ndarray | None = None     # (out,)  BN rolling mean
+    variance: np.ndarray | None = None  # (out,)  BN rolling variance
+
+    @property
+    def batch_normalized(self) -> bool:
+        return self.scales is not None
+
+    def flat(self) -> list[np.ndarray]:
+        parts = [self.biases]
+        if self.batch_normalized:
+            parts += [self.scales, self.mean, self.variance]
+        parts.append(self.kernel.reshape(-1))
+        return parts
+
+
+@dataclass
+class DarknetWeights:
+    """Header plus per-layer conv weights keyed by layer index.
+
+    ``layers`` holds only the layers the file covers: a partial file (darknet53.conv.74,
+    yolov3-tiny.conv.15) covers the first convolutional layers only.
+    """
+
+    layers: dict[int, ConvWeights] = field(default_factory=dict)
+    major: int = 0
+    minor: int = 2
+    revision: int = 0
+    seen: int = 0
+
+    @property
+    def seen_is_64bit(self) -> bool:
+        return self.major * 10 + self.minor >= 2
+
+
+def conv_layer_sizes(cfg: DarknetCfg) -> list[tuple[int, int, bool, int, int]]:
+    """(layer index, out, batch_normalize, in, size) for each convolution, in file order."""
+    inputs = conv_input_channels(cfg)
+    result = []
+    for i, s in enumerate(cfg.layers):
+        if s.kind == "convolutional":
+            result.append((i, s.get_int("filters", 1), bool(s.get_int("batch_normalize", 0)),
+                           inputs[i], s.get_int("size", 1)))
+    return result
+
+
+def _floats_for(out: int, bn: bool, cin: int, size: int) -> int:
+    return out * (4 if bn else 1) + out * cin * size * size
+
+
+def floats_needed(cfg: DarknetCfg) -> int:
+    return sum(_floats_for(o, bn, c, k) for _, o, bn, c, k in conv_layer_sizes(cfg))
+
+
+def read_weights(path: str | Path, cfg: DarknetCfg, *, allow_partial: bool = True) -> DarknetWeights:
+    """Read a .weights file laid out for ``cfg``.
+
+    A file that stops exactly at a layer boundary is a partial file (first N conv layers);
+    anything else that does not fit raises ModelError("cfg needs N floats, file has M").
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read weights: {exc}") from None
+    if len(data) < 16:
+        raise ModelError(f"{path}: {len(data)} bytes is too short for a darknet weights header")
+    major, minor, revision = (int(v) for v in np.frombuffer(data, "<i4", 3))
+    if major > 1000 or minor > 1000 or major < 0 or minor < 0:
+        raise ModelError(f"{path}: header version {major}.{minor} is not a darknet weights file")
+    wide = major * 10 + minor >= 2
+    seen = int(np.frombuffer(data, "<i8" if wide else "<i4", 1, 12)[0])
+    offset = 20 if wide else 16
+    body = data[offset:]
+    if len(body) % 4:
+        raise ModelError(f"{path}: body of {len(body)} bytes is not a whole number of floats")
+    values = np.frombuffer(body, "<f4")
+    needed = floats_needed(cfg)
+    weights = DarknetWeights({}, major, minor, revision, seen)
+    pos = 0
+    for i, out, bn, cin, size in conv_layer_sizes(cfg):
+        n = _floats_for(out, bn, cin, size)
+        if pos == len(values) and allow_partial and pos > 0:
+            break
+        if pos + n > len(values):
+            raise ModelError(
+                f"{path}: does not fit {cfg.where()}: cfg needs {needed} floats, file has "
+                f"{len(values)} (runs out inside layer {i})"
+            )
+        chunk = values[pos:pos + n].astype(np.float32)
+        pos += n
+        biases = chunk[:out]
+        k = out
+        scales = mean = var = None
+        if bn:
+            scales, mean, var = chunk[k:k + out], chunk[k + out:k + 2 * out], chunk[k + 2 * out:k + 3 * out]
+            k += 3 * out
+        kernel = chunk[k:].reshape(out, cin, size, size)
+        weights.layers[i] = ConvWeights(biases, kernel, scales, mean, var)
+    if pos != len(values):
+        raise ModelError(
+            f"{path}: does not fit {cfg.where()}: cfg needs {needed} floats, file has {len(values)}"
+        )
+    if not weights.layers:
+        raise ModelError(f"{path}: holds no layer weights (cfg needs {needed} floats)")
+    return weights
+
+
+def weights_to_bytes(weights: DarknetWeights) -> bytes:
+    header = np.array([weights.major, weights.minor, weights.revision], "<i4").tobytes()
+    header += np.array([weights.seen], "<i8" if weights.seen_is_64bit else "<i4").tobytes()
+    parts = [p.astype("<f4", copy=False).reshape(-1)
+             for i in sorted(weights.layers) for p in weights.layers[i].flat()]
+    body = np.concatenate(parts).tobytes() if parts else b""
+    return header + body
+
+
+def write_weights(weights: DarknetWeights, path: str | Path) -> None:
+    """Write a .weights file atomically; what was read is written back byte for byte."""
+    from workbench.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, weights_to_bytes(weights))
+
+
+def truncate(weights: DarknetWeights, n_layers: int) -> DarknetWeights:
+    """The first ``n_layers`` layers only, like ``darknet partial cfg weights out N``."""
+    kept = {i: w for i, w in weights.layers.items() if i < n_layers}
+    return DarknetWeights(kept, weights.major, weights.minor, weights.revision, 0)
+
+
+def random_weights(cfg: DarknetCfg, seed: int = 0, *, scale: float = 1.0) -> DarknetWeights:
+    """Random weights with random BN statistics, scaled so activations stay O(1) through depth.
+
+    Used by tests and demos: no pretrained weights can be downloaded here.
+    """
+    rng = np.random.default_rng(seed)
+    layers = {}
+    for i, out, bn, cin, size in conv_layer_sizes(cfg):
+        fan_in = cin * size * size
+        kernel = (rng.standard_normal((out, cin, size, size)) * scale * np.sqrt(2.0 / fan_in))
+        w = ConvWeights(rng.uniform(-0.1, 0.1, out).astype(np.float32), kernel.astype(np.float32))
+        if bn:
+            w.scales = rng.uniform(0.5, 1.5, out).astype(np.float32)
+            w.mean = rng.uniform(-0.1, 0.1, out).astype(np.float32)
+            w.variance = rng.uniform(0.5, 1.5, out).astype(np.float32)
+        layers[i] = w
+    return DarknetWeights(layers, 0, 2, 0, 0)

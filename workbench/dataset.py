@@ -1,0 +1,133 @@
+"""The dataset model: plain Python objects, no Qt, no file parsing.
+
+Coordinates are float pixels ``(x1, y1, x2, y2)`` in the EXIF-oriented image (the image as the
+user sees it and as the detector reads it). Conversion to normalized or integer forms happens
+only at the file boundary, in ``workbench.formats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Box:
+    """One labeled object: float pixel corners, class index into the dataset's ClassList."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    class_id: int
+    difficult: bool = False
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+
+@dataclass
+class ImageRecord:
+    """One image of a dataset and its labels.
+
+    ``labeled`` is False while no label file exists ("not labeled yet"); an image that was
+    labeled with nothing in it has ``labeled=True`` and no boxes (an empty label file).
+    ``width``/``height`` are those of the EXIF-oriented image; 0 until read.
+    """
+
+    path: Path
+    width: int = 0
+    height: int = 0
+    boxes: list[Box] = field(default_factory=list)
+    labeled: bool = False
+    verified: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+
+class ClassList:
+    """The user's class names, in the user's order.
+
+    Never re-ordered or rewritten behind the user's back: indices in existing label files
+    depend on it. Unknown names met while reading are collected in ``unknown`` and appended
+    only when the caller asks (:meth:`adopt_unknown`).
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._names: list[str] = []
+        self.unknown: list[str] = []
+        for name in names:
+            self.append(name)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __getitem__(self, index: int) -> str:
+        return self._names[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClassList) and self._names == other._names
+
+    def __repr__(self) -> str:
+        return f"ClassList({self._names!r})"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def index(self, name: str) -> int | None:
+        """The index of ``name``, or None when the list does not have it."""
+        try:
+            return self._names.index(name)
+        except ValueError:
+            return None
+
+    def append(self, name: str) -> int:
+        """Add ``name`` at the end (if new) and return its index."""
+        name = name.strip()
+        if not name:
+            raise ValueError("a class name cannot be empty")
+        found = self.index(name)
+        if found is not None:
+            return found
+        self._names.append(name)
+        return len(self._names) - 1
+
+    def note_unknown(self, name: str) -> None:
+        """Remember a class name met in a file but missing from the list."""
+        if name not in self.unknown and self.index(name) is None:
+            self.unknown.append(name)
+
+    def adopt_unknown(self) -> list[str]:
+        """Append every unknown name met so far (the user asked for it); return them."""
+        adopted, self.unknown = self.unknown, []
+        for name in adopted:
+            self.append(name)
+        return adopted
+
+    def rename(self, index: int, new_name: str) -> None:
+        new_name = new_name.strip()
+        if not new_name:
+            raise ValueError("a class name cannot be empty")
+        if self.index(new_name) not in (None, index):
+            raise ValueError(f"class {new_name!r} already exists; merge instead")
+        self._names[index] = new_name

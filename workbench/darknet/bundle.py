@@ -1,0 +1,79 @@
+"""Model bundles: a folder with one .cfg, one .weights and one .names file.
+
+``resolve_bundle("demo")`` names the demo model shipped in ``resources/models/demo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.atomic import atomic_write_text
+from workbench.darknet.cfg import DarknetCfg, format_cfg, read_cfg
+from workbench.darknet.weights import DarknetWeights, write_weights
+from workbench.errors import ModelError
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+BUILTIN_MODELS = {"demo": RESOURCES / "models" / "demo"}
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    cfg: Path
+    weights: Path
+    names: Path
+
+    def class_names(self) -> list[str]:
+        return read_names(self.names)
+
+    def read_cfg(self) -> DarknetCfg:
+        return read_cfg(self.cfg)
+
+
+def read_names(path: str | Path) -> list[str]:
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read class names: {exc}") from None
+    names = [line.strip() for line in lines if line.strip()]
+    if not names:
+        raise ModelError(f"{path}: no class names in the file")
+    return names
+
+
+def find_bundle(folder: str | Path) -> ModelBundle:
+    """The bundle in ``folder``, or a built-in name such as ``demo``; clear error otherwise."""
+    if str(folder) in BUILTIN_MODELS:
+        folder = BUILTIN_MODELS[str(folder)]
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: model folder not found (a bundle is a folder with one "
+                         ".cfg, one .weights and one .names file)")
+    found = {}
+    for ext in ("cfg", "weights", "names"):
+        files = sorted(folder.glob(f"*.{ext}"))
+        if len(files) != 1:
+            raise ModelError(f"{folder}: a model bundle needs exactly one .{ext} file, "
+                             f"found {len(files)}")
+        found[ext] = files[0]
+    return ModelBundle(found["cfg"], found["weights"], found["names"])
+
+
+def bundle_from_files(cfg: str | Path, weights: str | Path, names: str | Path) -> ModelBundle:
+    for p in (cfg, weights, names):
+        if not Path(p).is_file():
+            raise ModelError(f"{p}: file not found")
+    return ModelBundle(Path(cfg), Path(weights), Path(names))
+
+
+def write_bundle(folder: str | Path, name: str, cfg: DarknetCfg, weights: DarknetWeights,
+                 class_names: list[str]) -> ModelBundle:
+    """Write ``name.cfg``, ``name.weights`` and ``name.names`` atomically into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bundle = ModelBundle(folder / f"{name}.cfg", folder / f"{name}.weights", folder / f"{name}.names")
+    atomic_write_text(bundle.cfg, format_cfg(cfg))
+    write_weights(weights, bundle.weights)
+    atomic_write_text(bundle.names, "".join(f"{n}\n" for n in class_names))
+    return bundle

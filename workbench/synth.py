@@ -102,6 +102,8 @@ def make_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: i
     import cv2
 
     from workbench.atomic import atomic_write_text
+    from workbench.dataset import Box
+    from workbench.formats.yolo import write_classes, write_yolo
 
     if images < 1:
         raise ValueError("images must be at least 1")
@@ -118,11 +120,12 @@ def make_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: i
         name = f"img_{i:05d}.jpg"
         if not cv2.imwrite(str(out / name), image, [cv2.IMWRITE_JPEG_QUALITY, 92]):
             raise OSError(f"{out / name}: cannot write image")
-        atomic_write_text(out / f"img_{i:05d}.txt", _yolo_lines(objects, size))
+        boxes = [Box(x1, y1, x2, y2, k) for k, x1, y1, x2, y2 in objects]
+        write_yolo(out / f"img_{i:05d}.txt", boxes, size, size)
         names.append(name)
         if progress:
             progress(i + 1, images)
-    atomic_write_text(out / "classes.txt", "".join(f"{n}\n" for n in CLASS_NAMES))
+    write_classes(out / "classes.txt", CLASS_NAMES)
     order = np.random.default_rng(seed + 1).permutation(images)
     n_valid = int(round(images * valid_fraction))
     valid = sorted(names[j] for j in order[:n_valid])
@@ -131,8 +134,3 @@ def make_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: i
     atomic_write_text(out / "valid.txt", "".join(f"{n}\n" for n in valid))
     return out
 
-
-def _yolo_lines(objects: list[tuple], size: int) -> str:
-    return "".join(f"{k} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
-                   f"{(x2 - x1) / size:.6f} {(y2 - y1) / size:.6f}\n"
-                   for k, x1, y1, x2, y2 in objects)

@@ -1,0 +1,27 @@
+"""`workbench stats DIR`: what a dataset holds and what is wrong with it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "stats", help="count images, labels, boxes per class and problems in a dataset",
+        description="Images, labeled, unlabeled, verified, boxes per class, box size spread "
+        "and every file that could not be read.")
+    p.add_argument("dataset", help="dataset folder")
+    p.add_argument("--format", dest="label_format", default="auto",
+                   choices=["auto", "yolo", "voc", "coco"], help="label format (default: detect)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.folder import open_dataset
+    from workbench.stats import dataset_stats, format_stats
+
+    stats = dataset_stats(open_dataset(args.dataset, args.label_format))
+    print(json.dumps(stats.to_dict()) if args.json else format_stats(stats))
+    return 0

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.errors import FormatError
+
 
 @dataclass
 class Box:
@@ -131,3 +133,45 @@ class ClassList:
         if self.index(new_name) not in (None, index):
             raise ValueError(f"class {new_name!r} already exists; merge instead")
         self._names[index] = new_name
+
+
+LABEL_FORMATS = ("yolo", "voc", "coco", "none")
+
+
+@dataclass
+class Dataset:
+    """A folder of images and their labels, read by ``workbench.folder.open_dataset``.
+
+    ``label_format`` is the format the labels were read from ("yolo", "voc", "coco" or
+    "none" when nothing is labeled yet). ``problems`` lists every file that could not be
+    read whole (each a FormatError naming the file and the line or element); the same
+    messages appear in the affected ``ImageRecord.problems``. ``split`` maps "train" and
+    "valid" to records when ``train.txt``/``valid.txt`` exist at the root.
+    ``damaged_labels`` are label files that did not load whole: saving over one keeps a
+    backup copy first, so nothing the reader skipped is lost.
+    """
+
+    root: Path
+    classes: ClassList = field(default_factory=ClassList)
+    images: list[ImageRecord] = field(default_factory=list)
+    problems: list[FormatError] = field(default_factory=list)
+    label_format: str = "none"
+    split: dict[str, list[ImageRecord]] = field(default_factory=dict)
+    damaged_labels: set[Path] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def find(self, path: str | Path) -> ImageRecord | None:
+        """The record of the image at ``path`` (absolute or relative to the root)."""
+        path = Path(path)
+        if not path.is_absolute():
+            path = self.root / path
+        for record in self.images:
+            if record.path == path:
+                return record
+        return None
+
+    def relative_path(self, record: ImageRecord) -> Path:
+        """The record's image path relative to the dataset root."""
+        return record.path.relative_to(self.root)

@@ -130,6 +130,8 @@ def parse_cfg(text: str, path: str | Path | None = None) -> DarknetCfg:
         if not sections:
             raise FormatError(where, "option before the first [section]", line=lineno)
         key, value = line.split("=", 1)
+        if not key.strip():
+            raise FormatError(where, f"option with no name: {raw.strip()!r}", line=lineno)
         sections[-1].options[key.strip()] = value.strip()
     if not sections:
         raise FormatError(where, "no sections found: not a darknet cfg")

@@ -1,0 +1,64 @@
+"""Render the main window on demo data into docs/screenshots/*.png (offscreen, for the README).
+
+Run: python3 scripts/render_screenshots.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    from PySide6.QtWidgets import QApplication
+
+    from ui import settings, workers
+    from ui.main_window import MainWindow
+    from ui.session import Proposal
+    from workbench.synth import make_demo_dataset
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        settings.use_file(Path(tmp) / "settings.ini")
+        data = make_demo_dataset(Path(tmp) / "demo", images=24, seed=7, size=416)
+        for i in (5, 9, 14, 20):
+            (data / f"img_{i:05d}.txt").unlink()      # some work left to do
+        window = MainWindow()
+        window.resize(1400, 860)
+        window.show()
+        window.open_folder(data)
+        while window.loading() or window.canvas.decoded is None or not workers.idle():
+            app.processEvents()
+        window.go_to(2)
+        while window.canvas.decoded is None or not workers.idle():
+            app.processEvents()
+        window.canvas.select([0])
+        window.stats.refresh()
+        app.processEvents()
+        window.grab().save(str(out / "main_window.png"))
+        # proposals (dashed) on an unlabeled image, as pre-labeling shows them
+        window.go_to(5)
+        while window.canvas.decoded is None or not workers.idle():
+            app.processEvents()
+        from workbench.dataset import Box
+
+        window.session.set_proposals(5, [Proposal(Box(60, 80, 170, 190, 0), 0.91, "circle"),
+                                         Proposal(Box(230, 200, 330, 300, 3), 0.64, "star")])
+        app.processEvents()
+        window.grab().save(str(out / "proposals.png"))
+        window.session.reject_proposals()
+        window.close()
+    print(f"wrote {out / 'main_window.png'} and {out / 'proposals.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

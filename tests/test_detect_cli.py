@@ -1,0 +1,131 @@
+"""`workbench detect`: sources, output formats read back, summary, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from model_factory import random_bundle
+
+from workbench.cli import main
+from workbench.detect.detector import Detector
+from workbench.formats.coco import read_coco_results
+from workbench.formats.voc import read_voc
+from workbench.images import list_images, load_bgr
+from workbench.synth import make_demo_dataset
+
+CONF = "0.5"
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
+                         seed=4)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = make_demo_dataset(tmp_path_factory.mktemp("data") / "ds", images=3, seed=1, size=192)
+    return root, list_images(root)
+
+
+@pytest.fixture(scope="module")
+def expected(model, images):
+    det = Detector(model, "cpu", size=160)
+    return {p.name: det.detect(load_bgr(p), conf=float(CONF)) for p in images[1]}
+
+
+def detect(*args):
+    return main(["detect", *map(str, args), "--backend", "cpu", "--size", "160",
+                 "--conf", CONF])
+
+
+def test_yolo_output_has_a_confidence_column_and_classes(model, images, expected, tmp_path,
+                                                         capsys):
+    root, paths = images
+    assert detect(root, "--model", model.cfg.parent, "--out", tmp_path / "out") == 0
+    out = capsys.readouterr().out
+    assert "3 images" in out and "backend: opencv-cpu (" in out and "images/s" in out
+    assert (tmp_path / "out" / "classes.txt").read_text().split() == [f"class{i}" for i in range(4)]
+    total = 0
+    for p in paths:
+        rows = np.loadtxt(tmp_path / "out" / f"{p.stem}.txt", ndmin=2).reshape(-1, 6)
+        want = expected[p.name]
+        total += len(want)
+        assert len(rows) == len(want)
+        np.testing.assert_array_equal(rows[:, 0], want.class_ids)
+        np.testing.assert_allclose(rows[:, 5], want.scores, atol=1e-6)
+        cx = (want.boxes[:, 0] + want.boxes[:, 2]) / 2 / 192
+        np.testing.assert_allclose(rows[:, 1], cx, atol=2e-6)
+    assert f"{total} detections" in out
+
+
+def test_voc_coco_and_csv_outputs_read_back(model, images, expected, tmp_path, capsys):
+    root, paths = images
+    for fmt in ("voc", "coco", "csv"):
+        assert detect(root, "--model", model.cfg.parent, "--out", tmp_path / fmt,
+                      "--format", fmt) == 0
+    capsys.readouterr()
+    first = paths[0]
+    ann = read_voc(tmp_path / "voc" / f"{first.stem}.xml")
+    assert len(ann.objects) == len(expected[first.name])
+    results = read_coco_results(tmp_path / "coco" / "detections.json")
+    doc = json.loads((tmp_path / "coco" / "images.json").read_text())
+    ids = {im["file_name"]: im["id"] for im in doc["images"]}
+    assert set(ids) == {p.name for p in paths}
+    mine = [r for r in results if r["image_id"] == ids[first.name]]
+    want = expected[first.name]
+    assert len(mine) == len(want)
+    np.testing.assert_allclose([r["bbox"][2] for r in mine],
+                               want.boxes[:, 2] - want.boxes[:, 0], atol=1e-3)
+    assert {r["category_id"] for r in mine} <= {c + 1 for c in want.class_ids.tolist()}
+    with open(tmp_path / "csv" / "detections.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(len(d) for d in expected.values())
+    assert rows[0]["image"] in ids and rows[0]["class_name"].startswith("class")
+
+
+def test_single_image_and_list_file_print_without_out(model, images, expected, tmp_path,
+                                                      capsys):
+    root, paths = images
+    files = [str(model.cfg), str(model.weights), str(model.names)]
+    assert detect(paths[0], "--cfg", files[0], "--weights", files[1], "--names", files[2]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "\t" in ln]
+    assert len(lines) == len(expected[paths[0].name])
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(p) for p in paths[1:]) + "\nmissing.jpg\n")
+    assert detect(listing, "--model", model.cfg.parent) == 0
+    captured = capsys.readouterr()
+    assert "2 images" in captured.out and "1 skipped" in captured.out
+    assert "skipped:" in captured.err and "missing.jpg" in captured.err
+
+
+def test_save_images_draws_into_annotated(model, images, tmp_path, capsys):
+    root, paths = images
+    assert detect(root, "--model", model.cfg.parent, "--out", tmp_path / "o",
+                  "--save-images") == 0
+    drawn = sorted(p.name for p in (tmp_path / "o" / "annotated").iterdir())
+    assert drawn == [p.with_suffix(".jpg").name for p in paths]
+    assert load_bgr(tmp_path / "o" / "annotated" / drawn[0]).shape == (192, 192, 3)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "a model is needed"),
+    (["--model", "MODEL", "--cfg", "x.cfg"], "not both"),
+    (["--model", "MODEL", "--backend", "cuda"], "-DWITH_CUDA=ON"),
+    (["--model", "MODEL", "--size", "100"], "multiples of 32"),
+    (["--model", "MODEL", "--save-images"], "--save-images needs --out"),
+])
+def test_bad_input_is_one_line_and_exit_2(model, images, capsys, extra, message):
+    extra = [str(model.cfg.parent) if a == "MODEL" else a for a in extra]
+    assert main(["detect", str(images[0]), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("workbench detect: error:") and message in err
+    assert "\n" not in err
+
+
+def test_missing_source_is_a_clear_error(model, tmp_path, capsys):
+    assert detect(tmp_path / "nope", "--model", model.cfg.parent) == 2
+    assert "no such image, folder or list file" in capsys.readouterr().err

@@ -1,0 +1,348 @@
+"""The training loop on a micro model: it learns, exports what OpenCV runs, resumes, freezes,
+stops early, and runs under tf.distribute on two logical CPU devices."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+tf = pytest.importorskip("tensorflow")
+
+from workbench.darknet.cfg import read_cfg  # noqa: E402
+from workbench.darknet.weights import random_weights, truncate, write_weights  # noqa: E402
+from workbench.synth import make_demo_dataset  # noqa: E402
+from workbench.train.loop import TrainSettings, train  # noqa: E402
+from workbench.train.protocol import Reporter, read_metrics_csv  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# 64x64, two heads (strides 16 and 8) with a route and an upsample: small enough to train a few
+# dozen steps in seconds, shaped like the real templates
+MICRO_CFG = """\
+[net]
+width=64
+height=64
+channels=3
+burn_in=4
+max_batches=1000
+policy=steps
+steps=800,900
+scales=.1,.1
+hue=.05
+saturation=1.2
+exposure=1.2
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=32
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=32
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=27
+activation=linear
+
+[yolo]
+mask=3,4,5
+anchors=8,8, 11,11, 14,14, 18,18, 22,22, 27,27
+classes=4
+num=6
+jitter=.1
+ignore_thresh=.7
+truth_thresh=1
+
+[route]
+layers=-3
+
+[upsample]
+stride=2
+
+[route]
+layers=-1,5
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=27
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=8,8, 11,11, 14,14, 18,18, 22,22, 27,27
+classes=4
+num=6
+jitter=.1
+ignore_thresh=.7
+truth_thresh=1
+"""
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def emit(self, event: str, **fields) -> None:
+        self.events.append({"event": event, **fields})
+
+    def of(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == kind]
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("micro")
+    cfg = folder / "micro.cfg"
+    cfg.write_text(MICRO_CFG)
+    data = make_demo_dataset(folder / "data", images=24, seed=3, size=64, valid_fraction=0.25)
+    return cfg, data
+
+
+def _settings(micro, out, **kw) -> TrainSettings:
+    cfg, data = micro
+    base = dict(dataset=data, template=str(cfg), size=64, epochs=2, batch=6, lr=3e-3,
+                out=out, patience=0, augment=False)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(micro, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    rec = Recorder()
+    result = train(_settings(micro, out, epochs=8, augment=True, policy="cosine"), rec)
+    return result, rec
+
+
+def test_micro_model_loss_decreases(trained):
+    result, rec = trained
+    assert result.status == "finished" and result.steps == 8 * 3
+    losses = [e["loss"] for e in rec.of("epoch")]
+    assert len(losses) == 8 and all(np.isfinite(losses))
+    assert np.mean(losses[-2:]) < 0.6 * losses[0]
+    batches = rec.of("batch")
+    assert [b["step"] for b in batches] == list(range(1, 25))
+    assert all(b["lr"] > 0 and b["images_per_s"] > 0 for b in batches)
+
+
+def test_run_folder_has_checkpoints_bundle_metrics_and_plot(trained):
+    result, rec = trained
+    run = result.run_dir
+    rows = read_metrics_csv(run / "metrics.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, 9))
+    assert all(r["val_map50"] is not None and 0 <= r["val_map50"] <= 1 for r in rows)
+    assert Image.open(run / "metrics.png").size == (800, 360)
+    assert {p.suffix for p in (run / "bundle").iterdir()} >= {".cfg", ".weights", ".names"}
+    assert (run / "bundle" / "model.names").read_text().split() == [
+        "circle", "square", "triangle", "star"]
+    assert tf.train.latest_checkpoint(str(run / "checkpoints"))
+    best = max(rows, key=lambda r: r["val_map50"])
+    assert result.best_epoch == best["epoch"]
+    assert rec.events[-1]["event"] == "done" and rec.events[0]["event"] == "start"
+
+
+def _best_keras_model(run: Path):
+    from workbench.darknet.cfg import read_cfg
+    from workbench.train.model import build_model
+
+    cfg = read_cfg(run / "model.cfg")
+    model = build_model(cfg)
+    tf.train.Checkpoint(model=model).restore(
+        tf.train.latest_checkpoint(str(run / "best"))).expect_partial()
+    return cfg, model
+
+
+def test_exported_bundle_runs_in_opencv_like_the_best_checkpoint(trained, tmp_path):
+    import cv2
+
+    from workbench.train.model import decode_outputs, heads_info
+
+    run = trained[0].run_dir
+    cfg, model = _best_keras_model(run)
+    # OpenCV zeroes class scores under [yolo] thresh; a copy with thresh=0 shows them all
+    text = (run / "bundle" / "model.cfg").read_text().replace("[yolo]", "[yolo]\nthresh=0")
+    (tmp_path / "m.cfg").write_text(text)
+    net = cv2.dnn.readNetFromDarknet(str(tmp_path / "m.cfg"), str(run / "bundle" / "model.weights"))
+    x = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    net.setInput(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    ours = decode_outputs([o.numpy() for o in model(x, training=False)], heads_info(cfg), 64, 64)
+    theirs = net.forward(net.getUnconnectedOutLayersNames())
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.reshape(-1, 9), b.reshape(-1, 9), atol=1e-4)
+
+
+def test_validation_map_equals_the_detectors(trained):
+    from workbench.detect.detector import Detector
+    from workbench.evaluate import Predictions, evaluate
+    from workbench.folder import open_dataset
+    from workbench.images import load_bgr
+    from workbench.train.loop import _ground_truth
+
+    result, rec = trained
+    best_row = [e for e in rec.of("epoch") if e["epoch"] == result.best_epoch][0]
+    dataset = open_dataset(Path(rec.of("start")[0]["dataset"]))
+    valid = dataset.split["valid"]
+    detector = Detector(result.bundle, backend="cpu", size=64)
+    preds = {}
+    for r in valid:
+        d = suppress_all(detector, load_bgr(r.path))
+        preds[str(r.path)] = Predictions(d.boxes, d.scores, d.class_ids)
+    ours = evaluate(_ground_truth(valid), preds, 4, iou_threshold=0.5, metric="voc").map50
+    assert ours == pytest.approx(best_row["val_map50"], abs=2e-3)
+
+
+def suppress_all(detector, image):
+    from workbench.detect.detector import suppress
+
+    return suppress(detector.candidates(image, conf=0.005), 0.45)
+
+
+def test_resume_restores_step_optimizer_and_schedule(micro, tmp_path):
+    out = tmp_path / "run"
+    first = train(_settings(micro, out, epochs=1))
+    assert first.steps == 3
+    rec = Recorder()
+    second = train(_settings(micro, out, epochs=3, resume=True), rec)
+    start = rec.of("start")[0]
+    assert start["resumed"] and start["step"] == 3 and start["start_epoch"] == 2
+    assert second.steps == 9 and second.epochs_done == 3
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(out / "checkpoints")))
+    iterations = [k for k in reader.get_variable_to_shape_map() if k.startswith("optimizer/")
+                  and "iterations" in k]
+    assert iterations and reader.get_tensor(iterations[0]) == 9
+    # the schedule is the run's, saved at the start: 3 epochs resumed on a 1-epoch schedule
+    config = json.loads((out / "config.json").read_text())
+    rows = read_metrics_csv(out / "metrics.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert config["schedule"]["total_steps"] == 3
+    with pytest.raises(Exception, match="already holds a training run"):
+        train(_settings(micro, out))
+
+
+def test_freeze_first_epochs_then_unfreeze(micro, tmp_path):
+    cfg_path, _ = micro
+    from workbench.darknet.cfg import customize
+
+    cfg = customize(read_cfg(cfg_path), 4, 64, 64)
+    start = truncate(random_weights(cfg, seed=1), 5)  # the first 5 layers: a "conv.5" file
+    write_weights(start, tmp_path / "start.weights")
+    out = tmp_path / "run"
+    rec = Recorder()
+    train(_settings(micro, out, weights=tmp_path / "start.weights", freeze_epochs=1), rec)
+    assert rec.of("start")[0]["frozen_layers"] == 5
+    assert [e["frozen"] for e in rec.of("epoch")] == [True, False]
+    from workbench.train.model import build_model
+
+    paths = sorted(tf.train.get_checkpoint_state(str(out / "checkpoints")).all_model_checkpoint_paths,
+                   key=lambda p: int(p.rsplit("-", 1)[1]))
+    kernels = []
+    for path in paths:
+        model = build_model(cfg)
+        tf.train.Checkpoint(model=model).restore(path).expect_partial()
+        kernels.append((model.get_layer("conv_0").get_weights()[0],
+                        model.get_layer("bn_0").get_weights()[3],
+                        model.get_layer("conv_9").get_weights()[0]))
+    loaded = np.transpose(start.layers[0].kernel, (2, 3, 1, 0))
+    np.testing.assert_array_equal(kernels[0][0], loaded)  # frozen: untouched
+    np.testing.assert_array_equal(kernels[0][1], start.layers[0].variance)  # BN stats too
+    assert not np.array_equal(kernels[1][0], loaded)  # unfrozen: trained
+    assert not np.array_equal(kernels[0][2], kernels[1][2])  # heads train in both phases
+
+
+def test_early_stopping_on_map_with_patience(micro, tmp_path):
+    import shutil
+
+    cfg, data = micro
+    # validation images labeled empty: mAP stays 0, so no epoch after the first is better
+    flat = shutil.copytree(data, tmp_path / "data")
+    for name in (flat / "valid.txt").read_text().split():
+        (flat / name).with_suffix(".txt").write_text("")
+    rec = Recorder()
+    result = train(_settings((cfg, flat), tmp_path / "run", epochs=6, patience=2), rec)
+    assert result.status == "early_stopped"
+    assert result.epochs_done == 3 and result.best_epoch == 1
+    assert rec.of("done")[0]["status"] == "early_stopped"
+
+
+def test_mirrored_strategy_on_two_logical_cpus(micro, tmp_path):
+    cfg, data = micro
+    script = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from workbench.train.loop import TrainSettings, train
+        from workbench.train.protocol import JsonLinesReporter
+        train(TrainSettings(dataset={str(data)!r}, template={str(cfg)!r}, size=64, epochs=1,
+                            batch=6, out={str(tmp_path / "run")!r}, strategy="mirrored",
+                            augment=False), JsonLinesReporter())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    start = events[0]
+    assert start["event"] == "start" and start["replicas"] == 2 and start["batch"] == 6
+    assert events[-1]["event"] == "done" and events[-1]["status"] == "finished"
+    assert all(np.isfinite(e["loss"]) for e in events if e["event"] == "batch")

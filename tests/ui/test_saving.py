@@ -1,0 +1,101 @@
+"""No way to lose edits: autosave on switch, on the timer, on close; asking when it is off."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from workbench.folder import open_dataset
+
+
+def _boxes_on_disk(root, row):
+    return [b.xyxy() for b in open_dataset(root).images[row].boxes]
+
+
+def test_autosave_on_switch_writes_the_file_and_clears_the_title_mark(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.session.add_box((10, 10, 50, 50))
+    assert w.isWindowModified() and "[*]" in w.windowTitle()
+    qtbot.keyClick(w.canvas, Qt.Key.Key_D)
+    assert w.session.index == 1 and not w.isWindowModified()
+    assert (10, 10, 50, 50) in _boxes_on_disk(demo, 0)
+
+
+def test_picking_from_the_list_saves_first(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.session.add_box((5, 5, 25, 30))
+    w.images.list.setCurrentIndex(w.images.filter.index(3, 0))
+    assert w.session.index == 3
+    assert (5, 5, 25, 30) in _boxes_on_disk(demo, 0)
+
+
+def test_timer_autosaves(open_window, demo, qtbot):
+    w = open_window(demo, autosave_ms=50)
+    w.session.add_box((5, 5, 25, 30))
+    qtbot.waitUntil(lambda: not w.session.is_dirty(), timeout=3000)
+    assert (5, 5, 25, 30) in _boxes_on_disk(demo, 0)
+
+
+def test_closing_saves(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.session.add_box((7, 7, 27, 37))
+    w.close()
+    assert (7, 7, 27, 37) in _boxes_on_disk(demo, 0)
+
+
+def test_with_autosave_off_leaving_asks_cancel_discard_save(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.act["autosave"].setChecked(False)
+    on_disk = _boxes_on_disk(demo, 0)
+    answers = []
+    w.ask_unsaved = lambda what: answers.pop(0)
+    w.session.add_box((10, 10, 50, 50))
+    answers.append("cancel")
+    assert not w.next_image() and w.session.index == 0 and w.isWindowModified()
+    answers.append("discard")
+    assert w.next_image() and w.session.index == 1
+    assert [b.xyxy() for b in w.session.dataset.images[0].boxes] == on_disk
+    assert _boxes_on_disk(demo, 0) == on_disk
+    w.session.add_box((20, 20, 60, 60))
+    answers.append("cancel")
+    w.close()
+    assert w.isVisible()                       # cancel keeps the window open
+    answers.append("save")
+    w.close()
+    assert not w.isVisible()
+    assert (20, 20, 60, 60) in _boxes_on_disk(demo, 1)
+
+
+def test_space_verifies_and_voc_records_it(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.set_formats(("yolo", "voc"))
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Space)
+    record = w.session.record
+    assert record.verified and not w.session.is_dirty()
+    xml = record.path.with_suffix(".xml").read_text()
+    assert 'verified="yes"' in xml
+    assert open_dataset(demo, label_format="voc").images[0].verified
+
+
+def test_ctrl_s_on_an_unlabeled_image_writes_an_empty_label_file(tmp_path, demo, open_window,
+                                                                 qtbot):
+    (demo / "img_00002.txt").unlink()
+    w = open_window(demo)
+    w.go_to(2)
+    assert not w.session.record.labeled
+    w.next_image()                                       # just looking writes nothing
+    assert not (demo / "img_00002.txt").exists()
+    w.go_to(2)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert (demo / "img_00002.txt").read_text() == ""
+    assert open_dataset(demo).images[2].labeled
+
+
+def test_copy_previous_image_boxes(open_window, demo, qtbot):
+    w = open_window(demo)
+    first = [b.xyxy() for b in w.session.record.boxes]
+    qtbot.keyClick(w.canvas, Qt.Key.Key_D)
+    n = len(w.session.record.boxes)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert [b.xyxy() for b in w.session.record.boxes[n:]] == first
+    w.session.undo_group.undo()
+    assert len(w.session.record.boxes) == n

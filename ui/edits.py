@@ -1,0 +1,142 @@
+"""Undoable edits of one image's boxes: QUndoCommands over an ImageRecord.
+
+Each command changes ``record.boxes`` (or ``record.verified``) in place and then calls
+``notify(selection)`` so views redraw and select what the edit touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from PySide6.QtGui import QUndoCommand
+
+from workbench.dataset import Box, ImageRecord
+
+Notify = Callable[[list[int] | None], None]
+NUDGE_ID = 1001
+
+
+class _Edit(QUndoCommand):
+    def __init__(self, record: ImageRecord, notify: Notify, text: str) -> None:
+        super().__init__(text)
+        self.record = record
+        self._notify = notify
+
+
+class AddBoxes(_Edit):
+    """Append boxes (drawn, duplicated, copied or accepted proposals)."""
+
+    def __init__(self, record: ImageRecord, boxes: Iterable[Box], notify: Notify,
+                 text: str = "Add box") -> None:
+        super().__init__(record, notify, text)
+        self.boxes = [replace(b) for b in boxes]
+
+    def redo(self) -> None:
+        start = len(self.record.boxes)
+        self.record.boxes.extend(replace(b) for b in self.boxes)
+        self._notify(list(range(start, len(self.record.boxes))))
+
+    def undo(self) -> None:
+        del self.record.boxes[len(self.record.boxes) - len(self.boxes):]
+        self._notify([])
+
+
+class RemoveBoxes(_Edit):
+    def __init__(self, record: ImageRecord, indices: Iterable[int], notify: Notify) -> None:
+        super().__init__(record, notify, "Delete box")
+        self.removed = [(i, replace(record.boxes[i])) for i in sorted(set(indices))]
+
+    def redo(self) -> None:
+        for i, _ in reversed(self.removed):
+            del self.record.boxes[i]
+        self._notify([])
+
+    def undo(self) -> None:
+        for i, box in self.removed:
+            self.record.boxes.insert(i, replace(box))
+        self._notify([i for i, _ in self.removed])
+
+
+class SetGeometry(_Edit):
+    """Move, resize or nudge: new corners for some boxes. Consecutive nudges merge."""
+
+    def __init__(self, record: ImageRecord, changes: dict[int, tuple[float, float, float, float]],
+                 notify: Notify, text: str = "Move box", nudge: bool = False) -> None:
+        super().__init__(record, notify, text)
+        self.old = {i: record.boxes[i].xyxy() for i in changes}
+        self.new = dict(changes)
+        self._nudge = nudge
+
+    def id(self) -> int:
+        return NUDGE_ID if self._nudge else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetGeometry) or other.new.keys() != self.new.keys():
+            return False
+        self.new = dict(other.new)
+        return True
+
+    def _apply(self, corners: dict[int, tuple[float, float, float, float]]) -> None:
+        for i, (x1, y1, x2, y2) in corners.items():
+            box = self.record.boxes[i]
+            box.x1, box.y1, box.x2, box.y2 = x1, y1, x2, y2
+        self._notify(sorted(corners))
+
+    def redo(self) -> None:
+        self._apply(self.new)
+
+    def undo(self) -> None:
+        self._apply(self.old)
+
+
+class SetClass(_Edit):
+    def __init__(self, record: ImageRecord, indices: Iterable[int], class_id: int,
+                 notify: Notify) -> None:
+        super().__init__(record, notify, "Change class")
+        self.old = {i: record.boxes[i].class_id for i in indices}
+        self.class_id = class_id
+
+    def redo(self) -> None:
+        for i in self.old:
+            self.record.boxes[i].class_id = self.class_id
+        self._notify(sorted(self.old))
+
+    def undo(self) -> None:
+        for i, class_id in self.old.items():
+            self.record.boxes[i].class_id = class_id
+        self._notify(sorted(self.old))
+
+
+class ToggleDifficult(_Edit):
+    """All selected become difficult, or all become not difficult when they already were."""
+
+    def __init__(self, record: ImageRecord, indices: Iterable[int], notify: Notify) -> None:
+        super().__init__(record, notify, "Toggle difficult")
+        self.old = {i: record.boxes[i].difficult for i in indices}
+        self.value = not all(self.old.values())
+
+    def redo(self) -> None:
+        for i in self.old:
+            self.record.boxes[i].difficult = self.value
+        self._notify(sorted(self.old))
+
+    def undo(self) -> None:
+        for i, value in self.old.items():
+            self.record.boxes[i].difficult = value
+        self._notify(sorted(self.old))
+
+
+class SetVerified(_Edit):
+    def __init__(self, record: ImageRecord, value: bool, notify: Notify) -> None:
+        super().__init__(record, notify, "Verify" if value else "Unverify")
+        self.old = record.verified
+        self.value = value
+
+    def redo(self) -> None:
+        self.record.verified = self.value
+        self._notify(None)
+
+    def undo(self) -> None:
+        self.record.verified = self.old
+        self._notify(None)

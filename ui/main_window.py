@@ -1,0 +1,405 @@
+"""The main window: wires the session, canvas, image cache and panels to menus and keys.
+
+Unsaved edits are never lost: every way away from an image (next/previous, list pick, jump,
+opening another folder, closing) goes through :meth:`MainWindow.resolve_current` or
+:meth:`MainWindow.resolve_all`, which save (autosave, the default) or ask.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
+
+from ui import settings, workers
+from ui.canvas import CanvasView
+from ui.image_cache import Decoded, ImageCache
+from ui.image_list import image_status
+from ui.menus import build_actions, build_menus
+from ui.panels.class_panel import ClassPanel
+from ui.panels.image_panel import ImagePanel
+from ui.panels.prelabel import Prelabeler
+from ui.panels.stats_panel import StatsPanel
+from ui.session import LabelSession
+from ui.shortcuts import CheatSheet
+from workbench.dataset import Dataset
+
+APP_NAME = "Detection Workbench"
+AUTOSAVE_MS = 30_000
+PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
+
+
+def _open_dataset(job: workers.Job, root: str) -> Dataset:
+    from workbench.folder import open_dataset
+
+    return open_dataset(root, progress=lambda done, total: job.progress(done, total))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, parent: QWidget | None = None, autosave_ms: int = AUTOSAVE_MS) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{APP_NAME}[*]")
+        self.session = LabelSession(self)
+        self.cache = ImageCache(parent=self)
+        self.canvas = CanvasView(self.session, self)
+        self.setCentralWidget(self.canvas)
+        self.images = ImagePanel(self.session)
+        self.classes = ClassPanel(self.session)
+        self.stats = StatsPanel(self.session)
+        self.prelabeler = Prelabeler(self.session, self)
+        self.docks = {}
+        for key, title, widget, area in (
+                ("images", "Images", self.images, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("classes", "Classes", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{key}")  # saveState needs names
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[key] = dock
+        self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
+        for label in (self.pointer_label, self.zoom_label, self.position_label):
+            self.statusBar().addPermanentWidget(label)
+        self.act = build_actions(self)
+        build_menus(self)
+        self._loading: workers.Worker | None = None
+        self._autosave = QTimer(self, interval=autosave_ms)
+        self._autosave.timeout.connect(self.autosave_now)
+        self._autosave.start()
+        self._connect()
+        self._restore_layout()
+
+    def _connect(self) -> None:
+        s = self.session
+        s.current_changed.connect(self._current_changed)
+        s.dirty_changed.connect(self.setWindowModified)
+        s.record_changed.connect(lambda row: self._update_position() if row == s.index else None)
+        s.proposals_changed.connect(self._update_actions)
+        s.boxes_changed.connect(lambda _: self._update_actions())
+        self.canvas.selection_changed.connect(lambda _: self._update_actions())
+        self.canvas.pointer_moved.connect(
+            lambda x, y: self.pointer_label.setText(f"x {x:.0f}  y {y:.0f}"))
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.canvas.wants_full_resolution.connect(self._load_full_resolution)
+        self.cache.ready.connect(self._image_ready)
+        self.cache.failed.connect(self._image_failed)
+        self.images.picked.connect(self.go_to)
+        self.classes.edit_failed.connect(self.show_error)
+        self.classes.edit_done.connect(self._class_edit_done)
+        self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+
+    # --- opening ----------------------------------------------------------------------------
+    def open_folder(self, folder: str | Path) -> None:
+        """Open a dataset folder; reading happens on a worker (10,000 images stay responsive)."""
+        if self._loading is not None or not self.resolve_all():
+            return
+        folder = str(Path(folder).resolve())
+        self.statusBar().showMessage(f"Opening {folder}…")
+
+        def loaded(dataset: Dataset) -> None:
+            self.set_dataset(dataset)
+            settings.add_recent_folder(folder)
+            self._rebuild_recent_menu()
+
+        self._loading = workers.start(
+            _open_dataset, folder, on_result=loaded,
+            on_error=lambda e: self.show_error(f"Cannot open {folder}: {e}"),
+            on_progress=lambda done, total, _: self.statusBar().showMessage(
+                f"Opening {folder}: {done} / {total}"),
+            on_finished=self._loading_finished)
+
+    def _loading_finished(self) -> None:
+        self._loading = None
+
+    def loading(self) -> bool:
+        return self._loading is not None
+
+    def set_dataset(self, dataset: Dataset) -> None:
+        self.cache.clear()
+        self.session.set_dataset(dataset)
+        problems = len(dataset.problems)
+        self.statusBar().showMessage(
+            f"{dataset.root}: {len(dataset.images)} images, {len(dataset.classes)} classes, "
+            f"labels as {dataset.label_format}" + (f", {problems} files with problems"
+                                                   if problems else ""), 15_000)
+        self._check_format_action()
+        if dataset.images:
+            self.session.go_to(0)
+        else:
+            self.canvas.show_record()
+            self.canvas.set_message("No images in this folder")
+        self._update_title()
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder")
+        if folder:
+            self.open_folder(folder)
+
+    # --- moving between images ----------------------------------------------------------------
+    def go_to(self, row: int) -> bool:
+        """Show image ``row`` after saving or asking about the current one's edits."""
+        if row == self.session.index:
+            return True
+        if not self.resolve_current():
+            self.images.show_current(self.session.index)
+            return False
+        self.session.go_to(row)
+        return True
+
+    def next_image(self) -> bool:
+        row = self.images.filter.neighbour(self.session.index, 1)
+        return row is not None and self.go_to(row)
+
+    def previous_image(self) -> bool:
+        row = self.images.filter.neighbour(self.session.index, -1)
+        return row is not None and self.go_to(row)
+
+    def ask_jump(self) -> None:
+        if len(self.session):
+            row, ok = QInputDialog.getInt(self, "Jump to image", "Image number:",
+                                          self.session.index + 1, 1, len(self.session))
+            if ok:
+                self.go_to(row - 1)
+
+    def _current_changed(self, row: int) -> None:
+        record = self.session.record
+        self.canvas.show_record()
+        decoded = self.cache.request(record.path)
+        if decoded is not None:
+            self.canvas.show_image(decoded)
+        elif str(record.path) in self.cache.errors:
+            self._image_failed(str(record.path), self.cache.errors[str(record.path)])
+        self._prefetch(row)
+        self._update_title()
+        self._update_position()
+        self._update_actions()
+        self.canvas.setFocus()
+
+    def _prefetch(self, row: int) -> None:
+        images = self.session.dataset.images
+        rows, r = [], row
+        for _ in range(PREFETCH_AHEAD):
+            r = self.images.filter.neighbour(r, 1)
+            if r is None:
+                break
+            rows.append(r)
+        r = row
+        for _ in range(PREFETCH_BEHIND):
+            r = self.images.filter.neighbour(r, -1)
+            if r is None:
+                break
+            rows.append(r)
+        keep = {str(images[i].path) for i in rows + [row]}
+        self.cache.cancel_except(keep)  # a far jump drops decodes nobody waits for
+        self.cache.prefetch([images[i].path for i in rows])
+
+    def _image_ready(self, path: str, decoded: Decoded) -> None:
+        record = self.session.record
+        if record is None or str(record.path) != path:
+            return
+        if self.canvas.decoded is None or decoded.scale > self.canvas.decoded.scale:
+            self.canvas.show_image(decoded)
+
+    def _image_failed(self, path: str, message: str) -> None:
+        record = self.session.record
+        if record is not None and str(record.path) == path:
+            self.canvas.set_message(f"Cannot show this image:\n{message}\n\nPress D for the next.")
+            self.statusBar().showMessage(message, 15_000)
+            if message not in record.problems:
+                record.problems.append(message)
+                self.images.model.refresh_row(self.session.index)
+
+    def _load_full_resolution(self) -> None:
+        record = self.session.record
+        if record is not None:
+            decoded = self.cache.request(record.path, full=True)
+            if decoded is not None:
+                self._image_ready(str(record.path), decoded)
+
+    # --- saving ------------------------------------------------------------------------------
+    def save_current(self) -> bool:
+        """Ctrl+S: write this image's labels now, changed or not (an empty file = no objects)."""
+        try:
+            self.session.save()
+        except Exception as exc:  # noqa: BLE001 - the message names the file; edits stay
+            self.show_error(f"Labels not saved: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {self.session.record.name}", 3000)
+        return True
+
+    def autosave_now(self) -> None:
+        if self.session.autosave and self.session.is_dirty():
+            self.save_current()
+
+    def ask_unsaved(self, what: str) -> str:
+        """'save', 'discard' or 'cancel' (tests replace this method)."""
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        answer = QMessageBox.question(self, "Unsaved changes", f"{what} has unsaved changes.",
+                                      buttons, QMessageBox.StandardButton.Save)
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def resolve_current(self) -> bool:
+        """True when the current image may be left: saved, discarded, or nothing to do."""
+        if not self.session.is_dirty():
+            return True
+        if self.session.autosave and self.save_current():
+            return True
+        choice = self.ask_unsaved(self.session.record.name)
+        if choice == "save":
+            return self.save_current()
+        if choice == "discard":
+            self.session.discard()
+            return True
+        return False
+
+    def resolve_all(self) -> bool:
+        """Like resolve_current, for every image with unsaved edits (closing, another folder)."""
+        dirty = self.session.dirty_indices()
+        if not dirty:
+            return True
+        if self.session.autosave:
+            try:
+                self.session.save_all()
+                return True
+            except Exception as exc:  # noqa: BLE001
+                self.show_error(f"Labels not saved: {exc}")
+        choice = self.ask_unsaved(f"{len(self.session.dirty_indices())} image(s)")
+        if choice == "save":
+            try:
+                self.session.save_all()
+                return True
+            except Exception as exc:  # noqa: BLE001
+                self.show_error(f"Labels not saved: {exc}")
+                return False
+        if choice == "discard":
+            for row in self.session.dirty_indices():
+                self.session.discard(row)
+            return True
+        return False
+
+    def set_formats(self, formats: tuple[str, ...]) -> None:
+        self.session.formats = formats
+
+    def _check_format_action(self) -> None:
+        key = "+".join(self.session.formats)
+        for action in self.format_group.actions():
+            action.setChecked(action.data() == key)
+
+    # --- edits from menus and keys --------------------------------------------------------
+    def start_drawing(self) -> None:
+        dataset = self.session.dataset
+        if dataset is None or self.session.record is None:
+            return
+        if not len(dataset.classes):
+            name, ok = QInputDialog.getText(self, "First class", "Name of the class to draw:")
+            if not ok or not name.strip():
+                return
+            self.classes.add_class(name)
+            self.session.set_current_class(0)
+        self.canvas.start_drawing()
+
+    def set_class_by_key(self, class_id: int) -> None:
+        dataset = self.session.dataset
+        if dataset is not None and class_id < len(dataset.classes):
+            self.session.set_class(self.canvas.selected(), class_id)
+
+    def toggle_verified(self) -> None:
+        self.session.toggle_verified()
+        if self.session.autosave:
+            self.save_current()
+
+    def copy_previous(self) -> None:
+        n = self.session.copy_previous()
+        self.statusBar().showMessage(f"Copied {n} boxes from the previous image", 3000)
+
+    def accept_proposals(self) -> None:
+        n = self.session.accept_proposals()
+        self.statusBar().showMessage(f"Accepted {n} proposed boxes", 3000)
+
+    def propose_unlabeled(self) -> None:
+        n = self.prelabeler.propose_unlabeled()
+        self.statusBar().showMessage(f"Proposing boxes on {n} unlabeled images…")
+
+    def load_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Model folder (one .cfg, one .weights, one .names)")
+        if folder:
+            self.prelabeler.set_model(folder)
+
+    def show_cheat_sheet(self) -> None:
+        CheatSheet(self).show()
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 20_000)
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, message,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not exec(): the session goes on behind it
+
+    def _class_edit_done(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15_000)
+        self.images.refresh_classes()
+
+    # --- window state ---------------------------------------------------------------------
+    def _update_title(self) -> None:
+        record = self.session.record
+        name = f"{record.name} — " if record else ""
+        self.setWindowTitle(f"{name}{APP_NAME}[*]")
+        self.setWindowModified(self.session.is_dirty())
+
+    def _update_position(self) -> None:
+        record = self.session.record
+        if record is None:
+            self.position_label.setText("")
+            return
+        self.position_label.setText(f"{self.session.index + 1} / {len(self.session)} · "
+                                    f"{len(record.boxes)} boxes · {image_status(record)}")
+
+    def _update_actions(self) -> None:
+        has_proposals = bool(self.session.current_proposals())
+        for key in ("accept", "reject"):
+            self.act[key].setEnabled(has_proposals)
+        selected = bool(self.canvas.selected())
+        for key in ("delete", "duplicate", "difficult"):
+            self.act[key].setEnabled(selected)
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in settings.recent_folders():
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
+        self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
+
+    def _restore_layout(self) -> None:
+        s = settings.settings()
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 820)
+        if state is not None:
+            self.restoreState(state)
+        self._rebuild_recent_menu()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.resolve_all():
+            event.ignore()
+            return
+        s = settings.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        self._autosave.stop()
+        self.prelabeler.cancel()
+        workers.shutdown()
+        event.accept()
+

@@ -1,0 +1,45 @@
+"""QSettings, used only for window geometry, dock layout and recent folders.
+
+Tests (and scripts) redirect everything to one ini file with :func:`use_file` or the
+``WORKBENCH_SETTINGS`` environment variable, so they never touch the user's settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+ENV_VAR = "WORKBENCH_SETTINGS"
+MAX_RECENT = 10
+_file: Path | None = None
+
+
+def use_file(path: str | Path | None) -> None:
+    """Keep settings in ``path`` (an ini file) from now on; None goes back to the default."""
+    global _file
+    _file = Path(path) if path is not None else None
+
+
+def settings() -> QSettings:
+    path = _file or os.environ.get(ENV_VAR)
+    if path:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                     "detection-workbench", "workbench")
+
+
+def recent_folders() -> list[str]:
+    value = settings().value("recent_folders", [])
+    if isinstance(value, str):  # an ini file gives back a one-item list as a plain string
+        value = [value]
+    return [str(v) for v in value or [] if v]
+
+
+def add_recent_folder(folder: str | Path) -> list[str]:
+    folder = str(Path(folder).resolve())
+    folders = [folder] + [f for f in recent_folders() if f != folder]
+    folders = folders[:MAX_RECENT]
+    settings().setValue("recent_folders", folders)
+    return folders

@@ -1,0 +1,225 @@
+"""`workbench detect SRC --model DIR`: run a Darknet model over images and write the boxes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "tensorflow")
+FORMATS = ("yolo", "voc", "coco", "csv")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "detect", help="run a YOLO model on an image, a folder or a list of images",
+        description="Detect objects with a Darknet model (cfg + weights + names). SRC is an "
+        "image, a folder (searched recursively) or a text file listing image paths. Without "
+        "--out the detections are printed; with it they are written in the chosen format "
+        "(YOLO labels get a trailing confidence column). Unreadable images are skipped and "
+        "listed. The engine used, and why, is printed at the end.")
+    p.add_argument("src", metavar="SRC", help="image, folder or list file")
+    p.add_argument("--model", metavar="DIR",
+                   help="model bundle folder (one .cfg, .weights, .names) or 'demo'")
+    p.add_argument("--cfg", help="Darknet .cfg (with --weights and --names)")
+    p.add_argument("--weights", help="Darknet .weights")
+    p.add_argument("--names", help="class names, one per line")
+    p.add_argument("--conf", type=float, default=0.25,
+                   help="confidence threshold, objectness x class probability (default 0.25)")
+    p.add_argument("--nms", type=float, default=0.45,
+                   help="IoU threshold of the class-aware NMS (default 0.45)")
+    p.add_argument("--size", default="416", help="network input, N or WxH, multiples of 32 "
+                   "(default 416)")
+    p.add_argument("--letterbox", action="store_true",
+                   help="keep the aspect ratio (pad) instead of stretching the image")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="engine (default auto: OpenCV CUDA, onnxruntime CUDA, onnxruntime "
+                   "CPU, OpenCV CPU, the first that runs here)")
+    p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1; "
+                   "helps on a GPU, not on a small CPU)")
+    p.add_argument("--out", metavar="DIR", help="write detections into this folder")
+    p.add_argument("--format", default="yolo", choices=FORMATS,
+                   help="output format with --out (default yolo)")
+    p.add_argument("--save-images", action="store_true",
+                   help="also write each image with its boxes drawn to OUT/annotated/")
+    p.set_defaults(func=run)
+
+
+def _bundle(args: argparse.Namespace):
+    from workbench.darknet.bundle import bundle_from_files, find_bundle
+    from workbench.errors import WorkbenchError
+
+    files = (args.cfg, args.weights, args.names)
+    if args.model and any(files):
+        raise WorkbenchError("give either --model or --cfg/--weights/--names, not both")
+    if args.model:
+        return find_bundle(args.model)
+    if not all(files):
+        raise WorkbenchError("a model is needed: --model DIR (or demo), or all three of "
+                             "--cfg, --weights and --names")
+    return bundle_from_files(*files)
+
+
+def _relative(path: Path, src: Path) -> Path:
+    """Where an image's outputs go under OUT: its path relative to SRC (or its list file)."""
+    base = src if src.is_dir() else src.parent
+    try:
+        return path.resolve().relative_to(base.resolve())
+    except ValueError:
+        return Path(path.name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.detect.detector import Detector
+    from workbench.detect.pipeline import RunSummary, resolve_sources
+    from workbench.errors import WorkbenchError
+    from workbench.progress import ProgressBar
+
+    from .anchors import parse_size_arg
+
+    if not 0.0 <= args.conf <= 1.0 or not 0.0 <= args.nms <= 1.0:
+        raise WorkbenchError("--conf and --nms must lie between 0 and 1")
+    if args.save_images and not args.out:
+        raise WorkbenchError("--save-images needs --out DIR")
+    bundle = _bundle(args)
+    src = Path(args.src)
+    paths = resolve_sources(src)
+    if not paths:
+        raise WorkbenchError(f"{src}: no images found")
+    detector = Detector(bundle, args.backend, parse_size_arg(args.size), args.letterbox)
+    names = detector.class_names
+    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
+              if args.out else None)
+    summary = RunSummary()
+    skipped = []
+    with ProgressBar("detect", len(paths)) as bar:
+        for result in detector.detect_many(paths, args.conf, args.nms, batch=args.batch,
+                                           progress=bar.update, summary=summary,
+                                           keep_images=args.save_images):
+            if not result.ok:
+                skipped.append(result.error)
+            elif writer is not None:
+                writer.add(result, _relative(result.path, src))
+            else:
+                _print_detections(result, names)
+    if writer is not None:
+        writer.close()
+    for error in skipped:
+        print(f"skipped: {error}", file=sys.stderr)
+    done = summary.images - summary.skipped
+    print(f"{done} images, {summary.detections} detections, "
+          f"{summary.images_per_second:.1f} images/s"
+          + (f", {summary.skipped} skipped" if summary.skipped else "")
+          + (f"; written to {args.out} ({args.format})" if args.out else ""))
+    print(f"backend: {detector.backend.name} ({detector.backend.reason})")
+    return 0 if done else 1
+
+
+def _print_detections(result, names: list[str]) -> None:
+    d = result.detections
+    for (x1, y1, x2, y2), score, c in zip(d.boxes.tolist(), d.scores.tolist(),
+                                           d.class_ids.tolist(), strict=True):
+        name = names[c] if c < len(names) else str(c)
+        print(f"{result.path}\t{name}\t{score:.4f}\t{x1:.1f}\t{y1:.1f}\t{x2:.1f}\t{y2:.1f}")
+
+
+class DetectionWriter:
+    """Writes each image's detections under ``out`` in one of FORMATS, atomically.
+
+    yolo: ``rel/stem.txt`` lines ``class cx cy w h confidence`` + ``classes.txt``;
+    voc: ``rel/stem.xml`` (VOC has no score field); coco: ``detections.json`` (a results list
+    for pycocotools ``loadRes``; category_id = class index + 1) and ``images.json`` (image ids
+    and categories); csv: ``detections.csv``.
+    """
+
+    def __init__(self, out: Path, fmt: str, class_names: list[str], save_images: bool) -> None:
+        self.out, self.format, self.names, self.save_images = out, fmt, class_names, save_images
+        out.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict] = []
+        self.images: list[tuple[str, object]] = []
+
+    def add(self, result, rel: Path) -> None:
+        from workbench.atomic import atomic_write_bytes, atomic_write_text
+        from workbench.dataset import Box, ImageRecord
+        from workbench.formats.voc import format_voc
+        from workbench.formats.yolo import format_yolo
+
+        d = result.detections
+        boxes = [Box(*b, class_id=c) for b, c in zip(d.boxes.tolist(), d.class_ids.tolist(),
+                                                      strict=True)]
+        target = self.out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.format == "yolo":
+            lines = [format_yolo([b], result.width, result.height).rstrip("\n") + f" {s:.6f}\n"
+                     for b, s in zip(boxes, d.scores.tolist(), strict=True)]
+            atomic_write_text(target.with_suffix(".txt"), "".join(lines))
+        elif self.format == "voc":
+            atomic_write_bytes(target.with_suffix(".xml"), format_voc(
+                boxes, self.names, result.path, result.width, result.height))
+        else:
+            image_id = len(self.images) + 1
+            self.images.append((rel.as_posix(), ImageRecord(result.path, result.width,
+                                                            result.height)))
+            for b, s in zip(boxes, d.scores.tolist(), strict=True):
+                self.rows.append({"image_id": image_id, "file_name": rel.as_posix(),
+                                  "width": result.width, "height": result.height,
+                                  "category_id": b.class_id + 1, "class_id": b.class_id,
+                                  "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1], "score": s})
+        if self.save_images and result.image is not None:
+            self._save_drawn(result, rel)
+
+    def _save_drawn(self, result, rel: Path) -> None:
+        import cv2
+
+        from workbench.atomic import atomic_write_bytes
+
+        image = result.image.copy()
+        d = result.detections
+        for (x1, y1, x2, y2), score, c in zip(d.boxes.astype(int).tolist(), d.scores.tolist(),
+                                               d.class_ids.tolist(), strict=True):
+            colour = tuple(int(v) for v in _palette(c))
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
+            label = f"{self.names[c] if c < len(self.names) else c} {score:.2f}"
+            cv2.putText(image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        colour, 1, cv2.LINE_AA)
+        target = (self.out / "annotated" / rel).with_suffix(".jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if ok:
+            atomic_write_bytes(target, data.tobytes())
+
+    def close(self) -> None:
+        import csv
+        import io
+        import json
+
+        from workbench.atomic import atomic_write_text
+        from workbench.formats.coco import coco_document, write_coco_results
+        from workbench.formats.yolo import format_classes
+
+        if self.format == "yolo":
+            atomic_write_text(self.out / "classes.txt", format_classes(self.names))
+        elif self.format == "coco":
+            write_coco_results(self.out / "detections.json", self.rows)
+            doc = coco_document(self.images, self.names)
+            atomic_write_text(self.out / "images.json", json.dumps(doc, indent=1) + "\n")
+        elif self.format == "csv":
+            text = io.StringIO()
+            w = csv.writer(text, lineterminator="\n")
+            w.writerow(["image", "width", "height", "class_id", "class_name", "score",
+                        "x1", "y1", "x2", "y2"])
+            for r in self.rows:
+                x, y, bw, bh = r["bbox"]
+                c = r["class_id"]
+                w.writerow([r["file_name"], r["width"], r["height"], c,
+                            self.names[c] if c < len(self.names) else c, f"{r['score']:.6f}",
+                            f"{x:.2f}", f"{y:.2f}", f"{x + bw:.2f}", f"{y + bh:.2f}"])
+            atomic_write_text(self.out / "detections.csv", text.getvalue())
+
+
+def _palette(class_id: int) -> tuple[int, int, int]:
+    """A stable, distinct BGR colour per class (golden-angle hues)."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb((class_id * 0.618034) % 1.0, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)

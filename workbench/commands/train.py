@@ -1,0 +1,98 @@
+"""`workbench train DATASET`: fine-tune a YOLO model on a labeled folder, export a bundle."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+INSTALL_HINT = 'pip install -e ".[train]"'
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a YOLO model on a labeled dataset with TensorFlow",
+        description="Train (or fine-tune) a YOLO model on DATASET's labels with TensorFlow. "
+        "Classes come from the dataset. RUN_DIR gets checkpoints, the best model exported as a "
+        "Darknet bundle (bundle/NAME.cfg, .weights, .names), metrics.csv and metrics.png. "
+        "Ctrl+C (or SIGTERM) saves a checkpoint and stops; --resume continues. "
+        f"Needs the train extra: {INSTALL_HINT}.")
+    p.add_argument("dataset", help="dataset folder (images with YOLO or VOC labels beside them; "
+                   "train.txt/valid.txt give the split when present)")
+    p.add_argument("--template", default="yolov3-tiny",
+                   help="yolov3-tiny, yolov3, demo-tiny or a .cfg file (default yolov3-tiny)")
+    p.add_argument("--weights", help="start from these darknet weights (full or partial, e.g. "
+                   "yolov3-tiny.conv.15); default: random initialization")
+    p.add_argument("--size", type=int, default=416,
+                   help="network width and height, a multiple of 32 (default 416)")
+    p.add_argument("--epochs", type=int, default=50, help="epochs to train (default 50)")
+    p.add_argument("--batch", type=int, default=8, help="images per step (default 8)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 0.001)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="adam, or sgd with the cfg's momentum (default adam)")
+    p.add_argument("--policy", choices=("auto", "steps", "cosine", "constant"), default="auto",
+                   help="learning-rate policy after burn-in; auto follows the cfg (default)")
+    p.add_argument("--freeze-epochs", type=int, default=0, metavar="K",
+                   help="train only the heads for the first K epochs (needs --weights)")
+    p.add_argument("--patience", type=int, default=10,
+                   help="stop after this many epochs without a better mAP@0.5 (0: never)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/DATASET-TEMPLATE)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--name", default="model", help="file name of the exported bundle")
+    p.add_argument("--seed", type=int, default=0, help="data order and augmentation seed")
+    p.add_argument("--no-augment", action="store_true", help="train on the plain images")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="random rotation up to DEG degrees (default 0)")
+    p.add_argument("--zoom", type=float, default=0.0,
+                   help="random zoom, scale in [1-zoom, 1+zoom] (default 0)")
+    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                   help="mirrored: tf.distribute over every GPU (or logical CPU device)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per line on stdout (see docs/training.md)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.errors import WorkbenchError
+    from workbench.train.protocol import HumanReporter, JsonLinesReporter
+
+    out = sys.stdout
+    reporter = JsonLinesReporter(out) if args.json else HumanReporter(out)
+    try:
+        if not Path(args.dataset).is_dir():
+            raise WorkbenchError(f"{args.dataset}: dataset folder not found")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            raise WorkbenchError("training needs TensorFlow, which is not installed: "
+                                 f"{INSTALL_HINT}") from None
+        from workbench.train.loop import TrainSettings, train
+
+        settings = TrainSettings(
+            dataset=Path(args.dataset), template=args.template,
+            weights=Path(args.weights) if args.weights else None, size=args.size,
+            epochs=args.epochs, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
+            policy=args.policy, freeze_epochs=args.freeze_epochs,
+            out=Path(args.out) if args.out else None, resume=args.resume,
+            strategy=args.strategy, patience=args.patience, seed=args.seed,
+            augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name)
+        if args.weights and not Path(args.weights).is_file():
+            raise WorkbenchError(f"{args.weights}: weights file not found")
+        if args.json:
+            sys.stdout = sys.stderr  # stray prints (libraries) must not break the protocol
+        try:
+            train(settings, reporter)
+        finally:
+            sys.stdout = out
+        return 0
+    except WorkbenchError as exc:
+        if args.json:
+            reporter.emit("error", message=str(exc))
+        raise
+    except Exception as exc:  # a TensorFlow failure: the GUI still gets one parseable line
+        if args.json:
+            reporter.emit("error", message=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            return 1
+        raise

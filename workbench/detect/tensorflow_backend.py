@@ -1,0 +1,74 @@
+"""The TensorFlow engine: the trainer's Keras model of a bundle, decoded to OpenCV's rows.
+
+Runs on a GPU when TensorFlow sees one. Imported lazily by ``backends.make_backend`` only, so
+the detection CLI never loads TensorFlow unless asked to.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from workbench.darknet.bundle import ModelBundle
+from workbench.darknet.cfg import check_supported
+from workbench.darknet.weights import read_weights
+from workbench.detect.backends import Backend
+from workbench.errors import ModelError
+
+
+def _gpus(tf: Any) -> list[Any]:
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            # share the GPU with OpenCV/ONNX Runtime instead of taking all its memory up front
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):
+            pass  # already initialized by an earlier model in this process
+    return gpus
+
+
+class TensorFlowBackend(Backend):
+    """The bundle's network as a Keras model, called inside a ``tf.function``."""
+
+    def __init__(self, bundle: ModelBundle, width: int = 416, height: int = 416,
+                 reason: str = "") -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        from workbench.train.darknet_io import load_darknet_weights
+        from workbench.train.model import build_model, decode_outputs, heads_info
+
+        if width % 32 or height % 32 or width <= 0 or height <= 0:
+            raise ModelError(f"input size must be positive multiples of 32, got {width}x{height}")
+        cfg = bundle.read_cfg()
+        check_supported(cfg)
+        weights = read_weights(bundle.weights, cfg, allow_partial=False)
+        gpus = _gpus(tf)
+        self.width, self.height = width, height
+        self.name = "tensorflow-gpu" if gpus else "tensorflow-cpu"
+        self.reason = reason or (
+            f"TensorFlow sees {len(gpus)} GPU(s)" if gpus
+            else "TensorFlow sees no GPU: runs on the CPU")
+        self.model = build_model(cfg, width, height)
+        load_darknet_weights(self.model, cfg, weights)
+        heads = heads_info(cfg)
+        model = self.model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3, height, width], tf.float32)])
+        def run(blob: Any) -> list[Any]:
+            raw = model(tf.transpose(blob, [0, 2, 3, 1]), training=False)
+            if not isinstance(raw, (list, tuple)):
+                raw = [raw]
+            return decode_outputs(list(raw), heads, width, height)
+
+        self._run = run
+
+    def forward(self, blob: np.ndarray) -> list[np.ndarray]:
+        """(N, 3, height, width) RGB in [0, 1] -> one (N, rows, 5+C) array per [yolo] head."""
+        blob = np.asarray(blob, np.float32)
+        if blob.ndim != 4 or blob.shape[1:] != (3, self.height, self.width):
+            raise ModelError(f"blob of shape {blob.shape} for a {self.width}x{self.height} "
+                             "network (expected N, 3, height, width)")
+        return [out.numpy() for out in self._run(blob)]

@@ -1,0 +1,390 @@
+"""A dataset folder on disk: open it into a :class:`Dataset`, save labels and classes back.
+
+Images anywhere under the root (hidden folders skipped); labels beside each image with the
+same stem (``stem.txt`` YOLO and/or ``stem.xml`` VOC), or one COCO JSON at the root; the class
+list in ``classes.txt`` (or ``obj.names``) at the root; an optional split in ``train.txt`` /
+``valid.txt``. Opening never raises for a bad label file: the good files load and each bad
+one is listed (a FormatError) in ``Dataset.problems`` and in its record's ``problems``.
+Every save is atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from workbench.atomic import atomic_write_bytes
+from workbench.dataset import ClassList, Dataset, ImageRecord
+from workbench.errors import FormatError, ImageError, WorkbenchError
+from workbench.formats import ProblemLog, decode_text, read_bytes, split_lines
+from workbench.formats.voc import VocAnnotation, read_voc, voc_boxes, write_voc
+from workbench.formats.yolo import read_classes, read_yolo, write_classes, write_yolo
+from workbench.images import image_size, list_images
+
+CLASS_FILES = ("classes.txt", "obj.names")  # labelImg's name first, then darknet's
+SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt"}
+COCO_FILES = ("annotations.json", "_annotations.coco.json", "instances.json")
+LABEL_SUFFIX = {"yolo": ".txt", "voc": ".xml"}
+
+Progress = Callable[[int, int], None]
+
+
+def label_path(record: ImageRecord, label_format: str) -> Path:
+    """Where the label file of ``record`` in ``label_format`` lives: beside the image."""
+    return record.path.with_suffix(LABEL_SUFFIX[label_format])
+
+
+def classes_path(root: str | Path) -> Path:
+    """The class list file of a dataset: the existing classes.txt or obj.names, else classes.txt."""
+    root = Path(root)
+    for name in CLASS_FILES:
+        if (root / name).is_file():
+            return root / name
+    return root / CLASS_FILES[0]
+
+
+def find_coco_file(root: str | Path) -> Path | None:
+    """The COCO annotation file at the root of a dataset folder, if there is one."""
+    root = Path(root)
+    for name in COCO_FILES:
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def open_dataset(root: str | Path, label_format: str = "auto", *,
+                 adopt_unknown_classes: bool = False, coco_file: str | Path | None = None,
+                 progress: Progress | None = None) -> Dataset:
+    """Read the dataset folder ``root``.
+
+    ``label_format`` is "auto" (whichever of YOLO, VOC, COCO the folder has most of), "yolo",
+    "voc", "coco" or "none" (images only). Class names met in VOC or COCO files but missing
+    from the class list are reported, their boxes skipped, and the names kept in
+    ``dataset.classes.unknown``; ``adopt_unknown_classes=True`` appends them instead.
+    ``coco_file`` names the COCO JSON when it is not one of :data:`COCO_FILES` at the root
+    (its ``file_name`` entries are relative to ``root``).
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise FormatError(root, "dataset folder not found")
+    if label_format not in ("auto", "yolo", "voc", "coco", "none"):
+        raise ValueError(f"unknown label format {label_format!r}")
+    dataset = Dataset(root=root)
+    paths = list_images(root)
+    # plain strings: pathlib objects for 10,000 images x 2 formats cost more than the parsing
+    stems = [os.path.splitext(str(p))[0] for p in paths]
+    present = _label_files(paths)
+    if coco_file is not None:
+        coco_file = Path(coco_file).resolve()
+        label_format = "coco" if label_format == "auto" else label_format
+    if label_format == "auto":
+        label_format = _detect_format(root, stems, present)
+    dataset.label_format = label_format
+    dataset.classes, has_class_file = _read_class_list(dataset)
+    records = [ImageRecord(path=p) for p in paths]
+    dataset.images = records
+    voc_files: dict[int, tuple[VocAnnotation, ProblemLog]] = {}
+    for i, record in enumerate(records):
+        try:
+            record.width, record.height = image_size(record.path)
+        except ImageError as err:
+            _problem(dataset, record, err)
+        if label_format in LABEL_SUFFIX:
+            label = stems[i] + LABEL_SUFFIX[label_format]
+            if label in present:
+                record.labeled = True
+                if label_format == "yolo":
+                    _load_yolo(dataset, record, label, has_class_file)
+                else:
+                    voc_files[i] = _load_voc(dataset, record, label)
+        if progress is not None:
+            progress(i + 1, len(records))
+    if label_format == "voc":
+        if not has_class_file:
+            names = sorted({o.name for ann, _ in voc_files.values() for o in ann.objects})
+            dataset.classes = ClassList(names)
+        for i, (ann, log) in voc_files.items():
+            _place_voc(dataset, records[i], ann, log, adopt_unknown_classes)
+    elif label_format == "yolo" and not has_class_file:
+        _number_classes(dataset)
+    elif label_format == "coco":
+        _load_coco(dataset, coco_file or find_coco_file(root), has_class_file,
+                   adopt_unknown_classes)
+    _read_split(dataset)
+    return dataset
+
+
+def _label_files(paths: list[Path]) -> set[str]:
+    """Every .txt/.xml file in the folders that hold images (one listing per folder)."""
+    found: set[str] = set()
+    for folder in sorted({os.path.dirname(str(p)) for p in paths}):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        found.update(os.path.join(folder, n) for n in names
+                     if n[-4:] in (".txt", ".xml"))
+    return found
+
+
+def _detect_format(root: Path, stems: list[str], present: set[str]) -> str:
+    counts = {fmt: sum(stem + suffix in present for stem in stems)
+              for fmt, suffix in LABEL_SUFFIX.items()}
+    if counts["yolo"] or counts["voc"]:
+        return "voc" if counts["voc"] > counts["yolo"] else "yolo"
+    return "coco" if find_coco_file(root) else "none"
+
+
+def _problem(dataset: Dataset, record: ImageRecord | None, err: FormatError) -> None:
+    dataset.problems.append(err)
+    if record is not None:
+        record.problems.append(str(err))
+
+
+def _read_class_list(dataset: Dataset) -> tuple[ClassList, bool]:
+    path = classes_path(dataset.root)
+    if not path.is_file():
+        return ClassList(), False
+    try:
+        return read_classes(path), True
+    except FormatError as err:
+        _problem(dataset, None, err)
+        dataset.damaged_labels.add(path)
+        return ClassList(), False
+
+
+def _record_log(dataset: Dataset, record: ImageRecord, label: str | Path,
+                log: ProblemLog) -> None:
+    for err in log.errors:
+        _problem(dataset, record, err)
+    record.problems.extend(log.warnings)
+    if log.errors:
+        dataset.damaged_labels.add(Path(label))
+
+
+def _load_yolo(dataset: Dataset, record: ImageRecord, label: str, has_class_file: bool) -> None:
+    log = ProblemLog(strict=False)
+    try:
+        if not record.width:
+            raise FormatError(label, "labels not read: the image's size is unknown")
+        num_classes = len(dataset.classes) if has_class_file else None
+        record.boxes = read_yolo(label, record.width, record.height, num_classes, log)
+    except FormatError as err:
+        log.errors.append(err)
+    _record_log(dataset, record, label, log)
+
+
+def _number_classes(dataset: Dataset) -> None:
+    """No class list file: name the classes by their ids so every box has a name."""
+    top = max((b.class_id for r in dataset.images for b in r.boxes), default=-1)
+    if top < 0:
+        return
+    dataset.classes = ClassList(str(i) for i in range(top + 1))
+    _problem(dataset, None, FormatError(dataset.root / CLASS_FILES[0],
+                                        "no class list file; classes are named by number"))
+
+
+def _load_voc(dataset: Dataset, record: ImageRecord, label: str
+              ) -> tuple[VocAnnotation, ProblemLog]:
+    log = ProblemLog(strict=False)
+    try:
+        ann = read_voc(label, log)
+    except FormatError as err:
+        ann = VocAnnotation()
+        log.errors.append(err)
+    record.verified = ann.verified
+    return ann, log
+
+
+def _place_voc(dataset: Dataset, record: ImageRecord, ann: VocAnnotation, log: ProblemLog,
+               adopt: bool) -> None:
+    label = label_path(record, "voc")
+    record.boxes = voc_boxes(ann, dataset.classes, record.width, record.height, label, log,
+                             adopt_unknown=adopt)
+    _record_log(dataset, record, label, log)
+
+
+def _load_coco(dataset: Dataset, path: Path | None, has_class_file: bool, adopt: bool) -> None:
+    from workbench.formats.coco import read_coco
+
+    if path is None:
+        return
+    log = ProblemLog(strict=False)
+    try:
+        coco_classes, coco_records = read_coco(path, log)
+    except FormatError as err:
+        _problem(dataset, None, err)
+        dataset.damaged_labels.add(path)
+        return
+    for err in log.errors:
+        _problem(dataset, None, err)
+    if not has_class_file:
+        dataset.classes = coco_classes
+    by_path = {r.path: r for r in dataset.images}
+    for file_name, coco_record in coco_records.items():
+        record = by_path.get(dataset.root / file_name.replace("\\", "/"))
+        if record is None:
+            _problem(dataset, None, FormatError(path, f"image {file_name!r} is not in the "
+                                                "dataset folder", element="images"))
+            continue
+        record.labeled = True
+        if record.width and (record.width, record.height) != (coco_record.width,
+                                                              coco_record.height):
+            record.problems.append(str(FormatError(
+                path, f"{file_name!r} is listed as {coco_record.width}x{coco_record.height} "
+                f"but the image is {record.width}x{record.height}", element="images")))
+        for box in coco_record.boxes:
+            name = coco_classes[box.class_id]
+            class_id = dataset.classes.index(name)
+            if class_id is None and adopt:
+                class_id = dataset.classes.append(name)
+            if class_id is None:
+                dataset.classes.note_unknown(name)
+                _problem(dataset, record, FormatError(path, f"class {name!r} of {file_name!r}"
+                                                      " is not in the class list (box skipped)",
+                                                      element="annotations"))
+                continue
+            box.class_id = class_id
+            record.boxes.append(box)
+
+
+def _read_split(dataset: Dataset) -> None:
+    parts = {part: dataset.root / name for part, name in SPLIT_FILES.items()
+             if (dataset.root / name).is_file()}
+    if not parts:
+        return
+    by_relative = {r.path.relative_to(dataset.root).as_posix(): r for r in dataset.images}
+    by_name: dict[str, list[ImageRecord]] = {}
+    for record in dataset.images:
+        by_name.setdefault(record.path.name, []).append(record)
+    for part, path in parts.items():
+        try:
+            lines = split_lines(decode_text(read_bytes(path), path))
+        except FormatError as err:
+            _problem(dataset, None, err)
+            continue
+        chosen: list[ImageRecord] = []
+        for number, line in enumerate(lines, start=1):
+            entry = line.strip()
+            if not entry:
+                continue
+            record = _split_entry(dataset.root, entry, by_relative, by_name)
+            if record is None:
+                _problem(dataset, None, FormatError(path, f"{entry!r} is not an image of the "
+                                                    "dataset", line=number))
+            else:
+                chosen.append(record)
+        dataset.split[part] = chosen
+
+
+def _split_entry(root: Path, entry: str, by_relative: dict[str, ImageRecord],
+                 by_name: dict[str, list[ImageRecord]]) -> ImageRecord | None:
+    """A split line: relative to the root, absolute under it, or (darknet-style paths from
+    elsewhere) an unambiguous file name."""
+    path = Path(entry.replace("\\", "/"))
+    if path.is_absolute():
+        try:
+            path = path.relative_to(root)
+        except ValueError:
+            pass
+    record = by_relative.get(path.as_posix().removeprefix("./"))
+    if record is None and len(by_name.get(path.name, [])) == 1:
+        record = by_name[path.name][0]
+    return record
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _keep_backup(dataset: Dataset, path: Path) -> None:
+    """Before replacing a file that did not load whole, keep its bytes as ``name.bak``."""
+    if path not in dataset.damaged_labels:
+        return
+    dataset.damaged_labels.discard(path)
+    if not path.exists():
+        return
+    backup = path.with_name(path.name + ".bak")
+    n = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.name}.bak{n}")
+        n += 1
+    atomic_write_bytes(backup, path.read_bytes())
+
+
+def save_labels(dataset: Dataset, record: ImageRecord,
+                formats: Iterable[str] = ("yolo",)) -> list[Path]:
+    """Write ``record``'s labels beside its image, atomically, in each of ``formats``.
+
+    Also writes the class list file when it is missing or the user has added classes since
+    (appending only; a class list changed in another way is saved with
+    :func:`save_classes`). Returns the files written.
+    """
+    formats = tuple(formats)
+    for fmt in formats:
+        if fmt not in LABEL_SUFFIX:
+            raise ValueError(f"cannot save labels as {fmt!r}: choose from "
+                             f"{', '.join(LABEL_SUFFIX)}")
+    if not _inside(dataset.root, record.path):
+        raise WorkbenchError(f"{record.path}: image is not inside the dataset folder "
+                             f"{dataset.root}; labels not saved")
+    if record.width <= 0 or record.height <= 0:
+        raise ImageError(record.path, "image size unknown; labels not saved")
+    names = dataset.classes.names
+    for box in record.boxes:
+        if not 0 <= box.class_id < len(names):
+            raise WorkbenchError(f"{record.path}: box class id {box.class_id} is not in the "
+                                 f"class list of {len(names)} names; labels not saved")
+    written = []
+    if names:
+        written += _ensure_class_file(dataset)
+    for fmt in formats:
+        target = label_path(record, fmt)
+        _keep_backup(dataset, target)
+        if fmt == "yolo":
+            write_yolo(target, record.boxes, record.width, record.height)
+        else:
+            write_voc(target, record.boxes, names, record.path, record.width, record.height,
+                      verified=record.verified)
+        written.append(target)
+    record.labeled = True
+    if dataset.label_format == "none":
+        dataset.label_format = formats[0]
+    return written
+
+
+def _ensure_class_file(dataset: Dataset) -> list[Path]:
+    path = classes_path(dataset.root)
+    names = dataset.classes.names
+    if path.is_file() and path not in dataset.damaged_labels:
+        try:
+            on_disk = read_classes(path).names
+        except FormatError:
+            on_disk = None
+        if on_disk == names:
+            return []
+        if on_disk is None or names[:len(on_disk)] != on_disk:
+            raise WorkbenchError(f"{path}: the class list file differs from the dataset's "
+                                 "class list; save the class list first (labels not saved)")
+    elif path in dataset.damaged_labels:
+        raise WorkbenchError(f"{path}: the class list file could not be read; fix it or save "
+                             "the class list first (labels not saved)")
+    write_classes(path, names)
+    return [path]
+
+
+def save_classes(dataset: Dataset) -> Path:
+    """Write the dataset's class list (classes.txt, or the existing obj.names), atomically.
+
+    This is the one place a class list file is rewritten: call it when the user renamed,
+    added or (after relabeling) removed classes.
+    """
+    path = classes_path(dataset.root)
+    _keep_backup(dataset, path)
+    write_classes(path, dataset.classes)
+    return path

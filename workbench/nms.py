@@ -1,0 +1,410 @@
+"""Non-maximum suppression with cv2.dnn.NMSBoxes semantics, and a trace of every decision.
+
+Greedy NMS (``nms``, ``batched_nms``, ``diou_nms``) follows OpenCV exactly: scores compared in
+float32 and kept when strictly above ``score_threshold``, a stable sort by score, ``top_k``
+applied before suppression, and a box kept when its overlap with every kept box is
+``<= iou_threshold``. The overlap is OpenCV's ``rectOverlap``: IoU with no ``+1`` pixel, rounded
+to float32, and two empty boxes count as identical (overlap 1).
+
+Soft-NMS follows ``cv2.dnn.softNMSBoxes``: the best remaining box is kept while its (decayed)
+score is ``>= score_threshold``; ties go to the lower index.
+
+Speed: boxes are visited in blocks of the best remaining candidates; a uniform grid finds the
+pairs that can overlap, so the work grows with the overlapping pairs, not with N^2, and no Python
+loop runs over pairs (the only loops are over blocks, and over kept boxes in Soft-NMS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from workbench.boxes import PairGrid, PairOverlap, as_boxes, as_scores
+
+__all__ = ["Decision", "NmsTrace", "nms", "batched_nms", "diou_nms", "soft_nms", "nms_trace"]
+
+
+class Decision(IntEnum):
+    """What NMS did with one input box."""
+
+    KEPT = 0
+    SUPPRESSED = 1      # removed (greedy) or decayed below the score threshold (soft)
+    BELOW_SCORE = 2     # never a candidate: score not above the score threshold
+    BEYOND_TOP_K = 3    # a candidate, but past top_k
+
+
+# Candidate pairs examined per block: large enough to amortize numpy call overheads.
+_PAIRS_PER_BLOCK = 32768
+
+_EMPTY_I = np.zeros(0, np.int64)
+_EMPTY_F = np.zeros(0, np.float64)
+
+
+@dataclass(frozen=True)
+class NmsTrace:
+    """Every NMS decision. Per-box arrays are indexed by the input box index.
+
+    ``by[i]`` is the kept box responsible for suppressing box ``i`` (-1 if none) and
+    ``overlap[i]`` the IoU (DIoU criterion for DIoU-NMS) between them at that moment.
+    For Soft-NMS, ``decay_*`` list every decay in order: box, kept box, overlap, factor.
+    """
+
+    method: str
+    iou_threshold: float
+    score_threshold: float
+    top_k: int
+    order: np.ndarray        # candidates in the order they were visited
+    kept: np.ndarray         # kept indices, highest score first (the NMS result)
+    decision: np.ndarray     # (N,) int8 Decision codes
+    by: np.ndarray           # (N,) int64
+    overlap: np.ndarray      # (N,) float64, NaN where not suppressed
+    scores: np.ndarray       # (N,) float32 final scores (decayed by Soft-NMS)
+    decay_box: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    decay_by: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    decay_overlap: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    decay_factor: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+
+    @property
+    def kept_scores(self) -> np.ndarray:
+        """Scores of the kept boxes, aligned with ``kept`` (Soft-NMS: the decayed score)."""
+        return self.scores[self.kept]
+
+    @property
+    def suppressed(self) -> np.ndarray:
+        """Suppressed box indices in the order they were visited."""
+        in_order = self.decision[self.order] == Decision.SUPPRESSED
+        return self.order[in_order]
+
+    def explain(self, i: int) -> str:
+        """One sentence saying what happened to box ``i`` and why."""
+        d = Decision(int(self.decision[i]))
+        score = float(self.scores[i])
+        if d is Decision.BELOW_SCORE:
+            return (f"box {i}: score {score:.4g} is not above the score threshold "
+                    f"{self.score_threshold:.4g}")
+        if d is Decision.BEYOND_TOP_K:
+            return f"box {i}: past the top_k={self.top_k} best candidates"
+        if d is Decision.KEPT:
+            return f"box {i}: kept (score {score:.4g})"
+        crit = "DIoU" if self.method == "diou" else "IoU"
+        if self.method.startswith("soft"):
+            return (f"box {i}: decayed to {score:.4g}, below the score threshold "
+                    f"{self.score_threshold:.4g}, last by kept box {int(self.by[i])} "
+                    f"({crit} {float(self.overlap[i]):.4f})")
+        return (f"box {i}: suppressed by kept box {int(self.by[i])} "
+                f"({crit} {float(self.overlap[i]):.4f} > {self.iou_threshold:.4g})")
+
+
+def _check_threshold(value: float, name: str) -> float:
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return v
+
+
+def _candidates(scores: np.ndarray, score_threshold: float, top_k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(visit order, past top_k): scores strictly above the threshold, stable descending."""
+    thr = np.float32(score_threshold)
+    above = np.flatnonzero(scores > thr)
+    order = above[_descending_stable(scores[above])]
+    if top_k > 0 and order.size > top_k:
+        return order[:top_k], order[top_k:]
+    return order, _EMPTY_I
+
+
+def _descending_stable(scores: np.ndarray) -> np.ndarray:
+    """Indices sorting float32 ``scores`` high to low, ties in input order (OpenCV's
+    std::stable_sort), via unique int64 keys: faster than numpy's stable float sort."""
+    bits = (scores + np.float32(0)).view(np.int32).astype(np.int64)   # -0.0 becomes 0.0
+    # Float bit patterns, mapped to integers in the order of the floats they encode.
+    rank = np.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)
+    shift = max(1, int(scores.size).bit_length())
+    return np.argsort((-rank << shift) + np.arange(scores.size, dtype=np.int64))
+
+
+def _greedy(boxes: Any, scores: Any, iou_threshold: float, score_threshold: float, top_k: int,
+            class_ids: Any, criterion: str, method: str) -> NmsTrace:
+    b = as_boxes(boxes, ordered=True)
+    n = b.shape[0]
+    s = as_scores(scores, n)
+    thr = _check_threshold(iou_threshold, "iou_threshold")
+    sthr = _check_threshold(score_threshold, "score_threshold")
+    top_k = int(top_k)
+    groups = None
+    if class_ids is not None:
+        groups = _as_class_ids(class_ids, n)
+    order, past = _candidates(s, sthr, top_k)
+    geo = PairOverlap(b[order], criterion)
+    kept_pos, sup_pos, by_pos, ov = _resolve(geo, np.float32(thr),
+                                             None if groups is None else groups[order])
+    decision = np.full(n, Decision.BELOW_SCORE, np.int8)
+    decision[past] = Decision.BEYOND_TOP_K
+    decision[order[kept_pos]] = Decision.KEPT
+    decision[order[sup_pos]] = Decision.SUPPRESSED
+    by = np.full(n, -1, np.int64)
+    by[order[sup_pos]] = order[by_pos]
+    overlap = np.full(n, np.nan)
+    overlap[order[sup_pos]] = ov
+    return NmsTrace(method, thr, sthr, top_k, order, order[kept_pos], decision, by, overlap, s)
+
+
+def _as_class_ids(class_ids: Any, n: int) -> np.ndarray:
+    arr = np.asarray(class_ids)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"class_ids: expected shape ({n},), got {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        as_float = arr.astype(np.float64)
+        if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+            raise ValueError("class_ids: expected whole numbers")
+    return arr.astype(np.int64)
+
+
+def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy NMS over boxes already in visiting order.
+
+    Returns positions (in that order): kept, suppressed, the kept box responsible for each
+    suppressed one, and the overlap between them.
+    """
+    n = geo.n
+    alive = np.ones(n, bool)
+    is_kept = np.zeros(n, bool)
+    finder = PairGrid(geo, float(thr), dense=n <= 256, groups=groups)
+    kept_parts: list[np.ndarray] = []
+    sup_parts: list[np.ndarray] = []
+    by_parts: list[np.ndarray] = []
+    ov_parts: list[np.ndarray] = []
+    start, block = 0, 32
+    while True:
+        rest = np.flatnonzero(alive[start:])
+        if rest.size == 0:
+            break
+        members = rest[:block] + start
+        start = int(members[-1]) + 1
+        src, dst = finder.pairs(members, alive)
+        pairs_len = src.size
+        if groups is not None:
+            same = groups[src] == groups[dst]
+            src, dst = src[same], dst[same]
+        ov = geo.fast_overlap(dst, src)
+        # The plain arithmetic is within ~1e-7 of OpenCV's; pairs that close to the threshold
+        # are decided by OpenCV's exact arithmetic.
+        close = np.flatnonzero(np.abs(ov - thr) < 1e-6)
+        if close.size:
+            ov[close] = geo.overlap(dst[close], src[close])
+        hit = ov > thr
+        src, dst, ov = src[hit], dst[hit], ov[hit]
+        kept = _kept_in_block(members, src, dst)
+        # Every hit from a kept box suppresses; the first kept box (in order) is the one
+        # OpenCV reports, since it walks the kept list in order and stops at the first hit.
+        is_kept[kept] = True
+        from_kept = is_kept[src]
+        src, dst, ov = src[from_kept], dst[from_kept], ov[from_kept]
+        if dst.size:
+            pick = _first_source(src, dst)
+            sup_parts.append(dst[pick])
+            by_parts.append(src[pick])
+            ov_parts.append(ov[pick].astype(np.float64))
+            alive[dst[pick]] = False
+        kept_parts.append(kept)
+        alive[members] = False
+        # Size the next block for a bounded number of candidate pairs: large blocks for spread
+        # boxes, small ones in clusters, where each kept box removes many before they are met.
+        per_member = max(finder.enumerated, pairs_len) / members.size
+        block = int(min(max(_PAIRS_PER_BLOCK / max(per_member, 1.0), 16), 4096))
+        finder.refresh(alive)
+    cat = np.concatenate
+    kept_pos = cat(kept_parts) if kept_parts else _EMPTY_I
+    if not sup_parts:
+        return kept_pos, _EMPTY_I, _EMPTY_I, _EMPTY_F
+    sup, by, ov = cat(sup_parts), cat(by_parts), cat(ov_parts)
+    o = np.argsort(sup, kind="stable")
+    return kept_pos, sup[o], by[o], ov[o]
+
+
+def _first_source(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Index of the pair with the smallest ``src`` for every distinct ``dst``."""
+    if src.size > 1 and np.any(src[1:] < src[:-1]):
+        order = np.lexsort((src, dst))
+        d = dst[order]
+        lead = np.ones(d.size, bool)
+        lead[1:] = d[1:] != d[:-1]
+        return order[lead]
+    # src already ascending (pairs come member by member): first occurrence is the smallest.
+    return np.unique(dst, return_index=True)[1]
+
+
+def _kept_in_block(members: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Which block members survive the suppressions among themselves (greedy, in order)."""
+    m = members.size
+    first = int(members[0])
+    last = int(members[-1])
+    inside = (dst <= last) & (src <= last)
+    if not inside.any():
+        return members
+    # Local index of each member; members are increasing positions.
+    local = np.full(last - first + 1, -1, np.int64)
+    local[members - first] = np.arange(m)
+    ls, ld = local[src[inside] - first], local[dst[inside] - first]
+    ld_ok = ld >= 0
+    ls, ld = ls[ld_ok], ld[ld_ok]
+    rows = np.unique(ls)
+    row_of = np.searchsorted(rows, ls)
+    bits = np.zeros((rows.size, m), bool)
+    bits[row_of, ld] = True
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    masks = [int.from_bytes(r.tobytes(), "little") for r in packed]
+    removed = 0
+    # A loop over the members that suppress something: at most the block size, never pairs.
+    for r, mask in zip(rows.tolist(), masks, strict=True):
+        if not (removed >> r) & 1:
+            removed |= mask
+    if removed == 0:
+        return members
+    gone = np.frombuffer(removed.to_bytes((m + 7) // 8, "little"), np.uint8)
+    gone = np.unpackbits(gone, bitorder="little")[:m].astype(bool)
+    return members[~gone]
+
+
+def nms(boxes_xyxy: Any, scores: Any, iou_threshold: float, score_threshold: float = 0.0,
+        top_k: int = 0, *, return_trace: bool = False) -> Any:
+    """Greedy NMS, identical to ``cv2.dnn.NMSBoxes`` (which takes x, y, w, h).
+
+    Returns the kept indices (int64), highest score first; with ``return_trace=True`` an
+    NmsTrace whose ``.kept`` is that array.
+    """
+    trace = _greedy(boxes_xyxy, scores, iou_threshold, score_threshold, top_k, None,
+                    "opencv", "greedy")
+    return trace if return_trace else trace.kept
+
+
+def batched_nms(boxes_xyxy: Any, scores: Any, class_ids: Any, iou_threshold: float,
+                score_threshold: float = 0.0, top_k: int = 0, *,
+                return_trace: bool = False) -> Any:
+    """Class-aware greedy NMS: boxes of different classes never suppress each other.
+
+    Like ``cv2.dnn.NMSBoxesBatched``: ``top_k`` applies to all candidates together and the
+    result is in descending score order over all classes.
+    """
+    trace = _greedy(boxes_xyxy, scores, iou_threshold, score_threshold, top_k, class_ids,
+                    "opencv", "batched")
+    return trace if return_trace else trace.kept
+
+
+def diou_nms(boxes_xyxy: Any, scores: Any, iou_threshold: float, score_threshold: float = 0.0,
+             top_k: int = 0, *, class_ids: Any = None, return_trace: bool = False) -> Any:
+    """DIoU-NMS (Zheng et al. 2020): suppress when IoU - d^2 / c^2 > ``iou_threshold``.
+
+    d is the distance between box centres and c the diagonal of their enclosing box, so
+    overlapping boxes with distant centres (two neighbouring objects) are both kept.
+    """
+    trace = _greedy(boxes_xyxy, scores, iou_threshold, score_threshold, top_k, class_ids,
+                    "diou", "diou")
+    return trace if return_trace else trace.kept
+
+
+def soft_nms(boxes_xyxy: Any, scores: Any, iou_threshold: float = 0.3,
+             score_threshold: float = 0.001, top_k: int = 0, *, method: str = "linear",
+             sigma: float = 0.5, return_trace: bool = False) -> Any:
+    """Soft-NMS (Bodla et al. 2017) with ``cv2.dnn.softNMSBoxes`` semantics.
+
+    ``method="linear"``: ``s *= 1 - IoU`` when IoU > ``iou_threshold``;
+    ``method="gaussian"``: ``s *= exp(-IoU^2 / sigma)`` for every remaining box.
+    Returns ``(kept indices, their updated scores)``, best first, or an NmsTrace.
+    """
+    if method not in ("linear", "gaussian"):
+        raise ValueError(f"method must be 'linear' or 'gaussian', got {method!r}")
+    b = as_boxes(boxes_xyxy, ordered=True)
+    n = b.shape[0]
+    cur = as_scores(scores, n).copy()
+    original = cur.copy()
+    thr = _check_threshold(iou_threshold, "iou_threshold")
+    sthr = _check_threshold(score_threshold, "score_threshold")
+    sig = _check_threshold(sigma, "sigma")
+    if method == "gaussian" and sig <= 0:
+        raise ValueError(f"sigma must be > 0 for Gaussian Soft-NMS, got {sigma}")
+    top_k = int(top_k)
+    limit = n if top_k <= 0 else min(top_k, n)
+    geo = PairOverlap(b, "opencv")
+    thr32, sthr32, sig32 = np.float32(thr), np.float32(sthr), np.float32(sig)
+    active = np.flatnonzero(cur >= sthr32)     # ascending index: argmax ties -> lowest index
+    kept: list[int] = []
+    events: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
+    # One iteration per kept box; the work inside is numpy over the remaining boxes.
+    while len(kept) < limit and active.size:
+        j = int(np.argmax(cur[active]))
+        i = int(active[j])
+        kept.append(i)
+        active = np.concatenate([active[:j], active[j + 1:]])
+        if active.size == 0:
+            break
+        ov = geo.overlap(np.full(active.size, i), active)
+        if method == "linear":
+            decayed = ov > thr32
+            factor = np.float32(1) - ov[decayed]
+            targets = active[decayed]
+        else:
+            factor = np.exp(-(ov * ov) / sig32).astype(np.float32)
+            targets = active
+            ov_t = ov
+        if targets.size:
+            cur[targets] *= factor
+            events.append((targets, i, ov[decayed] if method == "linear" else ov_t, factor))
+        active = active[cur[active] >= sthr32]
+    kept_arr = np.asarray(kept, np.int64)
+    if not return_trace:
+        return kept_arr, cur[kept_arr]
+    return _soft_trace(method, thr, sthr, top_k, original, cur, kept_arr, events, sthr32)
+
+
+def _soft_trace(method: str, thr: float, sthr: float, top_k: int, original: np.ndarray,
+                cur: np.ndarray, kept: np.ndarray, events: list, sthr32: np.float32) -> NmsTrace:
+    n = original.size
+    decision = np.full(n, Decision.BEYOND_TOP_K, np.int8)
+    decision[original < sthr32] = Decision.BELOW_SCORE
+    decision[(original >= sthr32) & (cur < sthr32)] = Decision.SUPPRESSED
+    decision[kept] = Decision.KEPT
+    by = np.full(n, -1, np.int64)
+    overlap = np.full(n, np.nan)
+    if events:
+        box = np.concatenate([e[0] for e in events])
+        src = np.concatenate([np.full(e[0].size, e[1], np.int64) for e in events])
+        ov = np.concatenate([e[2] for e in events]).astype(np.float64)
+        fac = np.concatenate([e[3] for e in events]).astype(np.float64)
+        sup = decision[box] == Decision.SUPPRESSED
+        # Later events overwrite earlier ones: the last decay is the one that crossed.
+        by[box[sup]] = src[sup]
+        overlap[box[sup]] = ov[sup]
+    else:
+        box, src, ov, fac = _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_F
+    visited = np.concatenate([kept, np.flatnonzero(decision == Decision.SUPPRESSED)])
+    return NmsTrace(f"soft-{method}", thr, sthr, top_k, visited, kept, decision, by, overlap,
+                    cur, box, src, ov, fac)
+
+
+def nms_trace(boxes_xyxy: Any, scores: Any, iou_threshold: float, score_threshold: float = 0.0,
+              top_k: int = 0, *, method: str = "greedy", class_ids: Any = None,
+              sigma: float = 0.5) -> NmsTrace:
+    """The full decision trace of one NMS run.
+
+    ``method``: "greedy" (``nms``, or ``batched_nms`` when ``class_ids`` is given), "diou",
+    "soft-linear" or "soft-gaussian".
+    """
+    if method == "greedy":
+        if class_ids is not None:
+            return batched_nms(boxes_xyxy, scores, class_ids, iou_threshold, score_threshold,
+                               top_k, return_trace=True)
+        return nms(boxes_xyxy, scores, iou_threshold, score_threshold, top_k, return_trace=True)
+    if method == "diou":
+        return diou_nms(boxes_xyxy, scores, iou_threshold, score_threshold, top_k,
+                        class_ids=class_ids, return_trace=True)
+    if method in ("soft-linear", "soft-gaussian"):
+        if class_ids is not None:
+            raise ValueError("Soft-NMS here is class-agnostic; run it per class")
+        return soft_nms(boxes_xyxy, scores, iou_threshold, score_threshold, top_k,
+                        method=method[5:], sigma=sigma, return_trace=True)
+    raise ValueError(f"unknown NMS method {method!r}: greedy, diou, soft-linear, soft-gaussian")

@@ -1,0 +1,452 @@
+"""The training loop: a labeled dataset folder in, a Darknet model bundle out.
+
+``train(settings, reporter)`` builds the Keras model from a darknet cfg customized for the
+dataset's classes, optionally loads (partial) darknet weights, trains with a custom
+``tf.function`` step, validates mAP@0.5 after every epoch through the same decode, NMS and
+evaluator the detector uses, and keeps in RUN_DIR:
+
+    config.json       the run's settings (a resumed run keeps its schedule and classes)
+    model.cfg         the customized cfg being trained
+    checkpoints/      one tf.train.Checkpoint per epoch: model, optimizer, step, schedule state
+    best/             the checkpoint with the best validation mAP@0.5
+    bundle/           that best model exported as NAME.cfg / NAME.weights / NAME.names
+    metrics.csv, metrics.png
+
+SIGINT and SIGTERM finish the current step, save a checkpoint and return cleanly; ``--resume``
+continues from it with the same data order.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.atomic import atomic_write_text
+from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, parse_cfg, read_cfg
+from workbench.errors import WorkbenchError
+from workbench.train.augment import AugmentSettings
+from workbench.train.protocol import (
+    Reporter,
+    draw_metrics_png,
+    read_metrics_csv,
+    write_metrics_csv,
+)
+from workbench.train.schedule import LearningRateSchedule, schedule_for
+
+CFG_FOLDER = Path(__file__).resolve().parents[2] / "darknet_cfg"
+TEMPLATES = ("yolov3-tiny", "yolov3", "demo-tiny")
+OPTIMIZERS = ("adam", "sgd")
+STRATEGIES = ("default", "mirrored")
+VALID_CONF = 0.005  # darknet's mAP threshold: low-confidence candidates count for AP
+VALID_NMS = 0.45
+
+
+@dataclass
+class TrainSettings:
+    """Everything a run needs; the CLI flags map onto these one to one."""
+
+    dataset: Path
+    template: str = "yolov3-tiny"
+    weights: Path | None = None
+    size: int = 416
+    epochs: int = 50
+    batch: int = 8
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    policy: str = "auto"
+    freeze_epochs: int = 0
+    out: Path | None = None
+    resume: bool = False
+    strategy: str = "default"
+    patience: int = 10
+    seed: int = 0
+    augment: bool = True
+    rotate: float = 0.0
+    zoom: float = 0.0
+    valid_fraction: float = 0.1
+    name: str = "model"
+    batch_events: int = 1  # report every n-th step (0: never)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    status: str  # finished | early_stopped | interrupted
+    run_dir: Path
+    bundle: Path | None
+    best_map50: float | None
+    best_epoch: int
+    epochs_done: int
+    steps: int
+    metrics: list[dict]
+
+
+def resolve_template(template: str) -> DarknetCfg:
+    """A built-in template name (``yolov3-tiny``, ``yolov3``, ``demo-tiny``) or a .cfg path."""
+    if template in TEMPLATES:
+        return read_cfg(CFG_FOLDER / f"{template}.cfg")
+    path = Path(template)
+    if not path.is_file():
+        raise WorkbenchError(f"{template}: no such template (use {', '.join(TEMPLATES)} or a "
+                             ".cfg file)")
+    return read_cfg(path)
+
+
+def default_run_dir(dataset: Path, template: str) -> Path:
+    return Path("runs") / f"{Path(dataset).resolve().name}-{Path(template).stem}"
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (or by the caller): the loop saves a checkpoint and returns."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def set(self, *_: Any) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be handled on the main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self.set)
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+def _load_records(settings: TrainSettings):
+    from workbench.folder import open_dataset
+    from workbench.train.data import split_records
+
+    dataset = open_dataset(settings.dataset)
+    names = dataset.classes.names
+    if not names:
+        raise WorkbenchError(f"{settings.dataset}: the dataset has no classes (classes.txt)")
+    train_records, valid_records = split_records(dataset, settings.valid_fraction)
+    if not train_records:
+        raise WorkbenchError(f"{settings.dataset}: no labeled images to train on")
+    return names, train_records, valid_records
+
+
+def _make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name != "mirrored":
+        raise WorkbenchError(f"unknown strategy {name!r} (use {' or '.join(STRATEGIES)})")
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        return tf.distribute.MirroredStrategy()
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    # NCCL needs GPUs; on CPU devices reduce through one device
+    return tf.distribute.MirroredStrategy(
+        cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def _frozen_layers(cfg: DarknetCfg, loaded: list[int]) -> int:
+    """How many leading darknet layers the freeze phase holds: what the start weights cover,
+    never past the first head's convolution (the heads always train)."""
+    if not loaded:
+        return 0
+    first_head = cfg.yolo_layers()[0] - 1
+    return min(max(loaded) + 1, first_head)
+
+
+def _ground_truth(records) -> dict:
+    from workbench.evaluate import GroundTruth
+
+    gt = {}
+    for r in records:
+        boxes = np.array([b.xyxy() for b in r.boxes], np.float64).reshape(-1, 4)
+        gt[str(r.path)] = GroundTruth(boxes, np.array([b.class_id for b in r.boxes], np.int64),
+                                      np.array([b.difficult for b in r.boxes], bool))
+    return gt
+
+
+def validate(model, heads, records, examples, width: int, height: int, batch: int,
+             num_classes: int) -> float:
+    """mAP@0.5 (VOC all-point) of ``model`` on ``records``, decoded and NMS'ed as the detector
+    does (stretch resize, OpenCV's rows, class-aware NMS at 0.45, candidates above 0.005)."""
+    import tensorflow as tf
+
+    from workbench.detect.decode import class_aware_nms, decode
+    from workbench.evaluate import Predictions, evaluate
+    from workbench.train.data import make_dataset
+    from workbench.train.model import decode_outputs
+
+    # autograph off: nothing here branches on tensors, and autograph re-reads source files,
+    # which breaks a long run when the code is edited under it
+    @tf.function(autograph=False)
+    def predict(images):
+        return decode_outputs(model(images, training=False), heads, width, height)
+
+    preds = {}
+    i = 0
+    for images, _, _ in make_dataset(examples, width, height, batch):
+        rows = [r.numpy() for r in predict(images)]
+        for j in range(rows[0].shape[0]):
+            rec = records[i]
+            cands = decode([r[j] for r in rows], rec.width, rec.height, width, height, VALID_CONF)
+            keep = class_aware_nms(cands, VALID_NMS)
+            preds[str(rec.path)] = Predictions(cands.boxes[keep], cands.scores[keep],
+                                               cands.class_ids[keep])
+            i += 1
+    result = evaluate(_ground_truth(records), preds, num_classes, iou_threshold=0.5,
+                      metric="voc")
+    return float(result.map50)
+
+
+def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: int):
+    """(run_dir, cfg, schedule, saved config) - fresh, or read back from a run to resume."""
+    run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
+    config_path = run_dir / "config.json"
+    if settings.resume:
+        if not config_path.is_file():
+            raise WorkbenchError(f"{run_dir}: nothing to resume (no config.json); start a run "
+                                 "without --resume")
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        if saved["classes"] != class_names:
+            raise WorkbenchError(f"{run_dir}: the run was trained on classes {saved['classes']}, "
+                                 f"the dataset now has {class_names}")
+        cfg = parse_cfg((run_dir / "model.cfg").read_text(encoding="utf-8"), run_dir / "model.cfg")
+        return run_dir, cfg, LearningRateSchedule.from_dict(saved["schedule"]), saved
+    if config_path.is_file():
+        raise WorkbenchError(f"{run_dir}: already holds a training run; add --resume to continue "
+                             "it or choose another --out")
+    if settings.size % 32 or settings.size < 32:
+        raise WorkbenchError(f"--size must be a positive multiple of 32, got {settings.size}")
+    for key, allowed in (("optimizer", OPTIMIZERS), ("strategy", STRATEGIES)):
+        if getattr(settings, key) not in allowed:
+            raise WorkbenchError(f"unknown {key} {getattr(settings, key)!r} "
+                                 f"(use {', '.join(allowed)})")
+    if settings.epochs < 1 or settings.batch < 1:
+        raise WorkbenchError("--epochs and --batch must be at least 1")
+    template = resolve_template(settings.template)
+    cfg = customize(template, len(class_names), settings.size, settings.size,
+                    n_images=train_images)
+    steps = max(train_images // settings.batch, 1) * settings.epochs
+    schedule = schedule_for(cfg, settings.lr, steps, settings.policy)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = {"settings": {k: (str(v) if isinstance(v, Path) else v)
+                          for k, v in asdict(settings).items()},
+             "classes": class_names, "schedule": schedule.to_dict()}
+    atomic_write_text(run_dir / "model.cfg", format_cfg(cfg))
+    atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
+    return run_dir, cfg, schedule, saved
+
+
+def train(settings: TrainSettings, reporter: Reporter | None = None,
+          stop: StopFlag | None = None) -> TrainResult:
+    """Run (or resume) training; report through ``reporter``; see the module docstring."""
+    import keras
+    import tensorflow as tf
+
+    from workbench.train.darknet_io import export_bundle, load_darknet_weights
+    from workbench.train.data import examples_from_records, make_dataset
+    from workbench.train.loss import yolo_loss
+    from workbench.train.model import build_model, heads_info, set_trainable_prefix
+
+    reporter = reporter or Reporter()
+    stop = stop or StopFlag()
+    class_names, train_records, valid_records = _load_records(settings)
+    run_dir, cfg, schedule, saved = _prepare_run(settings, class_names, len(train_records))
+    run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
+    width, height = cfg.width, cfg.height
+    num_classes = len(class_names)
+    heads = heads_info(cfg)
+    strategy = _make_strategy(settings.strategy)
+    replicas = strategy.num_replicas_in_sync
+    batch = max(min(run["batch"], len(train_records)) // replicas, 1) * replicas
+    train_ex = examples_from_records(train_records, num_classes)
+    valid_ex = examples_from_records(valid_records, num_classes) if valid_records else None
+    steps_per_epoch = len(train_records) // batch
+    augment = (AugmentSettings.from_cfg(cfg, rotate=run["rotate"], zoom=run["zoom"])
+               if run["augment"] else None)
+
+    with strategy.scope():
+        model = build_model(cfg, width, height)
+        if run["optimizer"] == "sgd":
+            momentum = cfg.net.get_float("momentum", 0.9)
+            optimizer = keras.optimizers.SGD(schedule.rate(0), momentum=momentum)
+        else:
+            optimizer = keras.optimizers.Adam(schedule.rate(0))
+        # built on every variable up front: unfreezing later must find their slots
+        optimizer.build(model.trainable_variables)
+        state = {k: tf.Variable(v, dtype=tf.int64, trainable=False, name=k)
+                 for k, v in (("step", 0), ("epoch", 0), ("batch_in_epoch", 0),
+                              ("best_epoch", 0), ("bad_epochs", 0))}
+        best_map = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_map")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_map, **state)
+    manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=2)
+    best_manager = tf.train.CheckpointManager(checkpoint, run_dir / "best", max_to_keep=1)
+
+    loaded: list[int] = []
+    resumed = settings.resume and manager.latest_checkpoint is not None
+    if resumed:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    elif run.get("weights"):
+        from workbench.darknet.weights import read_weights
+
+        start = read_weights(run["weights"], cfg, allow_partial=True)
+        load_darknet_weights(model, cfg, start)
+        loaded = sorted(start.layers)
+    frozen_layers = _frozen_layers(cfg, loaded) if not resumed else _frozen_layers(
+        cfg, list(range(run.get("frozen_layers", 0))))
+    saved["settings"]["frozen_layers"] = frozen_layers
+    if not resumed:
+        atomic_write_text(run_dir / "config.json", json.dumps(saved, indent=2) + "\n")
+
+    epochs = settings.epochs if settings.resume else run["epochs"]
+    metrics = read_metrics_csv(run_dir / "metrics.csv") if resumed else []
+    metrics = [m for m in metrics if m["epoch"] <= int(state["epoch"].numpy())]
+    bundle_dir = run_dir / "bundle"
+    reporter.emit("start", run_dir=str(run_dir), dataset=str(settings.dataset),
+                  template=run["template"], classes=class_names, width=width, height=height,
+                  epochs=epochs, start_epoch=int(state["epoch"].numpy()) + 1,
+                  step=int(state["step"].numpy()), steps_per_epoch=steps_per_epoch, batch=batch,
+                  images_train=len(train_records), images_valid=len(valid_records),
+                  strategy=settings.strategy, replicas=replicas, resumed=resumed,
+                  optimizer=run["optimizer"], lr=schedule.lr, policy=schedule.policy,
+                  freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers)
+
+    def make_step():
+        variables = model.trainable_variables
+
+        def replica_step(images, boxes, classes):
+            with tf.GradientTape() as tape:
+                parts = yolo_loss(model(images, training=True), boxes, classes, heads,
+                                  width, height)
+                scaled = parts["total"] / replicas  # gradients are summed over replicas
+            grads = tape.gradient(scaled, variables)
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return parts
+
+        @tf.function(autograph=False)
+        def step(images, boxes, classes):
+            parts = strategy.run(replica_step, args=(images, boxes, classes))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                    for k, v in parts.items()}
+
+        return step
+
+    def save(kind: str) -> str:
+        path = manager.save(checkpoint_number=int(state["step"].numpy()))
+        reporter.emit("checkpoint", kind=kind, path=path, epoch=int(state["epoch"].numpy()),
+                      step=int(state["step"].numpy()))
+        return path
+
+    def finish(status: str) -> TrainResult:
+        best = float(best_map.numpy())
+        bundle = bundle_dir if bundle_dir.is_dir() else None
+        reporter.emit("done", status=status, run_dir=str(run_dir),
+                      bundle=str(bundle) if bundle else None,
+                      best_map50=best if best >= 0 else None,
+                      best_epoch=int(state["best_epoch"].numpy()),
+                      epoch=int(state["epoch"].numpy()), step=int(state["step"].numpy()),
+                      metrics_csv=str(run_dir / "metrics.csv"), plot=str(run_dir / "metrics.png"))
+        return TrainResult(status, run_dir, bundle, best if best >= 0 else None,
+                           int(state["best_epoch"].numpy()), int(state["epoch"].numpy()),
+                           int(state["step"].numpy()), metrics)
+
+    stop.install()
+    try:
+        step_fn, frozen_now = None, None
+        step_seconds: list[float] = []
+        while int(state["epoch"].numpy()) < epochs:
+            epoch = int(state["epoch"].numpy())
+            frozen = frozen_layers > 0 and epoch < run["freeze_epochs"]
+            if frozen != frozen_now:
+                set_trainable_prefix(model, cfg, frozen_layers, not frozen)
+                step_fn, frozen_now = make_step(), frozen
+            skip = int(state["batch_in_epoch"].numpy())
+            ds = make_dataset(train_ex, width, height, batch, augment=augment, seed=run["seed"],
+                              epoch=epoch, shuffle=True, drop_remainder=True, skip_batches=skip)
+            sums = {"box": 0.0, "obj": 0.0, "cls": 0.0, "total": 0.0}
+            count, t_epoch, train_seconds = 0, time.perf_counter(), 0.0
+            for images, boxes, classes in strategy.experimental_distribute_dataset(ds):
+                t0 = time.perf_counter()
+                step = int(state["step"].numpy())
+                lr = schedule.rate(step)
+                optimizer.learning_rate = lr
+                parts = {k: float(v) for k, v in step_fn(images, boxes, classes).items()}
+                if not np.isfinite(parts["total"]):
+                    raise WorkbenchError(f"the loss became {parts['total']} at step {step + 1}; "
+                                         "try a lower --lr")
+                dt = time.perf_counter() - t0
+                train_seconds += dt
+                step_seconds.append(dt)
+                state["step"].assign_add(1)
+                state["batch_in_epoch"].assign_add(1)
+                count += 1
+                for k in sums:
+                    sums[k] += parts[k]
+                in_epoch = int(state["batch_in_epoch"].numpy())
+                if settings.batch_events and in_epoch % settings.batch_events == 0:
+                    recent = float(np.median(step_seconds[-20:]))
+                    left = (epochs - epoch) * steps_per_epoch - in_epoch
+                    reporter.emit("batch", epoch=epoch + 1, batch=in_epoch,
+                                  step=int(state["step"].numpy()), box=parts["box"],
+                                  obj=parts["obj"], cls=parts["cls"], loss=parts["total"],
+                                  lr=lr, images_per_s=batch / max(recent, 1e-9),
+                                  eta_s=left * recent)
+                if stop.is_set():
+                    save("interrupt")
+                    return finish("interrupted")
+            state["epoch"].assign(epoch + 1)
+            state["batch_in_epoch"].assign(0)
+            val_map = None
+            if valid_ex is not None:
+                val_map = validate(model, heads, valid_records, valid_ex, width, height, batch,
+                                   num_classes)
+            # no labeled objects in validation gives mAP NaN: it counts as 0 for the best model
+            score = 0.0 if val_map is None or not np.isfinite(val_map) else val_map
+            val_map = None if val_map is None or not np.isfinite(val_map) else val_map
+            improved = valid_ex is None or score > float(best_map.numpy())
+            if improved:
+                best_map.assign(score)
+                state["best_epoch"].assign(epoch + 1)
+                state["bad_epochs"].assign(0)
+            else:
+                state["bad_epochs"].assign_add(1)
+            n = max(count, 1)
+            row = {"epoch": epoch + 1, "step": int(state["step"].numpy()),
+                   "loss": sums["total"] / n, "box": sums["box"] / n, "obj": sums["obj"] / n,
+                   "cls": sums["cls"] / n, "lr": schedule.rate(int(state["step"].numpy()) - 1),
+                   "val_map50": val_map, "images_per_s": count * batch / max(train_seconds, 1e-9),
+                   "seconds": time.perf_counter() - t_epoch}
+            metrics.append(row)
+            write_metrics_csv(run_dir / "metrics.csv", metrics)
+            draw_metrics_png(run_dir / "metrics.png", metrics)
+            epoch_seconds = float(np.median([m["seconds"] for m in metrics[-5:]]))
+            reporter.emit("epoch", **row, best_map50=max(float(best_map.numpy()), 0.0),
+                          best_epoch=int(state["best_epoch"].numpy()), frozen=frozen,
+                          eta_s=(epochs - epoch - 1) * epoch_seconds)
+            if improved:
+                path = best_manager.save(checkpoint_number=int(state["step"].numpy()))
+                export_bundle(model, cfg, class_names, bundle_dir, run["name"])
+                reporter.emit("checkpoint", kind="best", path=path, epoch=epoch + 1,
+                              step=int(state["step"].numpy()), bundle=str(bundle_dir),
+                              val_map50=val_map)
+            save("epoch")
+            if run["patience"] and int(state["bad_epochs"].numpy()) >= run["patience"]:
+                return finish("early_stopped")
+            if stop.is_set():
+                return finish("interrupted")
+        return finish("finished")
+    finally:
+        stop.uninstall()

@@ -1,0 +1,171 @@
+"""The YOLOv3 loss as darknet's yolo layer computes it, vectorized in TensorFlow.
+
+Darknet (``forward_yolo_layer``) writes deltas on the activated outputs and passes them back
+without the logistic's derivative, which is exactly the gradient of these terms:
+
+- box: for each truth, at the cell holding its centre and its best anchor (by shape IoU over
+  all of the head's anchors, kept only when this head's mask holds it), binary cross-entropy
+  of sigmoid(x), sigmoid(y) against the offsets in the cell and half the squared error of the
+  raw w, h against ``log(truth size / anchor)``, all scaled by ``2 - w*h``. The entropy of the
+  offsets is subtracted so a perfect fit scores 0 (the gradient is unchanged).
+- objectness: cross-entropy to 1 at those cells, to 0 elsewhere except where the predicted box
+  overlaps some truth by more than the head's ``ignore_thresh``.
+- class: cross-entropy per class at the positive cells (truths sharing a cell share it, as in
+  darknet; the box of the last one wins, as in darknet).
+
+Each part is summed over the batch and divided by the number of images. Truth boxes are clipped
+to the image and those under 0.001 wide or high dropped (darknet's ``correct_boxes``), so
+zero-size, edge and out-of-range boxes and images without boxes stay finite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from workbench.errors import ModelError
+from workbench.train.model import HeadInfo
+
+MIN_BOX_SIZE = 0.001  # darknet drops truths narrower or lower than this (normalized)
+_MAX_RAW_WH = 20.0    # exp() guard for the ignore test only; the loss itself is not clipped
+
+
+def yolo_loss(outputs: list[Any], boxes: Any, classes: Any, heads: list[HeadInfo],
+              net_width: int, net_height: int) -> dict[str, Any]:
+    """Loss parts {"box", "obj", "cls", "total"} (scalar tensors, per image) for one batch.
+
+    ``outputs``: raw head tensors (B, gh, gw, A*(5+C)) in cfg order; ``boxes``: (B, M, 4)
+    normalized x1, y1, x2, y2; ``classes``: (B, M) int with -1 for padding.
+    """
+    if len(outputs) != len(heads):
+        raise ModelError(f"{len(outputs)} outputs for {len(heads)} [yolo] heads")
+    for head in heads:
+        if head.truth_thresh < 1.0:
+            raise ModelError(f"[yolo] layer {head.layer_index}: truth_thresh < 1 is not "
+                             "supported by the trainer")
+    truth = _truths(boxes, classes, heads[0].classes)
+    batch = tf.cast(tf.shape(outputs[0])[0], tf.float32)
+    parts = {"box": 0.0, "obj": 0.0, "cls": 0.0}
+    for raw, head in zip(outputs, heads, strict=True):
+        for key, value in _head_loss(raw, truth, head, net_width, net_height).items():
+            parts[key] = parts[key] + value
+    result = {k: v / batch for k, v in parts.items()}
+    result["total"] = result["box"] + result["obj"] + result["cls"]
+    return result
+
+
+def _truths(boxes: Any, classes: Any, num_classes: int) -> dict[str, Any]:
+    boxes = tf.clip_by_value(tf.cast(boxes, tf.float32), 0.0, 1.0)
+    classes = tf.cast(classes, tf.int32)
+    w = boxes[..., 2] - boxes[..., 0]
+    h = boxes[..., 3] - boxes[..., 1]
+    # NaN compares False, so a NaN box is dropped here too
+    valid = (classes >= 0) & (classes < num_classes) & (w >= MIN_BOX_SIZE) & (h >= MIN_BOX_SIZE)
+    one = tf.ones_like(w)
+    w = tf.where(valid, w, one)
+    h = tf.where(valid, h, one)
+    cx = tf.where(valid, (boxes[..., 0] + boxes[..., 2]) * 0.5, 0.5 * one)
+    cy = tf.where(valid, (boxes[..., 1] + boxes[..., 3]) * 0.5, 0.5 * one)
+    return {"cx": cx, "cy": cy, "w": w, "h": h, "valid": valid,
+            "classes": tf.where(valid, classes, tf.zeros_like(classes))}
+
+
+def _entropy(t: Any) -> Any:
+    return -(tf.math.xlogy(t, t) + tf.math.xlogy(1.0 - t, 1.0 - t))
+
+
+def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
+               net_h: int) -> dict[str, Any]:
+    raw = tf.cast(raw, tf.float32)
+    shape = tf.shape(raw)
+    b, gh, gw = shape[0], shape[1], shape[2]
+    a, c = len(head.mask), head.classes
+    pred = tf.reshape(raw, [b, gh, gw, a, 5 + c])
+    fgw, fgh = tf.cast(gw, tf.float32), tf.cast(gh, tf.float32)
+    valid = truth["valid"]
+    cx, cy, w, h = truth["cx"], truth["cy"], truth["w"], truth["h"]
+
+    # best anchor over every anchor of the section, by IoU of shapes placed at one corner
+    all_anchors = tf.constant(head.all_anchors or head.anchors, tf.float32)
+    tw_px, th_px = (w * net_w)[..., None], (h * net_h)[..., None]
+    inter = tf.minimum(tw_px, all_anchors[:, 0]) * tf.minimum(th_px, all_anchors[:, 1])
+    union = tw_px * th_px + all_anchors[:, 0] * all_anchors[:, 1] - inter
+    best = tf.argmax(inter / union, axis=-1, output_type=tf.int32)          # (B, M)
+    in_mask = tf.equal(best[..., None], tf.constant(head.mask, tf.int32))    # (B, M, A)
+    positive = valid & tf.reduce_any(in_mask, -1)
+    anchor = tf.argmax(tf.cast(in_mask, tf.int32), -1, output_type=tf.int32)
+
+    col = tf.clip_by_value(tf.cast(tf.floor(cx * fgw), tf.int32), 0, gw - 1)
+    row = tf.clip_by_value(tf.cast(tf.floor(cy * fgh), tf.int32), 0, gh - 1)
+    # darknet overwrites a cell's box target with the later truth: keep only the last one
+    key = (row * gw + col) * a + anchor
+    later = tf.sequence_mask(tf.range(tf.shape(key)[1]), tf.shape(key)[1])  # [m, m'] = m' < m
+    same = tf.equal(key[:, :, None], key[:, None, :]) & positive[:, None, :]
+    shadowed = tf.reduce_any(same & tf.transpose(later)[None], -1)           # a later m' exists
+    keep = positive & ~shadowed
+
+    batch_index = tf.broadcast_to(tf.range(b)[:, None], tf.shape(key))
+    index = tf.stack([batch_index, row, col, anchor], -1)                   # (B, M, 4)
+    grid = tf.stack([b, gh, gw, a])
+    keep_f = tf.cast(keep, tf.float32)
+    masked_anchors = tf.constant(head.anchors, tf.float32)
+    chosen = tf.gather(masked_anchors, anchor)                               # (B, M, 2)
+    targets = tf.stack([
+        cx * fgw - tf.cast(col, tf.float32),
+        cy * fgh - tf.cast(row, tf.float32),
+        tf.math.log(w * net_w / chosen[..., 0]),
+        tf.math.log(h * net_h / chosen[..., 1]),
+        2.0 - w * h,
+    ], -1) * keep_f[..., None]
+    box_t = tf.scatter_nd(index, targets, tf.concat([grid, [5]], 0))
+    obj_mask = tf.scatter_nd(index, keep_f, grid) > 0.5
+    class_hits = tf.one_hot(truth["classes"], c) * tf.cast(positive, tf.float32)[..., None]
+    class_t = tf.minimum(tf.scatter_nd(index, class_hits, tf.concat([grid, [c]], 0)), 1.0)
+
+    # box terms at the positive cells
+    xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
+    xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
+    xy = xy - _entropy(xy_t)
+    wh = 0.5 * tf.square(box_t[..., 2:4] - pred[..., 2:4])
+    box_terms = box_t[..., 4:5] * tf.concat([xy, wh], -1)
+    box = tf.reduce_sum(tf.where(obj_mask[..., None], box_terms, 0.0))
+
+    # objectness, ignoring negatives whose box already overlaps a truth well
+    ignore = tf.stop_gradient(_best_iou(pred, truth, head, gw, gh, net_w, net_h)) > \
+        head.ignore_thresh
+    logit = pred[..., 4]
+    to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logit), logits=logit)
+    to_zero = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logit), logits=logit)
+    obj = tf.reduce_sum(tf.where(obj_mask, to_one, tf.where(ignore, 0.0, to_zero)))
+
+    cls_terms = tf.nn.sigmoid_cross_entropy_with_logits(labels=class_t, logits=pred[..., 5:])
+    cls = tf.reduce_sum(tf.where(obj_mask[..., None], cls_terms, 0.0))
+    return {"box": box, "obj": obj, "cls": cls}
+
+
+def _best_iou(pred: Any, truth: dict[str, Any], head: HeadInfo, gw: Any, gh: Any,
+              net_w: int, net_h: int) -> Any:
+    """(B, gh, gw, A): the best IoU of each predicted box with any valid truth of its image."""
+    shape = tf.shape(pred)
+    fgw, fgh = tf.cast(gw, tf.float32), tf.cast(gh, tf.float32)
+    gx = tf.reshape(tf.cast(tf.range(gw), tf.float32), [1, 1, -1, 1])
+    gy = tf.reshape(tf.cast(tf.range(gh), tf.float32), [1, -1, 1, 1])
+    anchors = tf.constant(head.anchors, tf.float32)
+    raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
+    px = (gx + tf.sigmoid(pred[..., 0])) / fgw
+    py = (gy + tf.sigmoid(pred[..., 1])) / fgh
+    pw = tf.exp(raw_wh[..., 0]) * anchors[:, 0] / net_w
+    ph = tf.exp(raw_wh[..., 1]) * anchors[:, 1] / net_h
+    b = shape[0]
+    flat = [tf.reshape(v, [b, -1, 1]) for v in (px, py, pw, ph)]
+    tx, ty, tw, th = (truth[k][:, None, :] for k in ("cx", "cy", "w", "h"))
+    iw = tf.maximum(tf.minimum(flat[0] + flat[2] / 2, tx + tw / 2)
+                    - tf.maximum(flat[0] - flat[2] / 2, tx - tw / 2), 0.0)
+    ih = tf.maximum(tf.minimum(flat[1] + flat[3] / 2, ty + th / 2)
+                    - tf.maximum(flat[1] - flat[3] / 2, ty - th / 2), 0.0)
+    inter = iw * ih
+    union = flat[2] * flat[3] + tw * th - inter
+    iou = tf.where(truth["valid"][:, None, :], inter / tf.maximum(union, 1e-12), 0.0)
+    best = tf.reduce_max(tf.concat([iou, tf.zeros_like(iou[..., :1])], -1), -1)
+    return tf.reshape(best, shape[:4])

@@ -1,0 +1,254 @@
+"""A Keras model built from a darknet cfg, layer for layer, with darknet's exact arithmetic.
+
+Darknet layer ``i`` becomes Keras layers named ``conv_{i}``, ``bn_{i}``, ``leaky_{i}`` (and
+``pad_{i}`` where darknet pads asymmetrically), ``shortcut_{i}``, ``route_{i}``,
+``upsample_{i}``, ``maxpool_{i}``. A ``[yolo]`` layer adds nothing: the model's outputs are the
+raw outputs of the convolution before each ``[yolo]``, in cfg order; :func:`decode_outputs`
+turns them into OpenCV's rows and :mod:`workbench.train.loss` trains them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.darknet.cfg import (
+    DarknetCfg,
+    anchors_of,
+    check_supported,
+    conv_padding,
+    layer_shapes,
+    route_sources,
+    shortcut_source,
+)
+from workbench.errors import ModelError
+
+#: OpenCV's darknet importer normalizes with sqrt(variance + 1e-6); building the Keras model
+#: with the same epsilon makes exported files give the Keras numbers with no folding at all.
+OPENCV_BN_EPSILON = 1e-6
+LEAKY_SLOPE = 0.1
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    """What the loss and the decoder need to know about one ``[yolo]`` layer."""
+
+    layer_index: int
+    mask: tuple[int, ...]                      # which of the head's anchors this head predicts
+    anchors: tuple[tuple[float, float], ...]   # the masked anchors, (w, h) in input pixels
+    stride: int                                # input pixels per grid cell
+    classes: int
+    ignore_thresh: float
+    truth_thresh: float
+    all_anchors: tuple[tuple[float, float], ...] = ()  # every anchor of the [yolo] section
+
+
+def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
+    """One :class:`HeadInfo` per ``[yolo]`` layer, in cfg order."""
+    shapes = layer_shapes(cfg)
+    heads = []
+    for i in cfg.yolo_layers():
+        s = cfg.layers[i]
+        if s.get_float("scale_x_y", 1.0) != 1.0 or s.get_int("new_coords", 0):
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] scale_x_y/new_coords "
+                             "are not supported")
+        anchors = anchors_of(s)
+        mask = tuple(s.get_ints("mask", list(range(len(anchors)))))
+        if not anchors or any(m < 0 or m >= len(anchors) for m in mask):
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] mask {list(mask)} "
+                             f"does not fit its {len(anchors)} anchors")
+        heads.append(HeadInfo(
+            layer_index=i,
+            mask=mask,
+            anchors=tuple(anchors[m] for m in mask),
+            stride=int(round(cfg.width / shapes[i].width)),
+            classes=s.get_int("classes", 80),
+            ignore_thresh=s.get_float("ignore_thresh", 0.5),
+            truth_thresh=s.get_float("truth_thresh", 1.0),
+            all_anchors=tuple(anchors),
+        ))
+    return heads
+
+
+def _head_convolution(cfg: DarknetCfg, yolo_index: int) -> int:
+    j = yolo_index - 1
+    while j >= 0 and cfg.layers[j].kind != "convolutional":
+        j -= 1
+    if j < 0:
+        raise ModelError(f"{cfg.where()}: [yolo] layer {yolo_index} has no convolution before it")
+    return j
+
+
+def _sized(cfg: DarknetCfg, width: int | None, height: int | None) -> DarknetCfg:
+    if width is None and height is None:
+        return cfg
+    sized = cfg.copy()
+    sized.net.options["width"] = str(width or cfg.width)
+    sized.net.options["height"] = str(height or cfg.height)
+    return sized
+
+
+def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = None,
+                batch_norm_epsilon: float = OPENCV_BN_EPSILON) -> Any:
+    """A ``keras.Model``: input (None, H, W, 3) float32 RGB in [0, 1], one raw output per head.
+
+    Each output is (None, gh, gw, len(mask) * (5 + classes)), the head convolution's linear
+    output. ``width``/``height`` default to the cfg's [net] size.
+    """
+    import keras
+
+    check_supported(cfg)
+    sized = _sized(cfg, width, height)
+    shapes = layer_shapes(sized)
+    layers = sized.layers
+    h, w = sized.height, sized.width
+    inputs = keras.Input((h, w, sized.channels), dtype="float32", name="image")
+    outs: list[Any] = []
+    x = inputs
+    prev_hw = (h, w)
+    for i, s in enumerate(layers):
+        if s.kind == "convolutional":
+            x = _convolution(keras, s, i, x, prev_hw, (shapes[i].height, shapes[i].width),
+                             batch_norm_epsilon)
+        elif s.kind == "shortcut":
+            j = shortcut_source(layers, i)
+            if shapes[j] != shapes[i - 1]:
+                raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [shortcut] joins layers of "
+                                 f"shapes {shapes[j]} and {shapes[i - 1]}")
+            if s.get("activation", "linear") != "linear":
+                raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [shortcut] activation "
+                                 "must be linear")
+            x = keras.layers.Add(name=f"shortcut_{i}")([outs[j], x])
+        elif s.kind == "route":
+            sources = route_sources(layers, i)
+            if len(sources) == 1:
+                x = keras.layers.Identity(name=f"route_{i}")(outs[sources[0]])
+            else:
+                x = keras.layers.Concatenate(axis=-1, name=f"route_{i}")([outs[j] for j in sources])
+        elif s.kind == "upsample":
+            k = s.get_int("stride", 2)
+            x = keras.layers.UpSampling2D(k, interpolation="nearest", name=f"upsample_{i}")(x)
+        elif s.kind == "maxpool":
+            x = _maxpool(keras, cfg, s, i, x, prev_hw, (shapes[i].height, shapes[i].width))
+        # [yolo] passes its input through; the head convolution is the output
+        outs.append(x)
+        prev_hw = (shapes[i].height, shapes[i].width)
+    heads = [outs[_head_convolution(sized, i)] for i in sized.yolo_layers()]
+    if not heads:
+        raise ModelError(f"{cfg.where()}: the cfg has no [yolo] section")
+    return keras.Model(inputs, heads, name="darknet")
+
+
+def _convolution(keras: Any, s: Any, i: int, x: Any, in_hw: tuple[int, int],
+                 out_hw: tuple[int, int], epsilon: float) -> Any:
+    size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)
+    bn = bool(s.get_int("batch_normalize", 0))
+    if stride == 1 and size % 2 == 1 and pad == size // 2:
+        padding = "same"
+    else:
+        # darknet pads `pad` on every side; only the rows/columns a valid convolution reads
+        # matter, which for stride 2 on an even size is top/left only
+        after = [max(0, (o - 1) * stride + size - n - pad)
+                 for o, n in zip(out_hw, in_hw, strict=True)]
+        if pad or any(after):
+            x = keras.layers.ZeroPadding2D(((pad, after[0]), (pad, after[1])), name=f"pad_{i}")(x)
+        padding = "valid"
+    x = keras.layers.Conv2D(s.get_int("filters", 1), size, strides=stride, padding=padding,
+                            use_bias=not bn, name=f"conv_{i}")(x)
+    if bn:
+        x = keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=f"bn_{i}")(x)
+    if s.get("activation", "logistic") == "leaky":
+        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"leaky_{i}")(x)
+    return x
+
+
+def _maxpool(keras: Any, cfg: DarknetCfg, s: Any, i: int, x: Any, in_hw: tuple[int, int],
+             out_hw: tuple[int, int]) -> Any:
+    size = s.get_int("size", s.get_int("stride", 1))
+    stride = s.get_int("stride", 1)
+    pad = s.get_int("padding", size - 1)
+    # darknet (and OpenCV's importer) pads pad//2 before and the rest after, ignoring the
+    # padding in the max; TensorFlow's "same" does the same whenever the sizes agree
+    for n, o in zip(in_hw, out_hw, strict=True):
+        total = max((o - 1) * stride + size - n, 0)
+        if -(-n // stride) != o or total // 2 != pad // 2:
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [maxpool] size={size} "
+                             f"stride={stride} padding={pad} is not supported at this input size")
+    return keras.layers.MaxPooling2D(size, strides=stride, padding="same", name=f"maxpool_{i}")(x)
+
+
+def darknet_layers(model: Any, cfg: DarknetCfg, index: int) -> list[Any]:
+    """The Keras layers that darknet layer ``index`` became."""
+    kinds = ("pad", "conv", "bn", "leaky", "shortcut", "route", "upsample", "maxpool")
+    names = {f"{k}_{index}" for k in kinds}
+    return [layer for layer in model.layers if layer.name in names]
+
+
+def set_trainable_prefix(model: Any, cfg: DarknetCfg, n_layers: int, trainable: bool) -> int:
+    """Set ``trainable`` on the Keras layers of darknet layers ``0 .. n_layers-1``.
+
+    Freezing the backbone (``trainable=False``) also runs its batch norms in inference mode,
+    as keras-yolo3 users expect; returns how many Keras layers changed.
+    """
+    changed = 0
+    for i in range(min(n_layers, len(cfg.layers))):
+        for layer in darknet_layers(model, cfg, i):
+            layer.trainable = trainable
+            changed += 1
+    return changed
+
+
+def decode_outputs(raw_outputs: list[Any], heads: list[HeadInfo], net_width: int,
+                   net_height: int) -> list[Any]:
+    """Raw head outputs (N, gh, gw, A*(5+C)) -> (N, gh*gw*A, 5+C) rows as OpenCV gives them.
+
+    A row is cx, cy, w, h normalized to the input, objectness, then objectness x class
+    probability; rows run y, x, anchor like OpenCV's region layer. NumPy in, NumPy out;
+    tensors in, tensors out.
+    """
+    if len(raw_outputs) != len(heads):
+        raise ModelError(f"{len(raw_outputs)} outputs for {len(heads)} [yolo] heads")
+    decode = _decode_numpy if all(isinstance(r, np.ndarray) for r in raw_outputs) else _decode_tf
+    return [decode(r, h, net_width, net_height) for r, h in zip(raw_outputs, heads, strict=True)]
+
+
+def _decode_numpy(raw: np.ndarray, head: HeadInfo, net_w: int, net_h: int) -> np.ndarray:
+    n, gh, gw, _ = raw.shape
+    a = len(head.mask)
+    p = raw.astype(np.float32).reshape(n, gh, gw, a, 5 + head.classes)
+    sig = 1.0 / (1.0 + np.exp(-p))
+    gx = np.arange(gw, dtype=np.float32)[None, None, :, None]
+    gy = np.arange(gh, dtype=np.float32)[None, :, None, None]
+    anchors = np.asarray(head.anchors, np.float32)
+    cx = (gx + sig[..., 0]) / gw
+    cy = (gy + sig[..., 1]) / gh
+    bw = np.exp(p[..., 2]) * anchors[:, 0] / net_w
+    bh = np.exp(p[..., 3]) * anchors[:, 1] / net_h
+    obj = sig[..., 4]
+    cls = obj[..., None] * sig[..., 5:]
+    rows = np.concatenate([np.stack([cx, cy, bw, bh, obj], -1), cls], -1)
+    return rows.reshape(n, gh * gw * a, 5 + head.classes).astype(np.float32)
+
+
+def _decode_tf(raw: Any, head: HeadInfo, net_w: int, net_h: int) -> Any:
+    import tensorflow as tf
+
+    raw = tf.cast(raw, tf.float32)
+    shape = tf.shape(raw)
+    n, gh, gw = shape[0], shape[1], shape[2]
+    a = len(head.mask)
+    p = tf.reshape(raw, [n, gh, gw, a, 5 + head.classes])
+    sig = tf.sigmoid(p)
+    gx = tf.reshape(tf.cast(tf.range(gw), tf.float32), [1, 1, -1, 1])
+    gy = tf.reshape(tf.cast(tf.range(gh), tf.float32), [1, -1, 1, 1])
+    anchors = tf.constant(head.anchors, tf.float32)
+    cx = (gx + sig[..., 0]) / tf.cast(gw, tf.float32)
+    cy = (gy + sig[..., 1]) / tf.cast(gh, tf.float32)
+    bw = tf.exp(p[..., 2]) * anchors[:, 0] / float(net_w)
+    bh = tf.exp(p[..., 3]) * anchors[:, 1] / float(net_h)
+    obj = sig[..., 4]
+    cls = obj[..., None] * sig[..., 5:]
+    rows = tf.concat([tf.stack([cx, cy, bw, bh, obj], -1), cls], -1)
+    return tf.reshape(rows, [n, gh * gw * a, 5 + head.classes])

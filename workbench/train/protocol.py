@@ -1,0 +1,215 @@
+"""How a training run reports progress: JSON lines for programs, a progress bar for people.
+
+With ``workbench train --json`` every stdout line is one JSON object with an ``event`` key,
+flushed at once, so a parent process (the GUI runs training as a child process) only parses
+lines. Events, in order: ``start``, then per step ``batch``, per epoch ``epoch`` and
+``checkpoint``, and last ``done`` (or ``error``). docs/training.md lists every field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any, TextIO
+
+EVENTS = ("start", "batch", "epoch", "checkpoint", "done", "error")
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write null for them so every line parses with any JSON reader."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):  # numpy / tensorflow scalars
+        return _clean(value.item())
+    return value
+
+
+def encode_event(event: str, **fields: Any) -> str:
+    """One protocol line (no newline)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    return json.dumps({"event": event, **_clean(fields)}, separators=(",", ":"),
+                      allow_nan=False)
+
+
+def parse_event(line: str) -> dict:
+    """The object on one protocol line; ValueError when the line is not one."""
+    obj = json.loads(line)
+    if not isinstance(obj, dict) or obj.get("event") not in EVENTS:
+        raise ValueError(f"not a training event: {line[:80]!r}")
+    return obj
+
+
+class Reporter:
+    """Receives training events. The base class ignores them (library use, tests)."""
+
+    def emit(self, event: str, **fields: Any) -> None:
+        pass
+
+
+class JsonLinesReporter(Reporter):
+    """Writes each event as one flushed JSON line (``--json``)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.stream.write(encode_event(event, **fields) + "\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class HumanReporter(Reporter):
+    """A progress line per step on a terminal, one summary line per epoch everywhere."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.steps_per_epoch = 0
+
+    def emit(self, event: str, **f: Any) -> None:
+        out = self.stream
+        if event == "start":
+            self.steps_per_epoch = f.get("steps_per_epoch", 0)
+            out.write(f"training {f.get('images_train')} images ({f.get('images_valid')} for "
+                      f"validation), {f.get('epochs')} epochs of {self.steps_per_epoch} steps, "
+                      f"batch {f.get('batch')}, {f.get('replicas', 1)} replica(s) -> "
+                      f"{f.get('run_dir')}\n")
+        elif event == "batch" and self.tty:
+            n = self.steps_per_epoch or 1
+            done = min(f.get("batch", 0), n)
+            bar = "#" * (24 * done // n)
+            out.write(f"\repoch {f.get('epoch')} [{bar:<24}] {done}/{n} loss "
+                      f"{f.get('loss', float('nan')):.3f} {f.get('images_per_s', 0):.1f} img/s "
+                      f"eta {_duration(f.get('eta_s'))}  ")
+        elif event == "epoch":
+            if self.tty:
+                out.write("\r" + " " * 79 + "\r")
+            m = f.get("val_map50")
+            mtext = "-" if m is None else f"{m:.4f}"
+            out.write(f"epoch {f.get('epoch')}: loss {f.get('loss', float('nan')):.4f} "
+                      f"(box {f.get('box', 0):.3f} obj {f.get('obj', 0):.3f} cls "
+                      f"{f.get('cls', 0):.3f}) lr {f.get('lr', 0):.2e} mAP@0.5 {mtext} "
+                      f"{f.get('images_per_s', 0):.1f} img/s eta {_duration(f.get('eta_s'))}\n")
+        elif event == "done":
+            out.write(f"{f.get('status')}: best mAP@0.5 {f.get('best_map50')} at epoch "
+                      f"{f.get('best_epoch')}; model bundle {f.get('bundle')}\n")
+        elif event == "error":
+            out.write(f"error: {f.get('message')}\n")
+        out.flush()
+
+
+# --- the run's files: metrics.csv and metrics.png ---------------------------------------
+
+METRIC_COLUMNS = ("epoch", "step", "loss", "box", "obj", "cls", "lr", "val_map50",
+                  "images_per_s", "seconds")
+
+
+def write_metrics_csv(path, rows: list[dict]) -> None:
+    """One row per finished epoch, columns :data:`METRIC_COLUMNS`, written atomically."""
+    from workbench.atomic import atomic_write_text
+
+    lines = [",".join(METRIC_COLUMNS)]
+    for row in rows:
+        cells = []
+        for key in METRIC_COLUMNS:
+            value = row.get(key)
+            cells.append("" if value is None else (f"{value:.6g}" if isinstance(value, float)
+                                                    else str(value)))
+        lines.append(",".join(cells))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_metrics_csv(path) -> list[dict]:
+    """The rows :func:`write_metrics_csv` wrote (empty when the file does not exist)."""
+    import csv
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for raw in csv.DictReader(f):
+            row: dict = {}
+            for key in METRIC_COLUMNS:
+                text = (raw.get(key) or "").strip()
+                if not text:
+                    row[key] = None
+                elif key in ("epoch", "step"):
+                    row[key] = int(float(text))
+                else:
+                    row[key] = float(text)
+            rows.append(row)
+    return rows
+
+
+def draw_metrics_png(path, rows: list[dict], size: tuple[int, int] = (800, 360)) -> None:
+    """Loss parts (left) and validation mAP@0.5 (right) per epoch, drawn with PIL."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from workbench.atomic import atomic_write_bytes
+
+    width, height = size
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    half = width // 2
+    series_loss = {"loss": (0, 0, 0), "box": (31, 119, 180), "obj": (214, 39, 40),
+                   "cls": (44, 160, 44)}
+    _panel(draw, (10, 10, half - 10, height - 10), rows, series_loss, "loss per epoch", None)
+    _panel(draw, (half + 10, 10, width - 10, height - 10), rows,
+           {"val_map50": (148, 103, 189)}, "validation mAP@0.5", (0.0, 1.0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _panel(draw, box, rows, series: dict, title: str, y_range) -> None:
+    x0, y0, x1, y1 = box
+    left, top, right, bottom = x0 + 50, y0 + 22, x1 - 8, y1 - 22
+    draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
+    draw.text((left, y0 + 4), title, fill=(0, 0, 0))
+    values = [row[k] for row in rows for k in series if row.get(k) is not None
+              and math.isfinite(row[k])]
+    if y_range is None:
+        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+        lo = min(lo, 0.0)
+    else:
+        lo, hi = y_range
+    hi = hi if hi > lo else lo + 1.0
+    epochs = [row["epoch"] for row in rows] or [1]
+    e_lo, e_hi = min(epochs), max(max(epochs), min(epochs) + 1)
+    draw.text((x0 + 2, top - 6), f"{hi:.3g}", fill=(80, 80, 80))
+    draw.text((x0 + 2, bottom - 6), f"{lo:.3g}", fill=(80, 80, 80))
+    draw.text((left, bottom + 4), f"epoch {e_lo}", fill=(80, 80, 80))
+    draw.text((right - 60, bottom + 4), f"epoch {e_hi}", fill=(80, 80, 80))
+
+    def at(epoch, value):
+        x = left + (epoch - e_lo) / (e_hi - e_lo) * (right - left)
+        y = bottom - (value - lo) / (hi - lo) * (bottom - top)
+        return (x, y)
+
+    legend_x = left + 8
+    for key, colour in series.items():
+        points = [at(row["epoch"], row[key]) for row in rows
+                  if row.get(key) is not None and math.isfinite(row[key])]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        for x, y in points[-1:] if len(points) > 1 else points:
+            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
+        if len(series) > 1:
+            draw.text((legend_x, top + 4), key, fill=colour)
+            legend_x += 40

@@ -71,3 +71,24 @@ def test_list_images_recursive_sorted_skips_hidden_and_other_files(tmp_path):
             ("jpg", "PNG", "jpeg", "bmp")) else (tmp_path / rel).write_text("x")
     names = [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)]
     assert names == ["a.PNG", "b.jpg", "sub/c.jpeg", "sub/ü.bmp"]
+
+
+def test_header_sizes_equal_pil_for_every_orientation_and_kind(tmp_path):
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(0)
+    for o in range(1, 9):
+        img = Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8))
+        exif = img.getexif()
+        exif[0x010F] = "camera"  # a tag before the orientation in the IFD
+        exif[0x0112] = o
+        img.save(tmp_path / f"o{o}.jpg", exif=exif)
+        img.save(tmp_path / f"p{o}.jpg", progressive=True, exif=exif)
+        img.save(tmp_path / f"o{o}.png")
+        img.save(tmp_path / f"o{o}.bmp")
+    for path in sorted(tmp_path.iterdir()):
+        with Image.open(path) as img:
+            expected = ImageOps.exif_transpose(img).size
+        assert image_size(path) == expected, path.name
+        if path.suffix != ".bmp":
+            assert load_bgr(path).shape[1::-1] == expected, path.name

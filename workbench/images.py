@@ -8,6 +8,7 @@ sizes read through PIL are swapped here for orientations 5-8.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,12 @@ def exif_orientation(path: str | Path) -> int:
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of the EXIF-oriented image, from the header only (no pixel decoding)."""
     path = Path(path)
+    try:
+        fast = _jpeg_or_png_size(path)
+    except OSError:
+        fast = None  # let PIL produce the precise error
+    if fast is not None:
+        return fast
     with _open(path) as img:
         width, height = img.size
         if width <= 0 or height <= 0:
@@ -82,6 +89,71 @@ def image_size(path: str | Path) -> tuple[int, int]:
         if _orientation(img) in _SWAPS_AXES:
             return height, width
         return width, height
+
+
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF})
+
+
+def _jpeg_or_png_size(path: Path) -> tuple[int, int] | None:
+    """Oriented size from a JPEG's markers or a PNG's IHDR; None when unsure (PIL decides).
+
+    Opening through PIL costs ~130 us per JPEG; walking the markers costs a few us, which is
+    what makes a 10,000-image folder open in well under a second.
+    """
+    with open(path, "rb") as f:
+        head = f.read(26)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", f.seek(16) and f.read(8))
+            return (width, height) if width > 0 and height > 0 else None
+        if head[:2] != b"\xff\xd8":
+            return None
+        f.seek(2)
+        orientation = 1
+        while True:
+            marker = f.read(4)
+            if len(marker) < 4 or marker[0] != 0xFF:
+                return None
+            kind, length = marker[1], struct.unpack(">H", marker[2:])[0]
+            if kind in _SOF_MARKERS:
+                sof = f.read(5)
+                if len(sof) < 5:
+                    return None
+                height, width = struct.unpack(">HH", sof[1:5])
+                if width == 0 or height == 0:
+                    return None
+                return (height, width) if orientation in _SWAPS_AXES else (width, height)
+            if kind == 0xE1 and orientation == 1:
+                payload = f.read(length - 2)
+                if payload[:6] == b"Exif\0\0":
+                    found = _tiff_orientation(payload[6:])
+                    if found is None:
+                        return None
+                    orientation = found
+                continue
+            if kind in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+                return None
+            f.seek(length - 2, 1)
+
+
+def _tiff_orientation(tiff: bytes) -> int | None:
+    """The orientation tag of an EXIF (TIFF) block's first IFD; 1 when absent, None if broken."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return None
+    end = "<" if tiff[:2] == b"II" else ">"
+    offset = struct.unpack(end + "I", tiff[4:8])[0]
+    if offset + 2 > len(tiff):
+        return None
+    count = struct.unpack(end + "H", tiff[offset:offset + 2])[0]
+    for i in range(count):
+        entry = tiff[offset + 2 + 12 * i:offset + 14 + 12 * i]
+        if len(entry) < 12:
+            return None
+        tag, kind = struct.unpack(end + "HH", entry[:4])
+        if tag == _ORIENTATION_TAG:
+            value = struct.unpack(end + "H", entry[8:10])[0] if kind == 3 else None
+            return value if value is not None and 1 <= value <= 8 else 1
+    return 1
 
 
 def _looks_truncated(path: Path, data: bytes) -> bool:

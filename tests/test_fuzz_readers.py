@@ -6,6 +6,8 @@ and each example must finish within the deadline.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import math
 import shutil
@@ -208,24 +210,26 @@ def test_obj_data_random_bytes(data):
         _only_format_errors(lambda: read_obj_data(path))
 
 
-_DATASET = Path(tempfile.mkdtemp(prefix="fuzz-dataset-"))
-Image.new("RGB", (40, 30)).save(_DATASET / "a.jpg")
+@functools.cache
+def _fuzz_folder() -> Path:
+    """One folder reused by every example (a tmp_path per example would be far slower)."""
+    folder = Path(tempfile.mkdtemp(prefix="fuzz-dataset-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    Image.new("RGB", (40, 30)).save(folder / "a.jpg")
+    return folder
 
 
 @settings(max_examples=60, deadline=timedelta(milliseconds=2000),
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400), LINES, voc_documents(), coco_documents(), st.binary(max_size=60))
 def test_open_dataset_never_raises_for_bad_label_files(txt, classes, xml, coco, split):
-    (_DATASET / "a.txt").write_bytes(txt)
-    (_DATASET / "classes.txt").write_text(classes, encoding="utf-8", errors="surrogatepass")
-    (_DATASET / "a.xml").write_bytes(xml)
-    (_DATASET / "annotations.json").write_bytes(coco)
-    (_DATASET / "train.txt").write_bytes(split)
+    folder = _fuzz_folder()
+    (folder / "a.txt").write_bytes(txt)
+    (folder / "classes.txt").write_text(classes, encoding="utf-8", errors="surrogatepass")
+    (folder / "a.xml").write_bytes(xml)
+    (folder / "annotations.json").write_bytes(coco)
+    (folder / "train.txt").write_bytes(split)
     for fmt in ("auto", "voc", "coco"):
-        dataset = open_dataset(_DATASET, fmt)
+        dataset = open_dataset(folder, fmt)
         assert len(dataset.images) == 1
         assert all(isinstance(p, FormatError) for p in dataset.problems)
-
-
-def teardown_module() -> None:
-    shutil.rmtree(_DATASET, ignore_errors=True)

@@ -76,7 +76,7 @@ def test_nms_identical_to_opencv_on_large_inputs():
     for case in range(40):
         kind = ["spread", "clustered", "grid", "degenerate"][case % 4]
         boxes, scores = make_case(rng, int(rng.integers(300, 2500)), kind)
-        thr = float(rng.choice(THRESHOLDS + [float(rng.random())]))
+        thr = float(rng.choice(THRESHOLDS + [float(rng.random()), 1.5]))
         top_k = int(rng.choice([0, 0, 100]))
         expected = cv_nms(boxes, scores, thr, 0.0, top_k)
         assert np.array_equal(nms(boxes, scores, thr, 0.0, top_k), expected), (case, kind, thr)
@@ -110,6 +110,8 @@ def test_batched_nms_equals_opencv_per_class():
     for case in range(150):
         boxes, scores, thr, score_thr, top_k = random_case(rng, 400)
         classes = rng.integers(0, 4, len(boxes))
+        if case % 3 == 0:
+            classes = classes * 1_000_003 - 7     # sparse, negative and huge ids are just labels
         got = batched_nms(boxes, scores, classes, thr, score_thr)
         expected = []
         for c in np.unique(classes):
@@ -171,12 +173,21 @@ def test_diou_nms_keeps_overlapping_neighbours_with_distant_centres():
     assert diou_nms(same_centre, scores, 0.45).tolist() == [0]
 
 
+def test_diou_nms_accepts_negative_thresholds():
+    # DIoU runs from -1 to 1: a negative threshold also suppresses close, disjoint boxes.
+    boxes = np.array([[0, 0, 10, 10], [12, 0, 22, 10], [500, 0, 510, 10]], float)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    assert diou_nms(boxes, scores, -0.3).tolist() == [0, 2]     # DIoU(0, 1) = -0.247
+    big = np.repeat(boxes, 150, axis=0) + np.arange(450)[:, None] * 1e-3
+    assert diou_nms(big, np.linspace(1, 0.1, 450), -0.3).tolist() == [0, 300]
+
+
 def test_diou_nms_matches_brute_force_greedy():
     from workbench.boxes import diou_matrix
 
     rng = np.random.default_rng(9)
-    for case in range(60):
-        boxes, scores = make_case(rng, int(rng.integers(1, 500)), ["spread", "clustered"][case % 2])
+    for case in range(24):
+        boxes, scores = make_case(rng, int(rng.integers(1, 400)), ["spread", "clustered"][case % 2])
         d = diou_matrix(boxes, boxes)
         order = np.argsort(-scores, kind="stable")
         order = order[scores[order] > 0]        # the default score threshold is strict
@@ -199,6 +210,8 @@ def test_empty_and_bad_inputs():
         nms(box, [0.5, 0.6], 0.5)
     with pytest.raises(ValueError, match="iou_threshold must be a finite"):
         nms(box, [0.5], np.inf)
+    with pytest.raises(ValueError, match="iou_threshold must be >= 0"):
+        nms(box, [0.5], -0.1)
     with pytest.raises(ValueError, match="row 0 has a NaN"):
         nms([[0, 0, np.nan, 1]], [0.5], 0.5)
     with pytest.raises(ValueError, match="class_ids: expected shape"):

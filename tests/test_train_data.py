@@ -22,8 +22,8 @@ from workbench.train.data import (  # noqa: E402
     make_dataset,
     split_records,
 )
-from workbench.train.schedule import LearningRateSchedule, schedule_for  # noqa: E402
 from workbench.train.loop import CFG_FOLDER  # noqa: E402
+from workbench.train.schedule import LearningRateSchedule, schedule_for  # noqa: E402
 
 RED = (0, 0, 255)  # BGR
 

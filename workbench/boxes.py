@@ -189,7 +189,6 @@ def diou_matrix(a: Any, b: Any) -> np.ndarray:
 # --- Pairwise overlap for NMS ------------------------------------------------------------------
 
 _EPS = np.finfo(np.float64).eps
-_CELL_MULT = 1.0
 # PairGrid entry groups, indexed by 2 * starts_in_column + starts_in_row.
 _GROUP_OF = np.array([3, 2, 0, 1], np.int64)
 # Groups a member looks at in one of its cells, by 2 * (not its first column) + (not its
@@ -309,16 +308,20 @@ class PairGrid:
                 # Classes side by side on one wide canvas: boxes of different classes never
                 # share a cell, so class-aware NMS looks at no cross-class pair.
                 span = float(geo.x2.max() - geo.x1.min()) + 1.0
-                cx = cx + (groups - groups.min()) * span
+                cx = cx + np.unique(groups, return_inverse=True)[1].reshape(-1) * span
             self.x1, self.x2, self.y1, self.y2 = cx - hw, cx + hw, cy - hh, cy + hh
             self.rebuild(np.arange(geo.n))
 
-    def refresh(self, alive: np.ndarray) -> None:
-        """Re-grid only the boxes still alive once most entries are dead (cheaper lookups)."""
+    def refresh(self, alive: np.ndarray, start: int) -> None:
+        """Re-grid the boxes still alive once most entries past ``start`` are dead.
+
+        Entries before ``start`` (boxes already visited) cost nothing: lookups skip them.
+        """
         if self.dense or self.none:
             return
+        ahead = self.grid_boxes.size - int(np.searchsorted(self.grid_boxes, start))
         live = np.flatnonzero(alive)
-        if live.size * 2 < self.population:
+        if live.size * 2 < ahead:
             if live.size <= 256:
                 self.dense = True
             else:
@@ -328,7 +331,7 @@ class PairGrid:
         """Enter ``boxes`` (indices) in a fresh grid sized for them."""
         g = self.geo
         n = boxes.size
-        self.population = n
+        self.grid_boxes = boxes
         x1, x2, y1, y2 = self.x1[boxes], self.x2[boxes], self.y1[boxes], self.y2[boxes]
         self.ox, self.oy = float(x1.min()), float(y1.min())
         ex = max(float(x2.max()) - self.ox, 0.0)
@@ -337,7 +340,7 @@ class PairGrid:
         sized = sized[:: max(1, sized.size // 1024)]   # a sample gives the median well enough
         size = float(np.median(sized)) if sized.size else 0.0
         # At most ~4 cells per box on average; at least one cell.
-        size = max(size * _CELL_MULT, np.sqrt(ex * ey / (4.0 * n)), max(ex, ey) / 4096.0, 1e-12)
+        size = max(size, np.sqrt(ex * ey / (4.0 * n)), max(ex, ey) / 4096.0, 1e-12)
         while True:
             self.size = size
             self.ncx = int(ex / size) + 1
@@ -412,11 +415,20 @@ class PairGrid:
         group = _repeat_ranges(_GROUPS_FIRST[kind], glen)
         gkey = np.repeat(cell_e * 4, glen) + group
         qsrc = np.repeat(src_e, glen)
-        lo = np.searchsorted(self.sorted_keys, gkey * g.n + qsrc, side="right")
-        num = np.maximum(self.group_start[gkey + 1] - lo, 0)
-        dst = self.cell_boxes[_repeat_ranges(lo, num)]
+        lo = self.group_start[gkey]
+        hi = self.group_start[gkey + 1]
+        if int((hi - lo).sum()) > 8 * gkey.size:
+            # Crowded cells: a binary search skips the boxes visited before each member.
+            lo = np.searchsorted(self.sorted_keys, gkey * g.n + qsrc, side="right")
+            num = np.maximum(hi - lo, 0)
+            dst = self.cell_boxes[_repeat_ranges(lo, num)]
+            keep = alive[dst]
+        else:
+            # Sparse cells: cheaper to look at every box and drop the earlier ones.
+            num = hi - lo
+            dst = self.cell_boxes[_repeat_ranges(lo, num)]
+            keep = alive[dst] & (dst > np.repeat(qsrc, num))
         self.enumerated = dst.size
-        keep = alive[dst]
         src, dst = np.repeat(qsrc, num)[keep], dst[keep]
         if self.tiny_idx.size:
             keep = ~(g.tiny[src] & g.tiny[dst])

@@ -9,9 +9,12 @@ to float32, and two empty boxes count as identical (overlap 1).
 Soft-NMS follows ``cv2.dnn.softNMSBoxes``: the best remaining box is kept while its (decayed)
 score is ``>= score_threshold``; ties go to the lower index.
 
-Speed: boxes are visited in blocks of the best remaining candidates; a uniform grid finds the
-pairs that can overlap, so the work grows with the overlapping pairs, not with N^2, and no Python
-loop runs over pairs (the only loops are over blocks, and over kept boxes in Soft-NMS).
+Speed: candidates are visited in blocks of the best remaining ones. A uniform grid
+(``workbench.boxes.PairGrid``) lists each pair of boxes that can overlap above the threshold
+once, so the work grows with the nearby pairs rather than N^2. Within a block the greedy
+decisions are resolved with integer bit masks; the block's kept boxes then suppress everything
+they hit at once. No Python loop runs over pairs: the loops are over blocks, over the members of
+a block that suppress another member, and over kept boxes in Soft-NMS (as OpenCV does).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Decision(IntEnum):
 
 # Candidate pairs examined per block: large enough to amortize numpy call overheads.
 _PAIRS_PER_BLOCK = 32768
+_FIRST_BLOCK = 32
 
 _EMPTY_I = np.zeros(0, np.int64)
 _EMPTY_F = np.zeros(0, np.float64)
@@ -132,6 +136,9 @@ def _greedy(boxes: Any, scores: Any, iou_threshold: float, score_threshold: floa
     n = b.shape[0]
     s = as_scores(scores, n)
     thr = _check_threshold(iou_threshold, "iou_threshold")
+    if thr < 0 and criterion == "opencv":
+        # As OpenCV: an IoU is never negative, so a negative threshold is a mistake.
+        raise ValueError(f"iou_threshold must be >= 0, got {iou_threshold}")
     sthr = _check_threshold(score_threshold, "score_threshold")
     top_k = int(top_k)
     groups = None
@@ -178,7 +185,7 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
     sup_parts: list[np.ndarray] = []
     by_parts: list[np.ndarray] = []
     ov_parts: list[np.ndarray] = []
-    start, block = 0, 32
+    start, block = 0, _FIRST_BLOCK
     while True:
         rest = np.flatnonzero(alive[start:])
         if rest.size == 0:
@@ -216,7 +223,7 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
         # boxes, small ones in clusters, where each kept box removes many before they are met.
         per_member = max(finder.enumerated, pairs_len) / members.size
         block = int(min(max(_PAIRS_PER_BLOCK / max(per_member, 1.0), 16), 4096))
-        finder.refresh(alive)
+        finder.refresh(alive, start)
     cat = np.concatenate
     kept_pos = cat(kept_parts) if kept_parts else _EMPTY_I
     if not sup_parts:
@@ -323,6 +330,8 @@ def soft_nms(boxes_xyxy: Any, scores: Any, iou_threshold: float = 0.3,
     cur = as_scores(scores, n).copy()
     original = cur.copy()
     thr = _check_threshold(iou_threshold, "iou_threshold")
+    if thr < 0:
+        raise ValueError(f"iou_threshold must be >= 0, got {iou_threshold}")
     sthr = _check_threshold(score_threshold, "score_threshold")
     sig = _check_threshold(sigma, "sigma")
     if method == "gaussian" and sig <= 0:
@@ -346,14 +355,15 @@ def soft_nms(boxes_xyxy: Any, scores: Any, iou_threshold: float = 0.3,
         if method == "linear":
             decayed = ov > thr32
             factor = np.float32(1) - ov[decayed]
-            targets = active[decayed]
         else:
-            factor = np.exp(-(ov * ov) / sig32).astype(np.float32)
-            targets = active
-            ov_t = ov
+            # exp(0) = 1: boxes that do not touch keep their score, so only touching ones
+            # are decayed (and traced).
+            decayed = ov > 0
+            factor = np.exp(-(ov[decayed] * ov[decayed]) / sig32).astype(np.float32)
+        targets = active[decayed]
         if targets.size:
             cur[targets] *= factor
-            events.append((targets, i, ov[decayed] if method == "linear" else ov_t, factor))
+            events.append((targets, i, ov[decayed], factor))
         active = active[cur[active] >= sthr32]
     kept_arr = np.asarray(kept, np.int64)
     if not return_trace:

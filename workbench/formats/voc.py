@@ -78,8 +78,8 @@ def parse_voc(data: bytes, path: str | Path, log: ProblemLog | None = None) -> V
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        msg = str(exc.msg or exc).splitlines()[0] if str(exc.msg or exc) else "malformed XML"
-        raise FormatError(path, f"malformed XML: {msg}", line=exc.lineno or None) from None
+        lines = str(exc.msg or exc).splitlines() or ["cannot parse"]
+        raise FormatError(path, f"malformed XML: {lines[0]}", line=exc.lineno or None) from None
     except (ValueError, TypeError) as exc:
         raise FormatError(path, f"malformed XML: {exc}") from None
     if root is None:

@@ -60,8 +60,9 @@ def parse_yolo(text: str, path: str | Path, width: int, height: int,
                 total = cx + cy + w + h  # finite and not NaN exactly when total - total == 0
                 class_id = int(fields[0]) if len(fields[0]) <= 9 else limit
                 if total - total == 0 and w >= 0 and h >= 0 and class_id < limit:
-                    x1, y1 = round((cx - w / 2) * width, 9), round((cy - h / 2) * height, 9)
-                    x2, y2 = round((cx + w / 2) * width, 9), round((cy + h / 2) * height, 9)
+                    w, h = w / 2, h / 2
+                    x1, y1 = round((cx - w) * width, 9), round((cy - h) * height, 9)
+                    x2, y2 = round((cx + w) * width, 9), round((cy + h) * height, 9)
                     if x1 >= low and y1 >= low and x2 <= right and y2 <= bottom:
                         boxes.append(Box(x1, y1, x2, y2, class_id))
                         continue

@@ -178,15 +178,10 @@ def _ground_truth(records) -> dict:
     return gt
 
 
-def validate(model, heads, records, examples, width: int, height: int, batch: int,
-             num_classes: int) -> float:
-    """mAP@0.5 (VOC all-point) of ``model`` on ``records``, decoded and NMS'ed as the detector
-    does (stretch resize, OpenCV's rows, class-aware NMS at 0.45, candidates above 0.005)."""
+def make_predict(model, heads, width: int, height: int):
+    """A traced function: images -> OpenCV-convention rows per head (built once per run)."""
     import tensorflow as tf
 
-    from workbench.detect.decode import class_aware_nms, decode
-    from workbench.evaluate import Predictions, evaluate
-    from workbench.train.data import make_dataset
     from workbench.train.model import decode_outputs
 
     # autograph off: nothing here branches on tensors, and autograph re-reads source files,
@@ -194,6 +189,17 @@ def validate(model, heads, records, examples, width: int, height: int, batch: in
     @tf.function(autograph=False)
     def predict(images):
         return decode_outputs(model(images, training=False), heads, width, height)
+
+    return predict
+
+
+def validate(predict, records, examples, width: int, height: int, batch: int,
+             num_classes: int) -> float:
+    """mAP@0.5 (VOC all-point) of ``predict`` on ``records``, decoded and NMS'ed as the detector
+    does (stretch resize, OpenCV's rows, class-aware NMS at 0.45, candidates above 0.005)."""
+    from workbench.detect.decode import class_aware_nms, decode
+    from workbench.evaluate import Predictions, evaluate
+    from workbench.train.data import make_dataset
 
     preds = {}
     i = 0
@@ -363,6 +369,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
                            int(state["best_epoch"].numpy()), int(state["epoch"].numpy()),
                            int(state["step"].numpy()), metrics)
 
+    predict = make_predict(model, heads, width, height)
     stop.install()
     try:
         step_fn, frozen_now = None, None
@@ -411,7 +418,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
             state["batch_in_epoch"].assign(0)
             val_map = None
             if valid_ex is not None:
-                val_map = validate(model, heads, valid_records, valid_ex, width, height, batch,
+                val_map = validate(predict, valid_records, valid_ex, width, height, batch,
                                    num_classes)
             # no labeled objects in validation gives mAP NaN: it counts as 0 for the best model
             score = 0.0 if val_map is None or not np.isfinite(val_map) else val_map

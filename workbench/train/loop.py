@@ -22,7 +22,7 @@ import json
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,6 @@ class TrainSettings:
     valid_fraction: float = 0.1
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -193,17 +192,15 @@ def make_predict(model, heads, width: int, height: int):
     return predict
 
 
-def validate(predict, records, examples, width: int, height: int, batch: int,
-             num_classes: int) -> float:
-    """mAP@0.5 (VOC all-point) of ``predict`` on ``records``, decoded and NMS'ed as the detector
-    does (stretch resize, OpenCV's rows, class-aware NMS at 0.45, candidates above 0.005)."""
+def validate(predict, records, batches, width: int, height: int, num_classes: int) -> float:
+    """mAP@0.5 (VOC all-point) of ``predict`` on ``records`` (``batches``: their plain
+    pipeline, in order), decoded and NMS'ed as the detector does (stretch resize, OpenCV's rows,
+    class-aware NMS at 0.45, candidates above 0.005)."""
     from workbench.detect.decode import class_aware_nms, decode
     from workbench.evaluate import Predictions, evaluate
-    from workbench.train.data import make_dataset
-
     preds = {}
     i = 0
-    for images, _, _ in make_dataset(examples, width, height, batch):
+    for images, _, _ in batches:
         rows = [r.numpy() for r in predict(images)]
         for j in range(rows[0].shape[0]):
             rec = records[i]
@@ -311,8 +308,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
         start = read_weights(run["weights"], cfg, allow_partial=True)
         load_darknet_weights(model, cfg, start)
         loaded = sorted(start.layers)
-    frozen_layers = _frozen_layers(cfg, loaded) if not resumed else _frozen_layers(
-        cfg, list(range(run.get("frozen_layers", 0))))
+    frozen_layers = run.get("frozen_layers", 0) if resumed else _frozen_layers(cfg, loaded)
     saved["settings"]["frozen_layers"] = frozen_layers
     if not resumed:
         atomic_write_text(run_dir / "config.json", json.dumps(saved, indent=2) + "\n")
@@ -370,6 +366,9 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
                            int(state["step"].numpy()), metrics)
 
     predict = make_predict(model, heads, width, height)
+    # built once: the same images every epoch, plain resize, in record order
+    valid_batches = (make_dataset(valid_ex, width, height, batch) if valid_ex is not None
+                     else None)
     stop.install()
     try:
         step_fn, frozen_now = None, None
@@ -418,7 +417,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
             state["batch_in_epoch"].assign(0)
             val_map = None
             if valid_ex is not None:
-                val_map = validate(predict, valid_records, valid_ex, width, height, batch,
+                val_map = validate(predict, valid_records, valid_batches, width, height,
                                    num_classes)
             # no labeled objects in validation gives mAP NaN: it counts as 0 for the best model
             score = 0.0 if val_map is None or not np.isfinite(val_map) else val_map

@@ -41,7 +41,7 @@ class Decision(IntEnum):
 
 # Candidate pairs examined per block: large enough to amortize numpy call overheads.
 _PAIRS_PER_BLOCK = 32768
-_FIRST_BLOCK = 32
+_FIRST_BLOCK = 32         # small: in clusters the first kept boxes remove most candidates
 
 _EMPTY_I = np.zeros(0, np.int64)
 _EMPTY_F = np.zeros(0, np.float64)
@@ -180,11 +180,11 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
     n = geo.n
     alive = np.ones(n, bool)
     is_kept = np.zeros(n, bool)
+    first_by = np.full(n, n, np.int64)    # smallest kept source hitting each box so far
+    by_pos = np.full(n, -1, np.int64)
+    ov_pos = np.full(n, np.nan)
     finder = PairGrid(geo, float(thr), dense=n <= 256, groups=groups)
     kept_parts: list[np.ndarray] = []
-    sup_parts: list[np.ndarray] = []
-    by_parts: list[np.ndarray] = []
-    ov_parts: list[np.ndarray] = []
     start, block = 0, _FIRST_BLOCK
     while True:
         rest = np.flatnonzero(alive[start:])
@@ -206,17 +206,20 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
         hit = ov > thr
         src, dst, ov = src[hit], dst[hit], ov[hit]
         kept = _kept_in_block(members, src, dst)
-        # Every hit from a kept box suppresses; the first kept box (in order) is the one
-        # OpenCV reports, since it walks the kept list in order and stops at the first hit.
         is_kept[kept] = True
         from_kept = is_kept[src]
         src, dst, ov = src[from_kept], dst[from_kept], ov[from_kept]
         if dst.size:
-            pick = _first_source(src, dst)
-            sup_parts.append(dst[pick])
-            by_parts.append(src[pick])
-            ov_parts.append(ov[pick].astype(np.float64))
-            alive[dst[pick]] = False
+            # Every hit from a kept box suppresses. OpenCV walks the kept list in order and
+            # stops at the first hit, so the box responsible is the earliest kept one. Each
+            # pair is listed once and suppressed boxes never come back, so one minimum per
+            # box picks exactly one pair.
+            np.minimum.at(first_by, dst, src)
+            pick = first_by[dst] == src
+            sup = dst[pick]
+            by_pos[sup] = src[pick]
+            ov_pos[sup] = ov[pick]
+            alive[sup] = False
         kept_parts.append(kept)
         alive[members] = False
         # Size the next block for a bounded number of candidate pairs: large blocks for spread
@@ -224,25 +227,9 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
         per_member = max(finder.enumerated, pairs_len) / members.size
         block = int(min(max(_PAIRS_PER_BLOCK / max(per_member, 1.0), 16), 4096))
         finder.refresh(alive, start)
-    cat = np.concatenate
-    kept_pos = cat(kept_parts) if kept_parts else _EMPTY_I
-    if not sup_parts:
-        return kept_pos, _EMPTY_I, _EMPTY_I, _EMPTY_F
-    sup, by, ov = cat(sup_parts), cat(by_parts), cat(ov_parts)
-    o = np.argsort(sup, kind="stable")
-    return kept_pos, sup[o], by[o], ov[o]
-
-
-def _first_source(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Index of the pair with the smallest ``src`` for every distinct ``dst``."""
-    if src.size > 1 and np.any(src[1:] < src[:-1]):
-        order = np.lexsort((src, dst))
-        d = dst[order]
-        lead = np.ones(d.size, bool)
-        lead[1:] = d[1:] != d[:-1]
-        return order[lead]
-    # src already ascending (pairs come member by member): first occurrence is the smallest.
-    return np.unique(dst, return_index=True)[1]
+    kept_pos = np.concatenate(kept_parts) if kept_parts else _EMPTY_I
+    sup_pos = np.flatnonzero(by_pos >= 0)
+    return kept_pos, sup_pos, by_pos[sup_pos], ov_pos[sup_pos]
 
 
 def _kept_in_block(members: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -259,8 +246,9 @@ def _kept_in_block(members: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.
     ls, ld = local[src[inside] - first], local[dst[inside] - first]
     ld_ok = ld >= 0
     ls, ld = ls[ld_ok], ld[ld_ok]
-    rows = np.unique(ls)
-    row_of = np.searchsorted(rows, ls)
+    suppresses = np.bincount(ls, minlength=m) > 0
+    rows = np.flatnonzero(suppresses)
+    row_of = (np.cumsum(suppresses) - 1)[ls]
     bits = np.zeros((rows.size, m), bool)
     bits[row_of, ld] = True
     packed = np.packbits(bits, axis=1, bitorder="little")

@@ -207,3 +207,11 @@ def test_batch_option_sends_several_images_per_forward(reduced, images):
     assert det.backend is backend
     results = list(det.detect_many(paths, batch=2))
     assert backend.sizes == [2, 2, 1] and len(results) == 5
+
+
+def test_size_defaults_to_the_cfgs_net_size(tmp_path):
+    bundle = random_bundle(tmp_path, "yolov3-tiny", classes=2, size=224)
+    det = Detector(bundle, "cpu")
+    assert (det.width, det.height) == (224, 224)
+    assert (det.backend.width, det.backend.height) == (224, 224)
+    assert Detector(bundle, "cpu", size=(320, 256)).width == 320

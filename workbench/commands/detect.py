@@ -28,8 +28,8 @@ def add_parser(subparsers) -> None:
                    help="confidence threshold, objectness x class probability (default 0.25)")
     p.add_argument("--nms", type=float, default=0.45,
                    help="IoU threshold of the class-aware NMS (default 0.45)")
-    p.add_argument("--size", default="416", help="network input, N or WxH, multiples of 32 "
-                   "(default 416)")
+    p.add_argument("--size", default=None, help="network input, N or WxH, multiples of 32 "
+                   "(default: the cfg's [net] width and height)")
     p.add_argument("--letterbox", action="store_true",
                    help="keep the aspect ratio (pad) instead of stretching the image")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     paths = resolve_sources(src)
     if not paths:
         raise WorkbenchError(f"{src}: no images found")
-    detector = Detector(bundle, args.backend, parse_size_arg(args.size), args.letterbox)
+    detector = Detector(bundle, args.backend,
+                        parse_size_arg(args.size) if args.size else None, args.letterbox)
     names = detector.class_names
     writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
               if args.out else None)

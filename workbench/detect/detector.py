@@ -56,7 +56,10 @@ def preprocess(image_bgr: np.ndarray, width: int, height: int,
 
 
 class Detector:
-    """``Detector(bundle, backend="auto", size=416, letterbox=False)``.
+    """``Detector(bundle, backend="auto", size=None, letterbox=False)``.
+
+    ``size`` is the network input (N or (w, h)); None takes the cfg's ``[net]`` width and
+    height, the size the model was trained at.
 
     ``bundle`` is a ModelBundle or a bundle folder (or "demo"); ``backend`` a name for
     :func:`make_backend` or a ready Backend. ``.backend.name`` / ``.backend.reason`` say which
@@ -64,8 +67,11 @@ class Detector:
     """
 
     def __init__(self, bundle: ModelBundle | str | Path, backend: str | Backend = "auto",
-                 size: int | tuple[int, int] = 416, letterbox: bool = False) -> None:
+                 size: int | tuple[int, int] | None = None, letterbox: bool = False) -> None:
         self.bundle = bundle if isinstance(bundle, ModelBundle) else find_bundle(bundle)
+        if size is None:
+            cfg = self.bundle.read_cfg()
+            size = (cfg.width, cfg.height)
         self.width, self.height = parse_size(size)
         self.letterbox = letterbox
         self.class_names = self.bundle.class_names()

@@ -231,3 +231,44 @@ def test_integer_and_non_contiguous_inputs():
     assert np.array_equal(nms(wide[:, ::2], scores.astype(np.float64), 0.5), expected)
     ints = np.round(boxes).astype(np.int64)
     assert np.array_equal(nms(ints, scores, 0.5), cv_nms(ints.astype(float), scores, 0.5))
+
+
+def sweep_scene(rng, kind):
+    """Large scenes for the kept-box sweep (clusters) and its hand-over to the block method."""
+    n = int(rng.integers(300, 3000))
+    k = int(rng.integers(1, 60))
+    centres = rng.uniform(0, 2000, (k, 2))
+    size = rng.uniform(10, 300, (k, 2))
+    j = rng.integers(0, k, n)
+    c = centres[j] + rng.normal(0, 0.1, (n, 2)) * size[j]
+    wh = size[j] * rng.uniform(0.7, 1.4, (n, 2))
+    if kind == "mixed":          # clusters among many lone boxes: the sweep hands over midway
+        lone = rng.random(n) < 0.6
+        c[lone] = rng.uniform(0, 2000, (int(lone.sum()), 2))
+        wh[lone] = rng.uniform(2, 60, (int(lone.sum()), 2))
+    elif kind == "pixels":       # whole pixels: IoU ties with thresholds like 1/3 and 0.5
+        c, wh = np.round(c / 8), np.maximum(np.round(wh / 16), 1)
+    elif kind == "thin":         # extreme aspect ratios, far from the origin
+        wh[:, 1] *= 0.02
+        c += 1e6
+    boxes = np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+    if kind == "pixels":         # no empty box: those are left to the block method
+        corner = np.floor(c - wh / 2)
+        boxes = np.concatenate([corner, corner + wh], axis=1)
+        scores = rng.integers(0, 20, n) / 19
+    else:
+        scores = rng.random(n)
+    return boxes, scores.astype(np.float32)
+
+
+def test_nms_sweep_and_hand_over_identical_to_opencv():
+    rng = np.random.default_rng(31)
+    for case in range(48):
+        kind = ["clustered", "mixed", "pixels", "thin"][case % 4]
+        boxes, scores = sweep_scene(rng, kind)
+        thr = float(rng.choice([0.05, 0.25, 1 / 3, 0.45, 0.5, 0.7, 0.95, float(rng.random())]))
+        score_thr = float(rng.choice([0.0, 0.0, 0.3]))
+        top_k = int(rng.choice([0, 0, 0, 50]))
+        expected = cv_nms(boxes, scores, thr, score_thr, top_k)
+        got = nms(boxes, scores, thr, score_thr, top_k)
+        assert np.array_equal(got, expected), (case, kind, thr, score_thr, top_k)

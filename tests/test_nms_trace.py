@@ -106,3 +106,17 @@ def test_trace_of_empty_input_and_unknown_method():
     assert trace.kept.size == 0 and trace.suppressed.size == 0
     with pytest.raises(ValueError, match="unknown NMS method"):
         nms_trace([[0, 0, 1, 1]], [0.5], 0.5, method="fast")
+
+
+def test_trace_across_the_sweep_hand_over():
+    # Clusters first (the kept-box sweep), then lone boxes (the block method takes over).
+    boxes, scores = scene(4, n=400, clusters=5)
+    rng = np.random.default_rng(4)
+    c = rng.uniform(0, 800, (400, 2))
+    wh = rng.uniform(5, 40, (400, 2))
+    boxes = np.concatenate([boxes, np.concatenate([c - wh / 2, c + wh / 2], axis=1)])
+    scores = np.concatenate([scores, rng.random(400).astype(np.float32)])
+    trace = nms_trace(boxes, scores, 0.4)
+    assert np.array_equal(trace.kept, np.asarray(cv2.dnn.NMSBoxes(
+        np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], scores, 0.0, 0.4)).reshape(-1))
+    check_greedy_trace(trace, boxes, scores, 0.4, iou_matrix(boxes, boxes))

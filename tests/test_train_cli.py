@@ -43,6 +43,7 @@ def _events(stdout: str) -> list[dict]:
     return [parse_event(line) for line in stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_json_protocol_reports_every_event_on_its_own_line(dataset, micro_cfg, tmp_path):
     proc = subprocess.run(_train_cmd(dataset, micro_cfg, tmp_path / "run", "--epochs", "2"),
                           capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT)
@@ -70,6 +71,7 @@ def test_json_protocol_reports_every_event_on_its_own_line(dataset, micro_cfg, t
     assert Path(done["metrics_csv"]).is_file() and Path(done["plot"]).is_file()
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_continues(dataset, micro_cfg, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(_train_cmd(dataset, micro_cfg, run, "--epochs", "50"),

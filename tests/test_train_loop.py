@@ -324,6 +324,7 @@ def test_early_stopping_on_map_with_patience(micro, tmp_path):
     assert rec.of("done")[0]["status"] == "early_stopped"
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(micro, tmp_path):
     cfg, data = micro
     script = textwrap.dedent(f"""

@@ -20,7 +20,7 @@ __all__ = [
     "as_boxes", "as_scores",
     "xyxy_to_xywh", "xywh_to_xyxy", "xyxy_to_cxcywh", "cxcywh_to_xyxy",
     "normalize", "denormalize", "box_areas",
-    "iou_matrix", "giou_matrix", "diou_matrix", "PairOverlap", "PairGrid",
+    "iou_matrix", "giou_matrix", "diou_matrix", "PairOverlap", "PairGrid", "PairStrips",
 ]
 
 # Also importable from here, resolved lazily from workbench.nms.
@@ -291,10 +291,11 @@ class PairGrid:
     corner of their intersection, and the pair is reported from that cell only. Boxes OpenCV
     treats as identical when both are empty are paired with each other directly.
     ``dense=True`` pairs every box with every later box (small inputs, negative thresholds).
+    ``boxes`` (sorted indices) enters only those boxes, e.g. the ones still undecided.
     """
 
     def __init__(self, geo: PairOverlap, threshold: float = 0.0, dense: bool = False,
-                 groups: np.ndarray | None = None) -> None:
+                 groups: np.ndarray | None = None, boxes: np.ndarray | None = None) -> None:
         self.geo = geo
         self.dense = dense or geo.n == 0 or threshold < 0
         self.none = threshold >= 1 and not self.dense   # overlap never exceeds 1
@@ -310,7 +311,7 @@ class PairGrid:
                 span = float(geo.x2.max() - geo.x1.min()) + 1.0
                 cx = cx + np.unique(groups, return_inverse=True)[1].reshape(-1) * span
             self.x1, self.x2, self.y1, self.y2 = cx - hw, cx + hw, cy - hh, cy + hh
-            self.rebuild(np.arange(geo.n))
+            self.rebuild(np.arange(geo.n) if boxes is None else boxes)
 
     def refresh(self, alive: np.ndarray, start: int) -> None:
         """Re-grid the boxes still alive once most entries past ``start`` are dead.
@@ -439,6 +440,77 @@ class PairGrid:
             ts, td = _later_pairs(tiny_members, tiny_alive)
             src, dst = np.concatenate([src, ts]), np.concatenate([dst, td])
         return src, dst
+
+
+class PairStrips:
+    """The boxes that can overlap a given box above a threshold ``0 < t < 1``: one array run.
+
+    Overlap > t needs the boxes shrunk by 1 - t about their centres to intersect (see
+    PairGrid): |dcx| < f * (w_a + w_b) and |dcy| < f * (h_a + h_b), f = (1 - t) / 2. The plane
+    is cut into horizontal strips; each box is entered in every strip that its y reach
+    (f * h + f * max h about its centre) touches, at most two, sorted by strip then centre x.
+    A box's partners all lie in the strip holding its centre, in one run ``window(i)`` found
+    by two binary searches, so the caller works on array slices, not gathers.
+
+    Per entry: ``box_of`` (the box), ``table`` (rows x1, y1, x2, y2, area; ``columns`` is the
+    same per box) and ``weight`` (area times ``weight``). Empty boxes, which OpenCV pairs
+    wherever they are, are not supported: callers use PairGrid for them.
+    """
+
+    def __init__(self, geo: PairOverlap, threshold: float, weight: float = 1.0) -> None:
+        if not 0 < threshold < 1 or geo.tiny.any():
+            raise ValueError("PairStrips needs 0 < threshold < 1 and no empty boxes")
+        n = geo.n
+        self.f = f = min(1.0, 1.0 - threshold + 1e-4) / 2    # the slack covers float rounding
+        cx, cy = (geo.x1 + geo.x2) * 0.5, (geo.y1 + geo.y2) * 0.5
+        self.centre = np.stack([cx, cy, geo.w])
+        # Row-major per quantity: ``take`` along axis 1 gathers all five at once, fast.
+        self.columns = np.stack([geo.x1, geo.y1, geo.x2, geo.y2, geo.area])
+        self.reach_x = f * float(geo.w.max()) + 1e-9
+        reach = geo.h * f
+        reach += f * float(geo.h.max()) + 1e-9
+        bottom = cy - reach
+        self.y0 = float(bottom.min())
+        # Strips as tall as the tallest reach span, so a box touches at most two of them
+        # (the 1e-9 margin is far above the rounding of the strip numbers); at most 2**30
+        # strips, so that the keys fit in 64 bits.
+        self.height = max(2.0 * float(reach.max()) * (1 + 1e-9),
+                          (float((cy + reach).max()) - self.y0) / 2**30, 1e-300)
+        bottom -= self.y0
+        bottom /= self.height
+        strip = bottom.astype(np.int64)
+        reach += cy
+        reach -= self.y0
+        reach /= self.height
+        two = np.flatnonzero(reach.astype(np.int64) > strip)
+        strips = int(strip.max()) + 2
+        # Centre x in as many bits as fit beside the strip in a 16-bit key (radix sort).
+        self.xbits = xbits = max(10, 16 - (strips - 1).bit_length())
+        self.x0 = float(cx.min())
+        span = float(cx.max()) - self.x0
+        self.xmax = (1 << xbits) - 1
+        self.scale = self.xmax / span if span > 0 else 0.0
+        key = ((cx - self.x0) * self.scale).astype(np.int64)
+        key += strip << xbits
+        key = np.concatenate([key, key[two] + (1 << xbits)])
+        small = strips << xbits <= 65536
+        order = np.argsort(key.astype(np.uint16) if small else key,
+                           kind="stable" if small else None)
+        self.keys = key[order]
+        self.box_of = np.concatenate([np.arange(n), two])[order]
+        self.table = self.columns.take(self.box_of, axis=1)
+        self.weight = self.table[4] * weight
+
+    def window(self, i: int) -> tuple[int, int]:
+        """[lo, hi) of the entries that may overlap box ``i`` above the threshold."""
+        kcx, kcy, kw = self.centre[:, i].tolist()
+        rx = self.f * kw + self.reach_x
+        base = int((kcy - self.y0) / self.height) << self.xbits
+        # int() truncates toward zero: a floor here, as negative values are clamped to 0.
+        qa = max(int((kcx - rx - self.x0) * self.scale), 0)
+        qb = min(int((kcx + rx - self.x0) * self.scale), self.xmax)
+        return (int(self.keys.searchsorted(base + qa)),
+                int(self.keys.searchsorted(base + qb, "right")))
 
 
 def _later_pairs(members: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

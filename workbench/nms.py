@@ -9,12 +9,16 @@ to float32, and two empty boxes count as identical (overlap 1).
 Soft-NMS follows ``cv2.dnn.softNMSBoxes``: the best remaining box is kept while its (decayed)
 score is ``>= score_threshold``; ties go to the lower index.
 
-Speed: candidates are visited in blocks of the best remaining ones. A uniform grid
-(``workbench.boxes.PairGrid``) lists each pair of boxes that can overlap above the threshold
-once, so the work grows with the nearby pairs rather than N^2. Within a block the greedy
-decisions are resolved with integer bit masks; the block's kept boxes then suppress everything
-they hit at once. No Python loop runs over pairs: the loops are over blocks, over the members of
-a block that suppress another member, and over kept boxes in Soft-NMS (as OpenCV does).
+Speed: plain NMS first sweeps kept box by kept box, each one compared at once (numpy) with
+the candidates in its window (``workbench.boxes.PairStrips``: one slice of a strip sorted by
+x), while each kept box removes many candidates, as in clustered detector output. Once kept
+boxes remove few (spread boxes), or few candidates are left, candidates are visited in blocks
+of the best remaining ones: a uniform grid (``workbench.boxes.PairGrid``) lists each pair of
+boxes that can overlap above the threshold once, so the work grows with the nearby pairs
+rather than N^2. Within a block the greedy decisions are resolved with integer bit masks; the
+block's kept boxes then suppress everything they hit at once. No Python loop runs over pairs:
+the loops are over kept boxes in the sweep and in Soft-NMS (as OpenCV does), over blocks, and
+over the members of a block that suppress another member.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.boxes import PairGrid, PairOverlap, as_boxes, as_scores
+from workbench.boxes import PairGrid, PairOverlap, PairStrips, as_boxes, as_scores
 
 __all__ = ["Decision", "NmsTrace", "nms", "batched_nms", "diou_nms", "soft_nms", "nms_trace"]
 
@@ -42,6 +46,13 @@ class Decision(IntEnum):
 # Candidate pairs examined per block: large enough to amortize numpy call overheads.
 _PAIRS_PER_BLOCK = 32768
 _FIRST_BLOCK = 32         # small: in clusters the first kept boxes remove most candidates
+# The kept-box sweep runs from this many candidates, is judged after _SWEEP_TRIAL kept boxes,
+# and hands over once kept boxes remove fewer than _SWEEP_GAIN candidates each on average (one
+# round of the sweep costs about as much as the block method spends on that many boxes).
+_SWEEP_MIN = 257
+_SWEEP_TRIAL = 8
+_SWEEP_GAIN = 24
+_SWEEP_REST = 256       # hands the last few candidates to the block method
 
 _EMPTY_I = np.zeros(0, np.int64)
 _EMPTY_F = np.zeros(0, np.float64)
@@ -145,7 +156,7 @@ def _greedy(boxes: Any, scores: Any, iou_threshold: float, score_threshold: floa
     if class_ids is not None:
         groups = _as_class_ids(class_ids, n)
     order, past = _candidates(s, sthr, top_k)
-    geo = PairOverlap(b[order], criterion)
+    geo = PairOverlap(b.take(order, axis=0), criterion)   # take: a fast row gather
     kept_pos, sup_pos, by_pos, ov = _resolve(geo, np.float32(thr),
                                              None if groups is None else groups[order])
     decision = np.full(n, Decision.BELOW_SCORE, np.int8)
@@ -180,12 +191,39 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
     n = geo.n
     alive = np.ones(n, bool)
     is_kept = np.zeros(n, bool)
-    first_by = np.full(n, n, np.int64)    # smallest kept source hitting each box so far
     by_pos = np.full(n, -1, np.int64)
     ov_pos = np.full(n, np.nan)
-    finder = PairGrid(geo, float(thr), dense=n <= 256, groups=groups)
     kept_parts: list[np.ndarray] = []
-    start, block = 0, _FIRST_BLOCK
+    start = 0
+    if (n >= _SWEEP_MIN and groups is None and geo.criterion == "opencv"
+            and 2e-6 <= thr < 1 and not geo.tiny.any()):
+        # Empty boxes overlap wherever they are (no window holds them); at a threshold near
+        # 0 every touching box is a candidate: both are left to the block method.
+        swept, start = _sweep(geo, thr, alive, by_pos, ov_pos)
+        kept_parts.append(swept)
+        is_kept[swept] = True
+    undecided = np.flatnonzero(alive)
+    if undecided.size:
+        kept_parts += _blocks(geo, thr, groups, undecided, start, alive, is_kept, by_pos, ov_pos)
+    kept_pos = np.concatenate(kept_parts) if kept_parts else _EMPTY_I
+    sup_pos = np.flatnonzero(by_pos >= 0)
+    return kept_pos, sup_pos, by_pos[sup_pos], ov_pos[sup_pos]
+
+
+def _blocks(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None,
+            undecided: np.ndarray, start: int, alive: np.ndarray, is_kept: np.ndarray,
+            by_pos: np.ndarray, ov_pos: np.ndarray) -> list[np.ndarray]:
+    """Greedy NMS of the ``undecided`` positions (all from ``start`` on), block by block.
+
+    Updates ``alive``, ``is_kept``, ``by_pos``, ``ov_pos`` in place; returns the kept
+    positions, one array per block.
+    """
+    n = geo.n
+    first_by = np.full(n, n, np.int64)    # smallest kept source hitting each box so far
+    finder = PairGrid(geo, float(thr), dense=undecided.size <= 256, groups=groups,
+                      boxes=undecided)
+    kept_parts: list[np.ndarray] = []
+    block = _FIRST_BLOCK
     while True:
         rest = np.flatnonzero(alive[start:])
         if rest.size == 0:
@@ -227,9 +265,85 @@ def _resolve(geo: PairOverlap, thr: np.float32, groups: np.ndarray | None
         per_member = max(finder.enumerated, pairs_len) / members.size
         block = int(min(max(_PAIRS_PER_BLOCK / max(per_member, 1.0), 16), 4096))
         finder.refresh(alive, start)
-    kept_pos = np.concatenate(kept_parts) if kept_parts else _EMPTY_I
-    sup_pos = np.flatnonzero(by_pos >= 0)
-    return kept_pos, sup_pos, by_pos[sup_pos], ov_pos[sup_pos]
+    return kept_parts
+
+
+def _sweep(geo: PairOverlap, thr: np.float32, alive: np.ndarray, by_pos: np.ndarray,
+           ov_pos: np.ndarray) -> tuple[np.ndarray, int]:
+    """Greedy NMS one kept box at a time, while each kept box removes many candidates.
+
+    The next alive candidate is always kept; it is compared only with the candidates in its
+    window (``PairStrips``, a slice: no gathers) and removes those it overlaps above ``thr``,
+    so the first kept box responsible is the one recorded. This wins in clusters, where a few
+    kept boxes remove nearly everything; once kept boxes remove few candidates each (spread
+    boxes) the block method is cheaper and takes over. Needs ``2e-6 <= thr < 1`` and no empty
+    boxes. Updates ``alive``, ``by_pos``, ``ov_pos`` in place; returns the kept positions and
+    the first undecided position.
+    """
+    n = geo.n
+    # Overlap > t_lo  <=>  inter > s * (area_a + area_b), s = t_lo / (1 + t_lo): two
+    # operations per candidate instead of four. t_lo leaves room for rounding.
+    t_lo = float(thr) - 1e-6
+    s = t_lo / (1.0 + t_lo)
+    strips = PairStrips(geo, float(thr), weight=s)
+    area = geo.area
+    rows = strips.columns.T
+    # Per kept box: the corners as (2, 1) columns, to meet the (2, m) corner rows of a window.
+    low = rows[:, :2, None]
+    high = rows[:, 2:4, None]
+    table, need, box_of, window = strips.table, strips.weight, strips.box_of, strips.window
+    thr_hi = float(thr) + 1e-6
+    kept: list[int] = []
+    sup_parts: list[np.ndarray] = []
+    ov_parts: list[np.ndarray] = []
+    removed = 0
+    p = 0
+    while p < n:
+        p += int(alive[p:].argmax())
+        if not alive[p]:
+            break
+        kept.append(p)
+        alive[p] = False
+        lo, hi = window(p)
+        # Intersection width and height in one pass over the (2, m) corner rows. One clamp
+        # of both is needed as the product of two negatives would pass.
+        wh = np.minimum(table[2:4, lo:hi], high[p])
+        wh -= np.maximum(table[0:2, lo:hi], low[p])
+        np.maximum(wh, 0.0, out=wh)
+        inter = wh[0] * wh[1]
+        ka = float(area[p])
+        hit = (inter > need[lo:hi] + s * ka).nonzero()[0]
+        if hit.size:
+            pos = box_of[hit + lo]
+            live = alive[pos]
+            pos = pos[live]
+            inter = inter[hit[live]]
+            union = area[pos] + ka
+            union -= inter
+            ov = inter / union
+            if ov.size and ov.min() < thr_hi:
+                # The plain arithmetic is within ~1e-7 of OpenCV's; values that close to
+                # the threshold are decided by OpenCV's exact arithmetic.
+                close = np.flatnonzero(np.abs(ov - thr) < 1e-6)
+                ov[close] = geo.overlap(np.full(close.size, p), pos[close])
+                sure = ov > thr
+                pos, ov = pos[sure], ov[sure]
+            alive[pos] = False
+            sup_parts.append(pos)
+            ov_parts.append(ov)
+            removed += pos.size
+            by_pos[pos] = p
+        p += 1
+        rounds = len(kept)
+        if n - rounds - removed <= _SWEEP_REST:
+            # Few candidates left: the block method settles them in a few numpy passes.
+            break
+        if rounds >= _SWEEP_TRIAL and removed < _SWEEP_GAIN * rounds:
+            # Kept boxes remove few candidates each: the block method costs less per box.
+            break
+    if sup_parts:
+        ov_pos[np.concatenate(sup_parts)] = np.concatenate(ov_parts)
+    return np.asarray(kept, np.int64), p if p < n and alive[p:].any() else n
 
 
 def _kept_in_block(members: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

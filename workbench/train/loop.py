@@ -228,7 +228,8 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: 
                                  f"the dataset now has {class_names}")
         cfg = parse_cfg((run_dir / "model.cfg").read_text(encoding="utf-8"), run_dir / "model.cfg")
         return run_dir, cfg, LearningRateSchedule.from_dict(saved["schedule"]), saved
-    if config_path.is_file():
+    # a run that failed before its first checkpoint may be started again in place
+    if config_path.is_file() and (run_dir / "checkpoints" / "checkpoint").is_file():
         raise WorkbenchError(f"{run_dir}: already holds a training run; add --resume to continue "
                              "it or choose another --out")
     if settings.size % 32 or settings.size < 32:

@@ -22,7 +22,6 @@ def main() -> int:
 
     from ui import settings, workers
     from ui.main_window import MainWindow
-    from ui.session import Proposal
     from workbench.synth import make_demo_dataset
 
     app = QApplication.instance() or QApplication([])
@@ -44,14 +43,15 @@ def main() -> int:
         window.stats.refresh()
         app.processEvents()
         window.grab().save(str(out / "main_window.png"))
-        # proposals (dashed) on an unlabeled image, as pre-labeling shows them
+        # proposals (dashed) on an unlabeled image: the bundled demo model, Model > Propose boxes
         window.go_to(5)
         while window.canvas.decoded is None or not workers.idle():
             app.processEvents()
-        from workbench.dataset import Box
-
-        window.session.set_proposals(5, [Proposal(Box(60, 80, 170, 190, 0), 0.91, "circle"),
-                                         Proposal(Box(230, 200, 330, 300, 3), 0.64, "star")])
+        window.prelabeler.propose_current()
+        while window.prelabeler.busy() or not workers.idle():
+            app.processEvents()
+        if not window.session.current_proposals():
+            raise SystemExit("the demo model proposed nothing: is resources/models/demo there?")
         app.processEvents()
         window.grab().save(str(out / "proposals.png"))
         window.session.reject_proposals()

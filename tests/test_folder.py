@@ -126,6 +126,27 @@ def test_saving_over_a_damaged_label_file_keeps_a_backup(tmp_path):
     assert not (tmp_path / "img0.txt.bak1").exists()
 
 
+def test_a_failed_backup_is_tried_again_on_the_next_save(tmp_path, monkeypatch):
+    import workbench.folder as folder_module
+
+    _yolo_set(tmp_path, 1)
+    bad = b"0 0.5 0.5 0.1 0.1\nthis line is not yolo\n"
+    (tmp_path / "img0.txt").write_bytes(bad)
+    dataset = open_dataset(tmp_path)
+    real = folder_module.atomic_write_bytes
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", disk_full)
+    with pytest.raises(OSError):
+        save_labels(dataset, dataset.images[0])
+    assert (tmp_path / "img0.txt").read_bytes() == bad
+    monkeypatch.setattr(folder_module, "atomic_write_bytes", real)
+    save_labels(dataset, dataset.images[0])  # the retry still keeps the damaged bytes
+    assert (tmp_path / "img0.txt.bak").read_bytes() == bad
+
+
 def test_first_save_in_an_unlabeled_folder_writes_classes_and_labels(tmp_path):
     _image(tmp_path / "a.jpg")
     dataset = open_dataset(tmp_path)

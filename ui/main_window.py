@@ -107,6 +107,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {folder}…")
 
         def loaded(dataset: Dataset) -> None:
+            # the window stays usable while the folder loads: edits made meanwhile are
+            # saved (or asked about) before the new dataset replaces them
+            if not self.resolve_all():
+                self.statusBar().showMessage(f"Not opened {folder}: unsaved changes kept",
+                                             15_000)
+                return
             self.set_dataset(dataset)
             settings.add_recent_folder(folder)
             self._rebuild_recent_menu()

@@ -54,6 +54,7 @@ class LabelSession(QObject):
         self.undo_group = QUndoGroup(self)
         self._stacks: dict[int, QUndoStack] = {}
         self.proposals: dict[int, list[Proposal]] = {}
+        self._saved: dict[int, tuple[list[Box], bool]] = {}  # boxes, verified at the last save
         self._current_class = 0
 
     # --- dataset and navigation -------------------------------------------------------
@@ -62,6 +63,7 @@ class LabelSession(QObject):
             self.undo_group.removeStack(stack)
             stack.deleteLater()
         self._stacks.clear()
+        self._saved.clear()
         self.proposals.clear()
         self.dataset = dataset
         self.formats = formats or default_formats(dataset)
@@ -121,6 +123,7 @@ class LabelSession(QObject):
             return
         record = self.dataset.images[index]
         folder.save_labels(self.dataset, record, formats=self.formats)
+        self._saved[index] = ([replace(b) for b in record.boxes], record.verified)
         record.labeled = True
         self.stack(index).setClean()
         self.record_changed.emit(index)
@@ -131,13 +134,28 @@ class LabelSession(QObject):
 
     def discard(self, index: int | None = None) -> None:
         """Undo back to what is on disk."""
+        index = self.index if index is None else index
         stack = self.stack(index)
-        stack.setIndex(stack.cleanIndex() if stack.cleanIndex() >= 0 else 0)
+        if stack.cleanIndex() >= 0:
+            stack.setIndex(stack.cleanIndex())
+            return
+        saved = self._saved.get(index)
+        if saved is None or self.dataset is None:
+            stack.setIndex(0)
+            return
+        # saved, undone past the save, edited again: no index of the stack is what is on
+        # disk any more, so put back what the last save wrote
+        record = self.dataset.images[index]
+        record.boxes = [replace(b) for b in saved[0]]
+        record.verified = saved[1]
+        stack.clear()  # clean: memory is the file again
+        self._notify(index)([])
 
     def clear_history(self) -> None:
         """Forget every undo stack (after class edits renumbered every file)."""
         for stack in self._stacks.values():
             stack.clear()
+        self._saved.clear()  # snapshots carry old class indices
 
     # --- edits of the current image ---------------------------------------------------
     @property

@@ -306,15 +306,15 @@ def _keep_backup(dataset: Dataset, path: Path) -> None:
     """Before replacing a file that did not load whole, keep its bytes as ``name.bak``."""
     if path not in dataset.damaged_labels:
         return
+    if path.exists():
+        backup = path.with_name(path.name + ".bak")
+        n = 1
+        while backup.exists():
+            backup = path.with_name(f"{path.name}.bak{n}")
+            n += 1
+        atomic_write_bytes(backup, path.read_bytes())
+    # only once the bytes are safe: a failed backup is tried again on the next save
     dataset.damaged_labels.discard(path)
-    if not path.exists():
-        return
-    backup = path.with_name(path.name + ".bak")
-    n = 1
-    while backup.exists():
-        backup = path.with_name(f"{path.name}.bak{n}")
-        n += 1
-    atomic_write_bytes(backup, path.read_bytes())
 
 
 def save_labels(dataset: Dataset, record: ImageRecord,

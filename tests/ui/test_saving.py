@@ -99,3 +99,71 @@ def test_copy_previous_image_boxes(open_window, demo, qtbot):
     assert [b.xyxy() for b in w.session.record.boxes[n:]] == first
     w.session.undo_group.undo()
     assert len(w.session.record.boxes) == n
+
+
+def test_edits_made_while_another_folder_loads_are_saved_before_it_replaces_them(
+        open_window, demo, tmp_path, qtbot, monkeypatch):
+    import threading
+
+    import ui.main_window as main_window
+    from workbench.synth import make_demo_dataset
+
+    other = make_demo_dataset(tmp_path / "other", images=2, seed=4, size=120)
+    w = open_window(demo)
+    release = threading.Event()
+    real_open = main_window._open_dataset
+
+    def slow_open(job, root):
+        release.wait(10)
+        return real_open(job, root)
+
+    monkeypatch.setattr(main_window, "_open_dataset", slow_open)
+    w.open_folder(other)
+    assert w.loading()
+    w.session.add_box((6, 6, 26, 36))  # the user goes on labeling while it loads
+    release.set()
+    qtbot.waitUntil(lambda: not w.loading(), timeout=10_000)
+    assert w.session.dataset.root == other.resolve()
+    assert (6, 6, 26, 36) in _boxes_on_disk(demo, 0)
+
+
+def test_cancel_while_another_folder_loads_keeps_the_current_dataset_and_edits(
+        open_window, demo, tmp_path, qtbot, monkeypatch):
+    import threading
+
+    import ui.main_window as main_window
+    from workbench.synth import make_demo_dataset
+
+    other = make_demo_dataset(tmp_path / "other", images=2, seed=4, size=120)
+    w = open_window(demo)
+    w.session.autosave = False
+    w.ask_unsaved = lambda what: "cancel"
+    release = threading.Event()
+    real_open = main_window._open_dataset
+    monkeypatch.setattr(main_window, "_open_dataset",
+                        lambda job, root: release.wait(10) and real_open(job, root))
+    w.open_folder(other)
+    w.session.add_box((6, 6, 26, 36))
+    release.set()
+    qtbot.waitUntil(lambda: not w.loading(), timeout=10_000)
+    assert w.session.dataset.root == demo.resolve() and w.session.is_dirty()
+    assert (6, 6, 26, 36) in [b.xyxy() for b in w.session.record.boxes]
+    w.ask_unsaved = lambda what: "discard"  # let the fixture close the window
+
+
+def test_discard_after_save_undo_and_new_edit_goes_back_to_what_was_saved(
+        open_window, demo, qtbot):
+    w = open_window(demo)
+    w.session.autosave = False
+    w.session.add_box((5, 5, 25, 30))
+    assert w.save_current()
+    w.session.stack().undo()          # back past the save...
+    w.session.add_box((40, 40, 60, 60))  # ...and a new edit: the saved state is off the stack
+    w.ask_unsaved = lambda what: "discard"
+    assert w.go_to(1)
+    assert not w.session.is_dirty(0)
+    boxes = [b.xyxy() for b in w.session.dataset.images[0].boxes]
+    assert boxes == _boxes_on_disk(demo, 0) and (5, 5, 25, 30) in boxes
+    w.ask_unsaved = lambda what: "save"
+    w.close()
+    assert (5, 5, 25, 30) in _boxes_on_disk(demo, 0)

@@ -86,3 +86,19 @@ def test_add_class_appends_and_saves(both):
     dataset = folder.open_dataset(both)
     assert class_edit.add_class(dataset, "hexagon") == 4
     assert folder.open_dataset(both).classes.names[-1] == "hexagon"
+
+
+def test_an_image_with_only_a_warning_is_renumbered_like_the_others(both):
+    clipped = both / "img_00001.txt"
+    lines = clipped.read_text().splitlines()
+    k, cx, cy, w, h = lines[0].split()
+    lines[0] = f"{k} 0.990000 {cy} 0.200000 {h}"      # sticks out on the right: clipped
+    clipped.write_text("\n".join(lines) + "\n")
+    dataset = folder.open_dataset(both, "yolo")
+    assert dataset.images[1].problems and not dataset.damaged_labels
+    before = [b.class_id for b in dataset.images[1].boxes]
+    result = class_edit.reorder_classes(dataset, [1, 0, 2, 3])
+    assert result.skipped == []
+    swap = {0: 1, 1: 0, 2: 2, 3: 3}
+    again = folder.open_dataset(both, "yolo")
+    assert [b.class_id for b in again.images[1].boxes] == [swap[c] for c in before]

@@ -38,8 +38,8 @@ def remap_classes(dataset: Dataset, new_names: Sequence[str], remap: dict[int, i
 
     ``remap`` must cover every index of the current list and point into ``new_names``.
     Label files are rewritten in the formats they exist in, only where they change. Images
-    whose labels did not load (``record.problems``) are not touched and are listed in
-    ``skipped``: rewriting them would lose what the reader could not read.
+    whose label files did not load whole (``dataset.damaged_labels``) are not touched and are
+    listed in ``skipped``: rewriting them would lose what the reader could not read.
     """
     old_names = dataset.classes.names
     new_names = [n.strip() for n in new_names]
@@ -62,10 +62,12 @@ def remap_classes(dataset: Dataset, new_names: Sequence[str], remap: dict[int, i
         used = {b.class_id for b in record.boxes}
         if not record.labeled or not used & (index_changes | name_changes):
             continue
-        if record.problems:
+        formats = _existing_formats(record)
+        # only a label file that did not load whole is left alone (rewriting it would drop
+        # the lines the reader skipped); a warning such as a clipped box does not count
+        if any(folder.label_path(record, f) in dataset.damaged_labels for f in formats):
             result.skipped.append(record.path)
             continue
-        formats = _existing_formats(record)
         # YOLO files change when an index does; VOC files when a name does
         changed = tuple(f for f in formats
                         if (f == "yolo" and used & index_changes)

@@ -244,6 +244,8 @@ class MainWindow(QMainWindow):
         return True
 
     def autosave_now(self) -> None:
+        if self.classes.busy():
+            return  # a class edit is renumbering the files; it saved everything first
         if self.session.autosave and self.session.is_dirty():
             self.save_current()
 

@@ -62,3 +62,13 @@ def test_corrupt_image_shows_a_message_and_the_session_goes_on(open_window, demo
     qtbot.waitUntil(lambda: w.canvas.decoded is not None, timeout=5000)
     assert not w.canvas._message.isVisible()
     wait_idle(qtbot)
+
+
+def test_a_class_rewrite_blocks_the_window_from_its_first_moment(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.classes.merge_classes([1], 0)
+    dialog = w.classes._progress
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.windowModality() == Qt.WindowModality.WindowModal
+    wait_idle(qtbot)
+    qtbot.waitUntil(lambda: w.classes._progress is None, timeout=5_000)

@@ -113,8 +113,11 @@ class ClassPanel(QWidget):
         dataset = self.session.dataset
         self._progress = QProgressDialog(title + "…", "", 0, 0, self)
         self._progress.setCancelButton(None)  # half-renumbered files are worse than waiting
+        # modal from the first moment: an edit made while the worker renumbers boxes would
+        # race with it and then be marked saved by the history reset in _done
         self._progress.setWindowModality(Qt.WindowModality.WindowModal)
-        self._progress.setMinimumDuration(300)
+        self._progress.setMinimumDuration(0)
+        self._progress.show()
 
         def run(job: workers.Job) -> class_edit.ClassEditResult:
             return edit(dataset, *args, progress=job.progress)

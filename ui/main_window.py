@@ -333,7 +333,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Copied {n} boxes from the previous image", 3000)
 
     def accept_proposals(self) -> None:
-        n = self.session.accept_proposals()
+        try:
+            n = self.session.accept_proposals()
+        except OSError as exc:  # the class list could not be saved; proposals stay
+            self.show_error(f"Proposals not accepted: {exc}")
+            return
         self.statusBar().showMessage(f"Accepted {n} proposed boxes", 3000)
 
     def propose_unlabeled(self) -> None:

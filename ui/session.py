@@ -271,7 +271,7 @@ class LabelSession(QObject):
 
     def accept_proposals(self) -> int:
         """Accepted proposals become one undoable edit; unknown class names are appended."""
-        proposals = self.proposals.pop(self.index, [])
+        proposals = self.proposals.get(self.index, [])
         record = self.record
         if record is None or not proposals:
             return 0
@@ -284,8 +284,9 @@ class LabelSession(QObject):
                 added_class = True
             boxes.append(replace(p.box, class_id=class_id))
         if added_class:
-            folder.save_classes(self.dataset)
+            folder.save_classes(self.dataset)  # may raise: the proposals stay on screen
             self.classes_changed.emit()
+        del self.proposals[self.index]
         self.push(edits.AddBoxes(record, boxes, self._notify(self.index), "Accept proposals"))
         self.proposals_changed.emit()
         return len(boxes)

@@ -32,3 +32,21 @@ def test_proposals_accept_as_one_undoable_edit_and_reject(open_window, demo, tmp
     assert w.canvas.proposals
     qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
     assert not w.canvas.proposals and len(record.boxes) == n
+
+
+def test_proposals_stay_when_the_class_list_cannot_be_saved(open_window, demo, qtbot):
+    import pytest
+
+    from ui.session import Proposal
+    from workbench.dataset import Box
+
+    w = open_window(demo)
+    row = w.session.index
+    w.session.set_proposals(row, [Proposal(Box(2, 2, 40, 40, -1), 0.9, "hexagon")])
+    (demo / "classes.txt").unlink()
+    (demo / "classes.txt").mkdir()              # the class file cannot be written
+    boxes_before = len(w.session.record.boxes)
+    with pytest.raises(OSError):
+        w.session.accept_proposals()
+    assert len(w.session.current_proposals()) == 1
+    assert len(w.session.record.boxes) == boxes_before

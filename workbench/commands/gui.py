@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # By name: the core package never imports the Qt layer (import-linter contract);
         # this verb only hands over to it when the user asks for the window.
+        importlib.import_module("PySide6.QtWidgets")
         app = importlib.import_module("ui.app")
     except ImportError as exc:
         raise WorkbenchError(f"the GUI cannot start: {exc} (install PySide6-Essentials)") from None

@@ -71,9 +71,15 @@ class Histogram(QWidget):
         if not self.counts:
             return
         w, h = self.width(), self.height()
+        bar_w = w / len(self.counts)
+        # shrink the labels' font until the widest fits under its bar (a narrow dock)
+        font = painter.font()
+        while (font.pointSizeF() > 6 and max(
+                painter.fontMetrics().horizontalAdvance(t) for t in self.labels) > bar_w - 2):
+            font.setPointSizeF(font.pointSizeF() - 0.5)
+            painter.setFont(font)
         text_h = painter.fontMetrics().height()
         top = max(self.counts) or 1
-        bar_w = w / len(self.counts)
         for i, (count, label) in enumerate(zip(self.counts, self.labels, strict=True)):
             bar_h = (h - 2 * text_h - 4) * count / top
             painter.fillRect(QRectF(i * bar_w + 2, h - text_h - bar_h, bar_w - 4, bar_h),

@@ -347,3 +347,19 @@ def test_mirrored_strategy_on_two_logical_cpus(micro, tmp_path):
     assert start["event"] == "start" and start["replicas"] == 2 and start["batch"] == 6
     assert events[-1]["event"] == "done" and events[-1]["status"] == "finished"
     assert all(np.isfinite(e["loss"]) for e in events if e["event"] == "batch")
+
+
+def test_a_cfg_with_a_single_yolo_head_trains_and_exports(micro, tmp_path):
+    # Keras returns a bare tensor for a one-output model; every caller must still see a list
+    cfg, data = micro
+    one_head = MICRO_CFG[:MICRO_CFG.index("[route]\nlayers=-3")]
+    path = tmp_path / "one_head.cfg"
+    path.write_text(one_head)
+    assert len(read_cfg(path).yolo_layers()) == 1
+    result = train(_settings((path, data), tmp_path / "run", epochs=1), Recorder())
+    from workbench.detect.detector import Detector
+
+    assert len(list(result.bundle.glob("*.weights"))) == 1
+    detector = Detector(result.bundle, backend="tensorflow", size=64)
+    found = detector.detect(np.zeros((64, 64, 3), np.uint8), conf=0.001)
+    assert found.boxes.shape[1] == 4

@@ -38,7 +38,7 @@ class TensorFlowBackend(Backend):
         import tensorflow as tf
 
         from workbench.train.darknet_io import load_darknet_weights
-        from workbench.train.model import build_model, decode_outputs, heads_info
+        from workbench.train.model import build_model, decode_outputs, heads_info, run_heads
 
         if width % 32 or height % 32 or width <= 0 or height <= 0:
             raise ModelError(f"input size must be positive multiples of 32, got {width}x{height}")
@@ -58,10 +58,8 @@ class TensorFlowBackend(Backend):
 
         @tf.function(input_signature=[tf.TensorSpec([None, 3, height, width], tf.float32)])
         def run(blob: Any) -> list[Any]:
-            raw = model(tf.transpose(blob, [0, 2, 3, 1]), training=False)
-            if not isinstance(raw, (list, tuple)):
-                raw = [raw]
-            return decode_outputs(list(raw), heads, width, height)
+            raw = run_heads(model, tf.transpose(blob, [0, 2, 3, 1]))
+            return decode_outputs(raw, heads, width, height)
 
         self._run = run
 

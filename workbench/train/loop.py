@@ -181,13 +181,13 @@ def make_predict(model, heads, width: int, height: int):
     """A traced function: images -> OpenCV-convention rows per head (built once per run)."""
     import tensorflow as tf
 
-    from workbench.train.model import decode_outputs
+    from workbench.train.model import decode_outputs, run_heads
 
     # autograph off: nothing here branches on tensors, and autograph re-reads source files,
     # which breaks a long run when the code is edited under it
     @tf.function(autograph=False)
     def predict(images):
-        return decode_outputs(model(images, training=False), heads, width, height)
+        return decode_outputs(run_heads(model, images), heads, width, height)
 
     return predict
 
@@ -263,7 +263,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
     from workbench.train.darknet_io import export_bundle, load_darknet_weights
     from workbench.train.data import examples_from_records, make_dataset
     from workbench.train.loss import yolo_loss
-    from workbench.train.model import build_model, heads_info, set_trainable_prefix
+    from workbench.train.model import build_model, heads_info, run_heads, set_trainable_prefix
 
     reporter = reporter or Reporter()
     stop = stop or StopFlag()
@@ -332,7 +332,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
 
         def replica_step(images, boxes, classes):
             with tf.GradientTape() as tape:
-                parts = yolo_loss(model(images, training=True), boxes, classes, heads,
+                parts = yolo_loss(run_heads(model, images, training=True), boxes, classes, heads,
                                   width, height)
                 scaled = parts["total"] / replicas  # gradients are summed over replicas
             grads = tape.gradient(scaled, variables)

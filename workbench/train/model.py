@@ -141,6 +141,16 @@ def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = 
     return keras.Model(inputs, heads, name="darknet")
 
 
+def run_heads(model: Any, images: Any, training: bool = False) -> list[Any]:
+    """The model's raw head outputs as a list, one per [yolo] head.
+
+    Keras hands back a bare tensor, not a one-element list, for a model with a single output:
+    a cfg with one [yolo] head would otherwise break every caller that iterates the heads.
+    """
+    out = model(images, training=training)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
 def _convolution(keras: Any, s: Any, i: int, x: Any, in_hw: tuple[int, int],
                  out_hw: tuple[int, int], epsilon: float) -> Any:
     size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)

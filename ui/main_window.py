@@ -28,8 +28,10 @@ from ui.image_list import image_status
 from ui.menus import build_actions, build_menus
 from ui.panels.class_panel import ClassPanel
 from ui.panels.image_panel import ImagePanel
+from ui.panels.inspect_panel import InspectPanel
 from ui.panels.prelabel import Prelabeler
 from ui.panels.stats_panel import StatsPanel
+from ui.panels.train_panel import TrainPanel
 from ui.session import LabelSession
 from ui.shortcuts import CheatSheet
 from workbench.dataset import Dataset
@@ -57,16 +59,23 @@ class MainWindow(QMainWindow):
         self.classes = ClassPanel(self.session)
         self.stats = StatsPanel(self.session)
         self.prelabeler = Prelabeler(self.session, self)
+        self.inspector = InspectPanel(self.session, self.canvas, lambda: self.prelabeler.model)
+        self.trainer = TrainPanel(self.session)
         self.docks = {}
         for key, title, widget, area in (
                 ("images", "Images", self.images, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("classes", "Classes", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
-                ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea)):
+                ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("inspect", "Inspect", self.inspector, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{key}")  # saveState needs names
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[key] = dock
+        self.docks["inspect"].hide()  # runs the model: only when asked for (Ctrl+I)
+        self.docks["inspect"].visibilityChanged.connect(self.inspector.set_active)
+        self.docks["train"].hide()
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
         for label in (self.pointer_label, self.zoom_label, self.position_label):
             self.statusBar().addPermanentWidget(label)
@@ -97,6 +106,8 @@ class MainWindow(QMainWindow):
         self.classes.edit_failed.connect(self.show_error)
         self.classes.edit_done.connect(self._class_edit_done)
         self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.trainer.model_ready.connect(self.use_model)
 
     # --- opening ----------------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> None:
@@ -180,6 +191,7 @@ class MainWindow(QMainWindow):
     def _current_changed(self, row: int) -> None:
         record = self.session.record
         self.canvas.show_record()
+        self.inspector.image_changed()   # after the canvas: it draws on the new image
         decoded = self.cache.request(record.path)
         if decoded is not None:
             self.canvas.show_image(decoded)
@@ -348,7 +360,12 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(
             self, "Model folder (one .cfg, one .weights, one .names)")
         if folder:
-            self.prelabeler.set_model(folder)
+            self.use_model(folder)
+
+    def use_model(self, folder: str) -> None:
+        """Proposals and the Inspect dock use this model bundle from now on."""
+        self.prelabeler.set_model(folder)
+        self.inspector.model_changed()
 
     def show_cheat_sheet(self) -> None:
         CheatSheet(self).show()
@@ -412,6 +429,8 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         self._autosave.stop()
         self.prelabeler.cancel()
+        self.inspector.cancel()
+        self.trainer.shutdown(5000)  # SIGTERM: the trainer saves a checkpoint first
         workers.shutdown()
         event.accept()
 

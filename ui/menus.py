@@ -64,6 +64,17 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     actions["propose_unlabeled"].triggered.connect(w.propose_unlabeled)
     actions["load_model"] = QAction("&Load model…", w)
     actions["load_model"].triggered.connect(w.load_model)
+    # the Inspect dock's own show/hide action, so the menu check mark follows the dock
+    inspect = w.docks["inspect"].toggleViewAction()
+    inspect.setText("&Inspect predictions (IoU, NMS)")
+    inspect.setShortcuts(keys_for("inspect"))
+    w.addAction(inspect)
+    actions["inspect"] = inspect
+    train = w.docks["train"].toggleViewAction()
+    train.setText("&Train a model on this dataset…")
+    train.setShortcuts(keys_for("train"))
+    w.addAction(train)
+    actions["train"] = train
     actions["cancel_proposals"] = QAction("&Cancel proposing", w)
     actions["cancel_proposals"].triggered.connect(w.prelabeler.cancel)
     actions["autosave"] = QAction("&Autosave", w, checkable=True, checked=True)
@@ -116,5 +127,8 @@ def build_menus(w: MainWindow) -> None:
     for key in ("load_model", "propose", "propose_unlabeled", "cancel_proposals", "accept",
                 "reject"):
         model.addAction(a[key])
+    model.addSeparator()
+    model.addAction(a["inspect"])
+    model.addAction(a["train"])
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a["cheat_sheet"])

@@ -51,6 +51,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("propose", ("Ctrl+P",), "Propose boxes on this image with the model", "Model"),
     Shortcut("accept", ("Return", "Enter"), "Accept the proposed (dashed) boxes", "Model"),
     Shortcut("reject", ("Esc",), "Reject the proposed boxes", "Model"),
+    Shortcut("inspect", ("Ctrl+I",), "Show or hide the Inspect dock (IoU and NMS decisions "
+             "of the model's predictions)", "Model"),
+    Shortcut("train", ("Ctrl+T",), "Show or hide the Train dock (train a model on this "
+             "dataset in a child process)", "Model"),
     Shortcut("fit", ("Ctrl+F",), "Fit the image to the window", "View"),
     Shortcut("actual_size", ("Ctrl+1",), "Actual size (1:1)", "View"),
     Shortcut("zoom_in", ("Ctrl++", "Ctrl+="), "Zoom in", "View"),

@@ -298,3 +298,13 @@ def test_a_second_stop_kills_and_shutdown_leaves_no_child(make_panel, tmp_path, 
     pid = _start(qtbot, panel)
     assert panel.shutdown(200)                    # the window closing: never waits long
     assert _gone(pid) and not panel.running() and not ready
+
+
+def test_the_window_has_a_train_dock_whose_model_feeds_proposals(open_window, demo, tmp_path):
+    from tests.model_factory import random_bundle
+
+    w = open_window(demo)
+    assert w.docks["train"].widget() is w.trainer and not w.docks["train"].isVisible()
+    bundle = random_bundle(tmp_path / "model", "yolov3-tiny", classes=4, size=160)
+    w.trainer.model_ready.emit(str(bundle.cfg.parent))
+    assert str(w.prelabeler.model) == str(bundle.cfg.parent)

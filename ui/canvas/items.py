@@ -93,3 +93,101 @@ class BoxItem(QGraphicsRectItem):
     def corners(self) -> tuple[float, float, float, float]:
         r = self.rect()
         return (r.left(), r.top(), r.right(), r.bottom())
+
+
+class CandidateOverlay(QGraphicsItem):
+    """The Inspect dock's picture of NMS over the model's candidates (view-only).
+
+    Kept boxes are solid in their class color with a "class score" tag; suppressed ones thin,
+    dashed and grey; the selected candidate and the kept box that suppressed it are
+    highlighted. One item paints everything: thousands of candidates redraw at every slider
+    move without creating items. It takes no mouse buttons, so clicks reach the canvas.
+    """
+
+    MAX_TAGS = 400   # tags beyond this many kept boxes are left out: text is the costly part
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setZValue(3)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.kept: list[tuple[QRectF, QColor, str]] = []
+        self.suppressed: list[QRectF] = []
+        self.highlight: dict[str, QRectF] = {}   # "selected" and, when suppressed, "by"
+        self._bounds = QRectF()
+        self.suppressed_pen = QPen(QColor(170, 170, 170), 1, Qt.PenStyle.DashLine)
+        self.suppressed_pen.setCosmetic(True)
+
+    def set_boxes(self, kept: list[tuple[QRectF, QColor, str]], suppressed: list[QRectF]) -> None:
+        self.prepareGeometryChange()
+        self.kept, self.suppressed = kept, suppressed
+        self._update_bounds()
+
+    def set_highlight(self, selected: QRectF | None, by: QRectF | None = None) -> None:
+        self.prepareGeometryChange()
+        self.highlight = {k: r for k, r in (("selected", selected), ("by", by)) if r is not None}
+        self._update_bounds()
+
+    def clear(self) -> None:
+        self.set_boxes([], [])
+        self.set_highlight(None)
+
+    def is_empty(self) -> bool:
+        return not (self.kept or self.suppressed or self.highlight)
+
+    def _update_bounds(self) -> None:
+        rects = [r for r, _, _ in self.kept] + self.suppressed + list(self.highlight.values())
+        bounds = QRectF()
+        for r in rects:
+            bounds = bounds.united(r)
+        # tags keep their screen size, so zoomed out they reach far past the boxes
+        margin = max(bounds.width(), bounds.height(), 200.0)
+        self._bounds = bounds.adjusted(-margin, -margin, margin, margin) if rects else QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if self.suppressed:
+            painter.setPen(self.suppressed_pen)
+            painter.drawRects(self.suppressed)
+        by_color: dict[int, list[QRectF]] = {}
+        for rect, color, _ in self.kept:
+            by_color.setdefault(color.rgba(), []).append(rect)
+        for rgba, rects in by_color.items():
+            pen = QPen(QColor.fromRgba(rgba), 2)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawRects(rects)
+        for role, color in (("by", QColor("#00e5ff")), ("selected", QColor("#ffea00"))):
+            if role in self.highlight:
+                pen = QPen(color, 3)
+                pen.setCosmetic(True)
+                fill = QColor(color)
+                fill.setAlpha(60)
+                painter.setPen(pen)
+                painter.setBrush(fill)
+                painter.drawRect(self.highlight[role])
+        self._paint_tags(painter)
+
+    def _paint_tags(self, painter: QPainter) -> None:
+        """A "class score" tag above each kept box, in screen pixels (constant size at any zoom)."""
+        if not self.kept:
+            return
+        to_screen = painter.worldTransform()
+        metrics = QFontMetrics(_FONT)
+        height = metrics.height() + 2
+        painter.save()
+        painter.resetTransform()
+        painter.setFont(_FONT)
+        for rect, color, text in self.kept[:self.MAX_TAGS]:
+            corner = to_screen.map(rect.topLeft())
+            tag = QRectF(corner.x(), corner.y() - height, metrics.horizontalAdvance(text) + 6,
+                         height)
+            painter.fillRect(tag, color)
+            painter.setPen(text_color_on(color))
+            painter.drawText(tag.adjusted(3, 1, 0, 0),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, text)
+        painter.restore()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.canvas.items import BoxItem
+from ui.canvas.items import BoxItem, CandidateOverlay
 from ui.colors import class_color
 from ui.geometry import handle_points, moved, resized
 from ui.image_cache import Decoded
@@ -69,6 +69,8 @@ class CanvasView(QGraphicsView):
         self.scene().addItem(self._message)
         self.boxes: list[BoxItem] = []
         self.proposals: list[BoxItem] = []
+        self.overlay = CandidateOverlay()   # the Inspect dock's NMS picture; never edits labels
+        self.scene().addItem(self.overlay)
         self._selected: set[int] = set()
         self.mode = "edit"              # or "draw"
         self.keep_drawing = False       # stay in draw mode after each box
@@ -95,6 +97,7 @@ class CanvasView(QGraphicsView):
         self._size = (float(record.width), float(record.height)) if record else (0.0, 0.0)
         self._update_scene_rect()
         self.set_message("")
+        self.overlay.clear()   # it belongs to the image it was computed on
         self.sync_boxes([])
         self.sync_proposals()
         if self._fit_mode:

@@ -55,8 +55,24 @@ def main() -> int:
         app.processEvents()
         window.grab().save(str(out / "proposals.png"))
         window.session.reject_proposals()
+        # the Inspect dock: every NMS decision over the demo model's candidates
+        window.docks["stats"].hide()
+        window.docks["inspect"].show()
+        window.go_to(2)
+        inspector = window.inspector
+        while inspector.busy() or window.canvas.decoded is None or not workers.idle():
+            app.processEvents()
+        inspector.conf_slider.setValue(20)           # confidence 0.02
+        inspector.show_suppressed.setChecked(True)
+        inspector.refresh()
+        suppressed = [r for r in range(inspector.model.rowCount())
+                      if inspector.model.data(inspector.model.index(r, 2)) == "suppressed"]
+        if suppressed:
+            inspector.table.selectRow(suppressed[0])
+        app.processEvents()
+        window.grab().save(str(out / "inspect.png"))
         window.close()
-    print(f"wrote {out / 'main_window.png'} and {out / 'proposals.png'}")
+    print(f"wrote main_window.png, proposals.png and inspect.png to {out}")
     return 0
 
 

@@ -117,6 +117,8 @@ def main() -> None:
     blobs = [cv2.dnn.blobFromImage(cv2.imread(str(p)), 1 / 255.0, (SIZE, SIZE), swapRB=True,
                                    crop=False) for p in paths]
     detector = Detector(bundle, "cpu", size=SIZE)
+    # what `workbench detect` runs by default: --backend auto (ONNX Runtime on a CPU-only box)
+    auto = Detector(bundle, "auto", size=SIZE)
     n = len(paths)
     print(f"yolov3-tiny {SIZE}x{SIZE}, {n} images, OpenCV {cv2.__version__}, "
           f"{cv2.getNumThreads()} threads, engine backend {detector.backend.name}")
@@ -125,6 +127,7 @@ def main() -> None:
         "book pipeline": lambda: book_pipeline(net, names, paths),
         "forward only": lambda: forward_only(net, names, blobs),
         "engine (detect_many)": lambda: engine(detector, folder),
+        "engine, auto backend": lambda: engine(auto, folder),
     }
     for fn in contenders.values():  # warm up: first passes run slow on this VM
         fn()
@@ -138,6 +141,8 @@ def main() -> None:
     ratio = med["forward only"] / med["engine (detect_many)"]
     print(f"engine / forward-only throughput: {ratio:.3f} (target >= 0.90)")
     print(f"engine / book throughput:         {med['book pipeline'] / med['engine (detect_many)']:.2f}x")
+    print(f"engine with --backend auto ({auto.backend.name}) / book throughput: "
+          f"{med['book pipeline'] / med['engine, auto backend']:.2f}x")
 
     forward_ms = med["forward only"] / n * 1e3
     heads = [detector.forward(b)[0] for b in blobs[:10]]

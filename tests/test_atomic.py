@@ -101,3 +101,16 @@ def test_new_file_gets_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "n.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_failed_write_names_the_target_and_leaves_no_temp_file(tmp_path):
+    import pytest
+
+    from workbench.atomic import atomic_write_text
+
+    target = tmp_path / "labels.txt"
+    target.mkdir()                                   # cannot be replaced by a file
+    with pytest.raises(OSError) as err:
+        atomic_write_text(target, "0 0.5 0.5 0.1 0.1\n")
+    assert str(target) in str(err.value) and ".tmp" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.txt"]

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.prelabeler = Prelabeler(self.session, self)
         self.inspector = InspectPanel(self.session, self.canvas, lambda: self.prelabeler.model)
         self.trainer = TrainPanel(self.session)
+        self._last_save_error: tuple[int, str] | None = None  # (image, error) autosave met
         self.docks = {}
         for key, title, widget, area in (
                 ("images", "Images", self.images, Qt.DockWidgetArea.RightDockWidgetArea),
@@ -245,13 +246,24 @@ class MainWindow(QMainWindow):
                 self._image_ready(str(record.path), decoded)
 
     # --- saving ------------------------------------------------------------------------------
-    def save_current(self) -> bool:
-        """Ctrl+S: write this image's labels now, changed or not (an empty file = no objects)."""
+    def save_current(self, *, quiet_repeat: bool = False) -> bool:
+        """Ctrl+S: write this image's labels now, changed or not (an empty file = no objects).
+
+        With ``quiet_repeat`` (autosave) the same failure as last time goes to the status bar
+        only, so a read-only folder does not raise a dialog every 30 seconds.
+        """
         try:
             self.session.save()
         except Exception as exc:  # noqa: BLE001 - the message names the file; edits stay
-            self.show_error(f"Labels not saved: {exc}")
+            message = f"Labels not saved: {exc}"
+            failure = (self.session.index, type(exc).__name__)
+            if quiet_repeat and failure == self._last_save_error:
+                self.statusBar().showMessage(message, 20_000)
+            else:
+                self.show_error(message)
+            self._last_save_error = failure
             return False
+        self._last_save_error = None
         self.statusBar().showMessage(f"Saved {self.session.record.name}", 3000)
         return True
 
@@ -259,7 +271,7 @@ class MainWindow(QMainWindow):
         if self.classes.busy():
             return  # a class edit is renumbering the files; it saved everything first
         if self.session.autosave and self.session.is_dirty():
-            self.save_current()
+            self.save_current(quiet_repeat=True)
 
     def ask_unsaved(self, what: str) -> str:
         """'save', 'discard' or 'cancel' (tests replace this method)."""

@@ -26,11 +26,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         else:
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # name the file the user knows, not our temporary one
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

@@ -167,3 +167,24 @@ def test_discard_after_save_undo_and_new_edit_goes_back_to_what_was_saved(
     w.ask_unsaved = lambda what: "save"
     w.close()
     assert (5, 5, 25, 30) in _boxes_on_disk(demo, 0)
+
+
+def test_a_failing_autosave_warns_once_then_uses_the_status_bar(open_window, demo, qtbot):
+    from PySide6.QtWidgets import QMessageBox
+
+    w = open_window(demo)
+    label = demo / "img_00000.txt"
+    label.unlink()
+    label.mkdir()                                    # the label file cannot be written
+    w.session.add_box((5, 5, 25, 30))
+    for _ in range(3):
+        w.autosave_now()
+    boxes = [b for b in w.findChildren(QMessageBox) if b.isVisible()]
+    assert len(boxes) == 1 and "not saved" in boxes[0].text()
+    assert w.session.is_dirty()                      # the edit is still there
+    assert "not saved" in w.statusBar().currentMessage()
+    label.rmdir()
+    w.autosave_now()
+    assert not w.session.is_dirty()
+    for box in boxes:
+        box.close()

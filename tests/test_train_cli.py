@@ -25,12 +25,8 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def micro_cfg(tmp_path_factory):
-    from test_train_loop import MICRO_CFG
-
-    path = tmp_path_factory.mktemp("cfg") / "micro.cfg"
-    path.write_text(MICRO_CFG)
-    return path
+def micro_cfg():
+    return Path(__file__).parent / "data" / "micro.cfg"
 
 
 def _train_cmd(dataset, cfg, out, *extra):

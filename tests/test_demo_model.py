@@ -3,22 +3,13 @@ the OpenCV backend (no TensorFlow needed)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from workbench.darknet.bundle import find_bundle
 from workbench.darknet.weights import read_weights
-from workbench.dataset import Box
 from workbench.detect.detector import Detector
 from workbench.evaluate import GroundTruth, Predictions, evaluate
 from workbench.folder import open_dataset
 from workbench.images import load_bgr
 from workbench.synth import CLASS_NAMES, make_demo_dataset
-
-
-def _truth(boxes: list[Box]) -> GroundTruth:
-    xyxy = np.array([b.xyxy() for b in boxes], np.float64).reshape(-1, 4)
-    return GroundTruth(xyxy, np.array([b.class_id for b in boxes], np.int64),
-                       np.zeros(len(boxes), bool))
 
 
 def test_demo_bundle_is_small_and_names_the_demo_classes():
@@ -41,7 +32,7 @@ def test_demo_model_finds_the_shapes_of_a_fresh_dataset(tmp_path):
     gt, pred = {}, {}
     for record in dataset.images:
         found = detector.detect(load_bgr(record.path), conf=0.005, nms=0.45)
-        gt[record.name] = _truth(record.boxes)
+        gt[record.name] = GroundTruth.from_boxes(record.boxes)
         pred[record.name] = Predictions(found.boxes, found.scores, found.class_ids)
     result = evaluate(gt, pred, len(CLASS_NAMES), iou_threshold=0.5, metric="voc")
     assert result.map50 >= 0.9, {k: round(v.ap, 3) for k, v in result.per_class.items()}

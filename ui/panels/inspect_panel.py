@@ -399,9 +399,7 @@ class InspectPanel(QWidget):
             label_id[k] = names.index(name)
         ids = np.array([label_id[k] for k in c.class_ids[kept].tolist()], np.int64)
         num_classes = max(len(names), max((b.class_id for b in record.boxes), default=0) + 1)
-        gt = GroundTruth(np.array([b.xyxy() for b in record.boxes], np.float64).reshape(-1, 4),
-                         np.array([b.class_id for b in record.boxes], np.int64),
-                         np.array([b.difficult for b in record.boxes], bool))
+        gt = GroundTruth.from_boxes(record.boxes)
         pred = Predictions(c.boxes[kept], trace.scores[kept], ids)
         result = evaluate({"image": gt}, {"image": pred}, num_classes,
                           iou_threshold=MATCH_IOU).per_image["image"]

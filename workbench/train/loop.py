@@ -169,12 +169,7 @@ def _frozen_layers(cfg: DarknetCfg, loaded: list[int]) -> int:
 def _ground_truth(records) -> dict:
     from workbench.evaluate import GroundTruth
 
-    gt = {}
-    for r in records:
-        boxes = np.array([b.xyxy() for b in r.boxes], np.float64).reshape(-1, 4)
-        gt[str(r.path)] = GroundTruth(boxes, np.array([b.class_id for b in r.boxes], np.int64),
-                                      np.array([b.difficult for b in r.boxes], bool))
-    return gt
+    return {str(r.path): GroundTruth.from_boxes(r.boxes) for r in records}
 
 
 def make_predict(model, heads, width: int, height: int):

@@ -183,3 +183,27 @@ def test_written_numbers_use_labelimg_format():
     text = format_yolo([Box(0, 0, 10, 5, 7)], 20, 10)
     assert text == "7 0.250000 0.250000 0.500000 0.500000\n"
     assert all(not math.isnan(float(v)) for v in text.split())
+
+
+def test_detections_with_confidence_round_trip_and_bad_lines_name_the_line(tmp_path):
+    import pytest
+
+    from workbench.dataset import Box
+    from workbench.errors import FormatError
+    from workbench.formats.yolo import format_yolo_detections, parse_yolo_detections
+
+    boxes = [Box(10.0, 20.0, 110.0, 70.0, 2), Box(-5.0, 0.0, 30.0, 40.0, 0)]  # past the border
+    text = format_yolo_detections(boxes, [0.9, 0.25], 200, 100)
+    assert text.splitlines()[0] == "2 0.300000 0.450000 0.500000 0.500000 0.900000"
+    back, scores = parse_yolo_detections(text, tmp_path / "p.txt", 200, 100, num_classes=3)
+    assert scores == [0.9, 0.25]
+    for a, b in zip(back, boxes, strict=True):
+        assert a.class_id == b.class_id
+        assert max(abs(u - v) for u, v in zip(a.xyxy(), b.xyxy(), strict=True)) < 1e-3
+    for bad, where in (("0 0.5 0.5 0.1 0.1\n", "p.txt:1: expected 6 fields"),
+                       ("0 0.5 0.5 0.1 0.1 0.3\n1 nan 0.5 0.1 0.1 0.2\n", "p.txt:2: NaN"),
+                       ("5 0.5 0.5 0.1 0.1 0.3\n", "p.txt:1: class id 5")):
+        with pytest.raises(FormatError, match=where):
+            parse_yolo_detections(bad, tmp_path / "p.txt", 200, 100, num_classes=3)
+    with pytest.raises(ValueError):
+        format_yolo_detections(boxes, [0.5], 200, 100)

@@ -143,7 +143,7 @@ class DetectionWriter:
         from workbench.atomic import atomic_write_bytes, atomic_write_text
         from workbench.dataset import Box, ImageRecord
         from workbench.formats.voc import format_voc
-        from workbench.formats.yolo import format_yolo
+        from workbench.formats.yolo import format_yolo_detections
 
         d = result.detections
         boxes = [Box(*b, class_id=c) for b, c in zip(d.boxes.tolist(), d.class_ids.tolist(),
@@ -151,9 +151,8 @@ class DetectionWriter:
         target = self.out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "yolo":
-            lines = [format_yolo([b], result.width, result.height).rstrip("\n") + f" {s:.6f}\n"
-                     for b, s in zip(boxes, d.scores.tolist(), strict=True)]
-            atomic_write_text(target.with_suffix(".txt"), "".join(lines))
+            atomic_write_text(target.with_suffix(".txt"), format_yolo_detections(
+                boxes, d.scores.tolist(), result.width, result.height))
         elif self.format == "voc":
             atomic_write_bytes(target.with_suffix(".xml"), format_voc(
                 boxes, self.names, result.path, result.width, result.height))

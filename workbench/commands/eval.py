@@ -198,39 +198,15 @@ def _parse_yolo_predictions(path: Path, width: int, height: int, n_classes: int)
     import numpy as np
 
     from workbench.evaluate import Predictions
-    from workbench.formats import decode_text, read_bytes, split_lines
+    from workbench.formats import decode_text, read_bytes
+    from workbench.formats.yolo import parse_yolo_detections
 
-    if width <= 0 or height <= 0:
-        raise FormatError(path, "the GT image's size is unknown, so normalized boxes cannot "
-                          "be placed")
-    rows = []
-    text = decode_text(read_bytes(path), path).removeprefix("\ufeff")
-    for number, line in enumerate(split_lines(text), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != 6:
-            raise FormatError(path, f"expected 6 fields 'class cx cy w h confidence', found "
-                              f"{len(fields)}", line=number)
-        try:
-            values = [float(v) for v in fields]
-        except ValueError:
-            raise FormatError(path, "not a number in 'class cx cy w h confidence'",
-                              line=number) from None
-        if not all(math.isfinite(v) for v in values):
-            raise FormatError(path, "NaN or infinite value", line=number)
-        cls, cx, cy, w, h, conf = values
-        if cls != int(cls) or not 0 <= cls < n_classes:
-            raise FormatError(path, f"class id {fields[0]} is not one of the GT's {n_classes} "
-                              "classes", line=number)
-        if w < 0 or h < 0:
-            raise FormatError(path, f"negative box size w={w:g} h={h:g}", line=number)
-        rows.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, conf, cls))
-    if not rows:
+    boxes, scores = parse_yolo_detections(decode_text(read_bytes(path), path), path, width,
+                                          height, n_classes)
+    if not boxes:
         return Predictions.empty()
-    a = np.array(rows, dtype=np.float64)
-    boxes = a[:, :4] * np.array([width, height, width, height])
-    return Predictions(boxes, a[:, 4], a[:, 5].astype(np.int64))
+    return Predictions(np.array([b.xyxy() for b in boxes], np.float64), np.array(scores),
+                       np.array([b.class_id for b in boxes], np.int64))
 
 
 def _read_coco_predictions(path: Path, truth: _Truth) -> dict:

@@ -125,6 +125,51 @@ def format_yolo(boxes: Iterable[Box], width: int, height: int) -> str:
     return "".join(lines)
 
 
+def format_yolo_detections(boxes: Iterable[Box], scores: Iterable[float], width: int,
+                           height: int) -> str:
+    """Detections as YOLO lines with a trailing confidence, ``class cx cy w h conf``: what
+    ``workbench detect --format yolo`` writes and ``workbench eval`` reads back."""
+    lines = format_yolo(boxes, width, height).splitlines()
+    scores = list(scores)
+    if len(lines) != len(scores):
+        raise ValueError(f"{len(lines)} boxes but {len(scores)} scores")
+    return "".join(f"{line} {score:.6f}\n" for line, score in zip(lines, scores, strict=True))
+
+
+def parse_yolo_detections(text: str, path: str | Path, width: int, height: int,
+                          num_classes: int | None = None) -> tuple[list[Box], list[float]]:
+    """Boxes in float pixels and their confidences from ``class cx cy w h conf`` lines.
+
+    Strict, unlike label files: any bad line is a FormatError naming ``path:line``; boxes are
+    not clipped (a detector may place them past the border).
+    """
+    if width <= 0 or height <= 0:
+        raise FormatError(path, f"cannot place YOLO boxes: image size {width}x{height} unknown")
+    boxes: list[Box] = []
+    scores: list[float] = []
+    for number, raw in enumerate(split_lines(text.removeprefix("\ufeff")), start=1):
+        fields = raw.split()
+        if not fields:
+            continue
+        if len(fields) != 6:
+            raise FormatError(path, f"expected 6 fields 'class cx cy w h confidence', found "
+                              f"{len(fields)}", line=number)
+        try:
+            score = float(fields[5])
+            finite = all(math.isfinite(float(v)) for v in fields[1:])
+        except ValueError:
+            raise FormatError(path, "not a number in 'class cx cy w h confidence'",
+                              line=number) from None
+        if not finite:
+            raise FormatError(path, "NaN or infinite value", line=number)
+        try:
+            boxes.append(_parse_line(fields[:5], width, height, num_classes))
+        except ValueError as exc:
+            raise FormatError(path, str(exc), line=number) from None
+        scores.append(score)
+    return boxes, scores
+
+
 def write_yolo(path: str | Path, boxes: Iterable[Box], width: int, height: int) -> None:
     """Write a YOLO label file atomically (an empty list writes an empty file)."""
     atomic_write_text(path, format_yolo(boxes, width, height))

@@ -43,6 +43,14 @@ def as_rects(boxes: np.ndarray) -> list[tuple[float, float, float, float]]:
     return [tuple(float(v) for v in b) for b in boxes]
 
 
+def assert_same_rects(got: list[tuple[float, ...]], expected: list[tuple[float, ...]]) -> None:
+    """Same number of rectangles, every coordinate within 1e-3 (a flat array comparison: pytest 9's
+    approx refuses nested lists, and pytest 8's silently compared the inner tuples with ==)."""
+    assert len(got) == len(expected)
+    np.testing.assert_allclose(np.asarray(got, dtype=float).reshape(-1, 4),
+                               np.asarray(expected, dtype=float).reshape(-1, 4), atol=1e-3, rtol=0)
+
+
 def test_live_nms_matches_workbench_nms_and_labels_stay(open_window, demo, qtbot, demo_detector):
     before = label_bytes(demo)
     w = open_window(demo)
@@ -58,7 +66,7 @@ def test_live_nms_matches_workbench_nms_and_labels_stay(open_window, demo, qtbot
     assert f"{len(c)} candidates" in panel.info.text()
     # default settings = the pre-labeler's: per-class greedy NMS, as Detector.detect
     detected = demo_detector.detect(load_bgr(record.path), conf=0.25, nms=0.45)
-    assert sorted(kept_rects(w)) == pytest.approx(sorted(as_rects(detected.boxes)), abs=1e-3)
+    assert_same_rects(sorted(kept_rects(w)), sorted(as_rects(detected.boxes)))
 
     panel.per_class.setChecked(False)
     panel.conf_slider.setValue(50)
@@ -67,7 +75,7 @@ def test_live_nms_matches_workbench_nms_and_labels_stay(open_window, demo, qtbot
         panel.iou_slider.setValue(value)
         expected = nms(c.boxes, c.scores, value / 100, score_threshold=0.05)
         np.testing.assert_array_equal(panel.trace.kept, expected)
-        assert kept_rects(w) == pytest.approx(as_rects(c.boxes[expected]), abs=1e-3)
+        assert_same_rects(kept_rects(w), as_rects(c.boxes[expected]))
         seen.add(len(expected))
     assert len(seen) > 1                       # the slider really changes the kept set
     panel.per_class.setChecked(True)
@@ -121,9 +129,8 @@ def test_table_lists_suppressed_boxes_with_by_and_selection_highlights(open_wind
     i = int(suppressed[0])
     panel.table.selectRow(panel.row_of_box(i))
     h = w.canvas.overlay.highlight
-    assert as_rects(c.boxes[[i, trace.by[i]]]) == pytest.approx(
-        [(r.left(), r.top(), r.right(), r.bottom()) for r in (h["selected"], h["by"])],
-        abs=1e-3)
+    assert_same_rects([(r.left(), r.top(), r.right(), r.bottom()) for r in (h["selected"], h["by"])],
+                      as_rects(c.boxes[[i, trace.by[i]]]))
     panel.iou_slider.setValue(29)              # the selection follows the candidate
     assert panel.table.selectionModel().selectedRows()[0].row() == panel.row_of_box(i)
     k = int(panel.trace.kept[0])

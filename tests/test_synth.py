@@ -47,6 +47,6 @@ def test_demo_data_cli(tmp_path):
                            "4", "--size", "96", "--seed", "1"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(list(out.glob("*.jpg"))) == 4
-    bad = subprocess.run([sys.executable, "-m", "workbench", "demo-data", str(out), "--images",
-                          "-3"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "workbench", "demo-data", str(tmp_path / "new"),
+                          "--images", "-3"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "images" in bad.stderr

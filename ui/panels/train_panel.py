@@ -321,7 +321,7 @@ class TrainPanel(QWidget):
         process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         if not env.contains("TF_CPP_MIN_LOG_LEVEL"):
-            env.insert("TF_CPP_MIN_LOG_LEVEL", "2")
+            env.insert("TF_CPP_MIN_LOG_LEVEL", "3")
         env.insert("PYTHONUNBUFFERED", "1")
         process.setProcessEnvironment(env)
         process.setWorkingDirectory(str(Path(self.session.dataset.root).parent))

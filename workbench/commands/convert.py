@@ -93,6 +93,8 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     _check_out(out, root, coco_file)
     dataset = open_dataset(root, source_format or "auto",
                            adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file)
+    if not dataset.images:
+        raise WorkbenchError(f"{src}: no images found")
     if strict and dataset.problems:
         raise WorkbenchError(f"{len(dataset.problems)} problem(s) in the source, first: "
                              f"{dataset.problems[0]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
@@ -12,12 +13,15 @@ def add_parser(subparsers) -> None:
         description="Write a deterministic synthetic dataset: circles, squares, triangles and "
         "stars on cluttered backgrounds, with exact boxes, in YOLO format with classes.txt, "
         "train.txt and valid.txt.")
-    p.add_argument("out", help="output folder (created)")
+    p.add_argument("out", help="output folder (created; must be empty unless --force)")
     p.add_argument("--images", type=int, default=200, help="number of images (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--size", type=int, default=416, help="image side in pixels (default 416)")
     p.add_argument("--valid-fraction", type=float, default=0.2,
                    help="share of images listed in valid.txt (default 0.2)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder, replacing files of the same names "
+                   "(classes.txt, train.txt, valid.txt, images and labels)")
     p.set_defaults(func=run)
 
 
@@ -26,6 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from workbench.progress import ProgressBar
     from workbench.synth import make_demo_dataset
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        # it would replace a user's classes.txt, train.txt and same-named labels
+        raise WorkbenchError(f"{out}: already exists and is not an empty folder "
+                             "(choose a new folder, or add --force to write into it)")
     start = time.perf_counter()
     try:
         with ProgressBar("demo-data", args.images) as bar:

@@ -19,9 +19,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.errors import WorkbenchError
     from workbench.folder import open_dataset
     from workbench.stats import dataset_stats, format_stats
 
-    stats = dataset_stats(open_dataset(args.dataset, args.label_format))
+    dataset = open_dataset(args.dataset, args.label_format)
+    if not dataset.images:
+        raise WorkbenchError(f"{args.dataset}: no images found")
+    stats = dataset_stats(dataset)
     print(json.dumps(stats.to_dict()) if args.json else format_stats(stats))
     return 0

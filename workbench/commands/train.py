@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-INSTALL_HINT = 'pip install -e ".[train]"'
+from workbench.tf_runtime import INSTALL_HINT
 
 
 def add_parser(subparsers) -> None:
@@ -48,6 +47,8 @@ def add_parser(subparsers) -> None:
                    help="random zoom, scale in [1-zoom, 1+zoom] (default 0)")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
                    help="mirrored: tf.distribute over every GPU (or logical CPU device)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's own start-up log (hidden by default)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per line on stdout (see docs/training.md)")
     p.set_defaults(func=run)
@@ -60,26 +61,16 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     reporter = JsonLinesReporter(out) if args.json else HumanReporter(out)
     try:
-        if not Path(args.dataset).is_dir():
-            raise WorkbenchError(f"{args.dataset}: dataset folder not found")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        try:
-            import tensorflow  # noqa: F401
-        except ImportError:
-            raise WorkbenchError("training needs TensorFlow, which is not installed: "
-                                 f"{INSTALL_HINT}") from None
-        from workbench.train.loop import TrainSettings, train
+        settings = _settings(args)
+        # every check that needs no TensorFlow first: a bad path costs no TF start-up
+        from workbench.train.loop import preflight
 
-        settings = TrainSettings(
-            dataset=Path(args.dataset), template=args.template,
-            weights=Path(args.weights) if args.weights else None, size=args.size,
-            epochs=args.epochs, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
-            policy=args.policy, freeze_epochs=args.freeze_epochs,
-            out=Path(args.out) if args.out else None, resume=args.resume,
-            strategy=args.strategy, patience=args.patience, seed=args.seed,
-            augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name)
-        if args.weights and not Path(args.weights).is_file():
-            raise WorkbenchError(f"{args.weights}: weights file not found")
+        preflight(settings)
+        from workbench.tf_runtime import import_tensorflow
+
+        import_tensorflow(verbose=args.verbose, purpose="training")
+        from workbench.train.loop import train
+
         if args.json:
             sys.stdout = sys.stderr  # stray prints (libraries) must not break the protocol
         try:
@@ -96,3 +87,16 @@ def run(args: argparse.Namespace) -> int:
             reporter.emit("error", message=f"{type(exc).__name__}: {exc}".splitlines()[0])
             return 1
         raise
+
+
+def _settings(args: argparse.Namespace):
+    from workbench.train.loop import TrainSettings
+
+    return TrainSettings(
+        dataset=Path(args.dataset), template=args.template,
+        weights=Path(args.weights) if args.weights else None, size=args.size,
+        epochs=args.epochs, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
+        policy=args.policy, freeze_epochs=args.freeze_epochs,
+        out=Path(args.out) if args.out else None, resume=args.resume,
+        strategy=args.strategy, patience=args.patience, seed=args.seed,
+        augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name)

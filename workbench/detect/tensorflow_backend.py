@@ -6,7 +6,6 @@ the detection CLI never loads TensorFlow unless asked to.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from workbench.darknet.cfg import check_supported
 from workbench.darknet.weights import read_weights
 from workbench.detect.backends import Backend
 from workbench.errors import ModelError
+from workbench.tf_runtime import import_tensorflow
 
 
 def _gpus(tf: Any) -> list[Any]:
@@ -34,8 +34,7 @@ class TensorFlowBackend(Backend):
 
     def __init__(self, bundle: ModelBundle, width: int = 416, height: int = 416,
                  reason: str = "") -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        tf = import_tensorflow(purpose="the tensorflow backend")
 
         from workbench.train.darknet_io import load_darknet_weights
         from workbench.train.model import build_model, decode_outputs, heads_info, run_heads

@@ -141,6 +141,35 @@ def _load_records(settings: TrainSettings):
     return names, train_records, valid_records
 
 
+def preflight(settings: TrainSettings) -> None:
+    """Every check of the inputs that needs no TensorFlow, so a wrong path or option is one
+    line at once instead of after TensorFlow's seconds of start-up."""
+    _load_records(settings)
+    if settings.weights is not None and not Path(settings.weights).is_file():
+        raise WorkbenchError(f"{settings.weights}: weights file not found")
+    run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise WorkbenchError(f"{run_dir}: the run folder is a file; choose another --out")
+    if settings.resume:
+        if not (run_dir / "config.json").is_file():
+            raise WorkbenchError(f"{run_dir}: nothing to resume (no config.json); start a run "
+                                 "without --resume")
+        return
+    resolve_template(settings.template)
+    _check_settings(settings)
+
+
+def _check_settings(settings: TrainSettings) -> None:
+    if settings.size % 32 or settings.size < 32:
+        raise WorkbenchError(f"--size must be a positive multiple of 32, got {settings.size}")
+    for key, allowed in (("optimizer", OPTIMIZERS), ("strategy", STRATEGIES)):
+        if getattr(settings, key) not in allowed:
+            raise WorkbenchError(f"unknown {key} {getattr(settings, key)!r} "
+                                 f"(use {', '.join(allowed)})")
+    if settings.epochs < 1 or settings.batch < 1:
+        raise WorkbenchError("--epochs and --batch must be at least 1")
+
+
 def _make_strategy(name: str):
     import tensorflow as tf
 
@@ -227,14 +256,7 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: 
     if config_path.is_file() and (run_dir / "checkpoints" / "checkpoint").is_file():
         raise WorkbenchError(f"{run_dir}: already holds a training run; add --resume to continue "
                              "it or choose another --out")
-    if settings.size % 32 or settings.size < 32:
-        raise WorkbenchError(f"--size must be a positive multiple of 32, got {settings.size}")
-    for key, allowed in (("optimizer", OPTIMIZERS), ("strategy", STRATEGIES)):
-        if getattr(settings, key) not in allowed:
-            raise WorkbenchError(f"unknown {key} {getattr(settings, key)!r} "
-                                 f"(use {', '.join(allowed)})")
-    if settings.epochs < 1 or settings.batch < 1:
-        raise WorkbenchError("--epochs and --batch must be at least 1")
+    _check_settings(settings)
     template = resolve_template(settings.template)
     cfg = customize(template, len(class_names), settings.size, settings.size,
                     n_images=train_images)

@@ -97,7 +97,7 @@ def list_images(root: str | Path, skipped: list[tuple[Path, str]] | None = None
             try:
                 if entry.is_symlink():
                     if is_image(entry.name) or os.path.isdir(entry.path):
-                        reason = _link_problem(entry.path, inside)
+                        reason = link_problem(entry.path, inside)
                         if reason is not None:
                             skip(entry.path, reason)
                             continue
@@ -128,7 +128,7 @@ def list_images(root: str | Path, skipped: list[tuple[Path, str]] | None = None
     return [Path(p) for p in found]
 
 
-def _link_problem(path: str, inside: str) -> str | None:
+def link_problem(path: str, inside: str) -> str | None:
     """Why the link ``path`` (named like an image) is not followed; None for a link to a
     regular file inside the data set."""
     target = os.path.realpath(path)

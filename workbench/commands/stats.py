@@ -14,14 +14,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--format", dest="label_format", default="auto",
                    choices=["auto", "yolo", "voc", "coco"], help="label format (default: detect)")
+    p.add_argument("--decode", action="store_true",
+                   help="also decode every image in full to find truncated or corrupt ones "
+                   "(slower; the default reads headers only)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from workbench.folder import open_dataset
-    from workbench.stats import dataset_stats, format_stats
+    from workbench.stats import dataset_stats, decode_problems, format_stats
 
-    stats = dataset_stats(open_dataset(args.dataset, args.label_format))
+    dataset = open_dataset(args.dataset, args.label_format)
+    stats = dataset_stats(dataset)
+    if args.decode:
+        stats.problems += decode_problems(dataset)
     print(json.dumps(stats.to_dict()) if args.json else format_stats(stats))
     return 0

@@ -166,9 +166,13 @@ def parse_yolo_detections(text: str, path: str | Path, width: int, height: int,
         if not finite:
             raise FormatError(path, "NaN or infinite value", line=number)
         try:
-            boxes.append(_parse_line(fields[:5], width, height, num_classes))
+            box = _parse_line(fields[:5], width, height, num_classes)
         except ValueError as exc:
             raise FormatError(path, str(exc), line=number) from None
+        if not math.isfinite(box.x1 + box.y1 + box.x2 + box.y2):
+            raise FormatError(path, "box too large: its pixel coordinates overflow",
+                              line=number)
+        boxes.append(box)
         scores.append(score)
     return boxes, scores
 

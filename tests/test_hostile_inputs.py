@@ -33,7 +33,7 @@ from workbench.errors import ImageError
 from workbench.folder import open_dataset, save_classes, save_labels
 from workbench.formats import ProblemLog
 from workbench.formats.coco import parse_coco
-from workbench.images import check_decodable, image_size, load_bgr, load_rgb
+from workbench.images import image_size, load_bgr, load_rgb
 from workbench.synth import make_demo_dataset
 
 TARGETS = ("yolo", "voc", "coco", "darknet")
@@ -454,9 +454,13 @@ def test_file_names_that_cannot_go_into_label_files_are_listed(tmp_path):
         done = _cli("convert", str(src), "--to", to, "--out", str(out))
         assert done.returncode == 0, done.stderr
         assert "not valid UTF-8" in done.stderr and "control character" in done.stderr
+        assert "new\\nline.jpg" in done.stderr  # the name shown escaped, on one line
+        _one_line_errors(done.stderr)
         if to == "darknet":
             assert len((out / "train.txt").read_text().splitlines()) + len(
                 (out / "valid.txt").read_text().splitlines()) == 2
+    done = _cli("stats", str(src))  # the text report prints the names too
+    assert done.returncode == 0 and "bad\\udcff.jpg" in done.stdout, done.stderr
     (src / "classes.txt").write_text("circle\nsq\x01uare\ntriangle\nstar\n")
     done = _cli("convert", str(src), "--to", "voc", "--out", str(tmp_path / "v2"))
     assert done.returncode == 2 and "classes.txt:2" in done.stderr
@@ -498,6 +502,8 @@ def test_stats_decode_finds_truncated_and_header_only_images(tmp_path):
     png = (src / "whole.png").read_bytes()
     (src / "half.png").write_bytes(png[:len(png) // 2])
     (src / "whole.png").unlink()
+    from workbench.images import check_decodable
+
     assert check_decodable(src / "img_00001.jpg") is None
     done = _cli("stats", str(src), "--decode", "--json")
     assert done.returncode == 0, done.stderr

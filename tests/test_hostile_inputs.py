@@ -96,6 +96,19 @@ def test_exif_orientation_is_one_rule_for_png_webp_and_tiff(tmp_path, kind):
         np.testing.assert_array_equal(load_rgb(path), expected, err_msg=f"{kind} {o}")
 
 
+def test_orientation_found_past_a_large_metadata_block(tmp_path):
+    rng = np.random.default_rng(1)
+    noise = Image.fromarray(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8))
+    exif = noise.getexif()
+    exif[0x0112] = 6
+    exif[0x010E] = "x" * 40_000  # a description: the orientation's block is 40 KB long
+    for name, kw in (("big.jpg", {"quality": 90}), ("big.png", {}),
+                     ("big.webp", {"lossless": True})):
+        noise.save(tmp_path / name, exif=exif.tobytes(), **kw)
+        assert image_size(tmp_path / name) == (120, 200), name
+        assert load_bgr(tmp_path / name).shape == (200, 120, 3), name
+
+
 def test_png_labels_are_normalized_by_the_rotated_size(tmp_path):
     img = Image.new("RGB", (80, 40))
     exif = img.getexif()

@@ -27,6 +27,10 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a dev
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 
+_READ_FLAGS = (os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0)
+               | getattr(os, "O_CLOEXEC", 0))
+
+
 def not_regular(mode: int) -> str | None:
     """Why a file of this ``st_mode`` is not read ("a FIFO", ...), None for a regular file."""
     if stat.S_ISREG(mode):
@@ -40,10 +44,8 @@ def open_regular(path: str | Path, error: type[FormatError] = FormatError) -> in
     O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer; the
     fstat afterwards refuses it (and devices, sockets, folders) before anything is read.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0) | getattr(
-        os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise error(path, "file not found") from None
     except IsADirectoryError:
@@ -58,9 +60,7 @@ def open_regular(path: str | Path, error: type[FormatError] = FormatError) -> in
     if kind is not None:
         os.close(fd)
         raise error(path, f"is {kind}, not a regular file; not read")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
-    return fd
+    return fd  # O_NONBLOCK does nothing to a regular file's reads: no need to clear it
 
 
 def read_regular(path: str | Path, limit: int = MAX_LABEL_BYTES,

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.atomic import fsync_folder, one_sync_at_the_end
 from workbench.errors import FormatError, WorkbenchError
 
 TARGETS = ("yolo", "voc", "coco", "darknet")
@@ -116,6 +117,7 @@ def _publish(staging: Path, out: Path, manifest: dict) -> None:
         old = out.parent / f".{out.name}.replaced-{os.getpid()}"
         os.replace(out, old)
     os.replace(staging, out)
+    fsync_folder(out.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -168,15 +170,9 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     try:
         staging = _staging(out)
         try:
-            if to == "darknet":
-                from workbench.formats.darknet_layout import export_darknet
-
-                export_darknet(dataset, staging, valid_fraction=valid_fraction, seed=seed,
-                               progress=progress, final=out.resolve(), left_out=problems)
-                count = sum(1 for r in dataset.images
-                            if r.labeled and r.width > 0 and r.label_error is None)
-            else:
-                count = _write_copy(dataset, to, staging, progress, problems)
+            with one_sync_at_the_end():  # OUT appears by one rename: no fsync per file
+                count = _write_output(dataset, to, staging, valid_fraction, seed, out,
+                                      progress, problems)
             _publish(staging, out, {"source": str(root), "to": to, "images": count,
                                     "problems": [str(p) for p in problems]})
         except BaseException:
@@ -187,6 +183,19 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
         raise WorkbenchError(f"{where}: {exc.strerror or exc}; nothing written to "
                              f"{out}") from None
     return count, problems
+
+
+def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: int,
+                  out: Path, progress, problems: list) -> int:
+    """Write the whole output into ``staging``; returns the number of images written."""
+    if to != "darknet":
+        return _write_copy(dataset, to, staging, progress, problems)
+    from workbench.formats.darknet_layout import export_darknet
+
+    export_darknet(dataset, staging, valid_fraction=valid_fraction, seed=seed,
+                   progress=progress, final=out.resolve(), left_out=problems)
+    return sum(len((staging / f"{part}.txt").read_bytes().splitlines())
+               for part in ("train", "valid"))
 
 
 def _write_copy(dataset, to: str, out: Path, progress, problems: list) -> int:

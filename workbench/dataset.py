@@ -44,6 +44,9 @@ class ImageRecord:
     ``labeled`` is False while no label file exists ("not labeled yet"); an image that was
     labeled with nothing in it has ``labeled=True`` and no boxes (an empty label file).
     ``width``/``height`` are those of the EXIF-oriented image; 0 until read.
+    ``label_error`` says why a label file that exists could not be read at all (not UTF-8,
+    refused XML, a FIFO, the image's size unknown...): such a record is labeled but its
+    boxes are unknown, never "labeled with nothing".
     """
 
     path: Path
@@ -53,6 +56,7 @@ class ImageRecord:
     labeled: bool = False
     verified: bool = False
     problems: list[str] = field(default_factory=list)
+    label_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -61,6 +65,11 @@ class ImageRecord:
     @property
     def stem(self) -> str:
         return self.path.stem
+
+
+# the most classes a data set may have: far above any real one (LVIS has 1,203, ImageNet-21k
+# 21,841), low enough that a YOLO class id of 999999999 cannot make us build 10^9 names
+MAX_CLASSES = 100_000
 
 
 class ClassList:
@@ -73,6 +82,7 @@ class ClassList:
 
     def __init__(self, names: Iterable[str] = ()) -> None:
         self._names: list[str] = []
+        self._index: dict[str, int] = {}  # name -> position: lookups in constant time
         self.unknown: list[str] = []
         for name in names:
             self.append(name)
@@ -98,25 +108,25 @@ class ClassList:
 
     def index(self, name: str) -> int | None:
         """The index of ``name``, or None when the list does not have it."""
-        try:
-            return self._names.index(name)
-        except ValueError:
-            return None
+        return self._index.get(name)
 
     def append(self, name: str) -> int:
         """Add ``name`` at the end (if new) and return its index."""
         name = name.strip()
         if not name:
             raise ValueError("a class name cannot be empty")
-        found = self.index(name)
+        found = self._index.get(name)
         if found is not None:
             return found
+        if len(self._names) >= MAX_CLASSES:
+            raise ValueError(f"more than {MAX_CLASSES:,} classes")
         self._names.append(name)
+        self._index[name] = len(self._names) - 1
         return len(self._names) - 1
 
     def note_unknown(self, name: str) -> None:
         """Remember a class name met in a file but missing from the list."""
-        if name not in self.unknown and self.index(name) is None:
+        if self.index(name) is None and name not in self.unknown:
             self.unknown.append(name)
 
     def adopt_unknown(self) -> list[str]:
@@ -132,7 +142,9 @@ class ClassList:
             raise ValueError("a class name cannot be empty")
         if self.index(new_name) not in (None, index):
             raise ValueError(f"class {new_name!r} already exists; merge instead")
+        del self._index[self._names[index]]
         self._names[index] = new_name
+        self._index[new_name] = index
 
 
 LABEL_FORMATS = ("yolo", "voc", "coco", "none")

@@ -22,6 +22,9 @@ class FormatError(WorkbenchError):
         self.element = element
         self.message = message
         where = str(self.path)
+        if not where.isprintable():  # a newline or undecodable byte in a name: one line
+            where = repr(where)[1:-1]
+        message = " ".join(message.splitlines())
         if line is not None:
             where += f":{line}"
         if element is not None:

@@ -20,7 +20,7 @@ from workbench.errors import FormatError, ImageError, WorkbenchError
 from workbench.formats import ProblemLog, decode_text, read_bytes, split_lines
 from workbench.formats.voc import VocAnnotation, read_voc, voc_boxes, write_voc
 from workbench.formats.yolo import read_classes, read_yolo, write_classes, write_yolo
-from workbench.images import image_size, list_images
+from workbench.images import image_size, link_problem, list_images
 
 CLASS_FILES = ("classes.txt", "obj.names")  # labelImg's name first, then darknet's
 SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt"}
@@ -71,10 +71,13 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
     if label_format not in ("auto", "yolo", "voc", "coco", "none"):
         raise ValueError(f"unknown label format {label_format!r}")
     dataset = Dataset(root=root)
-    paths = list_images(root)
+    skipped: list[tuple[Path, str]] = []
+    paths = list_images(root, skipped)
     # plain strings: pathlib objects for 10,000 images x 2 formats cost more than the parsing
     stems = [os.path.splitext(str(p))[0] for p in paths]
-    present = _label_files(paths)
+    present = _label_files(root, paths, skipped)
+    for path, reason in skipped:
+        _problem(dataset, None, FormatError(path, reason))
     if coco_file is not None:
         coco_file = Path(coco_file).resolve()
         label_format = "coco" if label_format == "auto" else label_format
@@ -107,7 +110,7 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
         for i, (ann, log) in voc_files.items():
             _place_voc(dataset, records[i], ann, log, adopt_unknown_classes)
     elif label_format == "yolo" and not has_class_file:
-        _number_classes(dataset)
+        _number_classes(dataset, classes_path(root) in dataset.damaged_labels)
     elif label_format == "coco":
         _load_coco(dataset, coco_file or find_coco_file(root), has_class_file,
                    adopt_unknown_classes)
@@ -115,16 +118,36 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
     return dataset
 
 
-def _label_files(paths: list[Path]) -> set[str]:
-    """Every .txt/.xml file in the folders that hold images (one listing per folder)."""
+def _label_files(root: Path, paths: list[Path], skipped: list[tuple[Path, str]]) -> set[str]:
+    """Every .txt/.xml file in the folders that hold images (one listing per folder).
+
+    A label named like one but leading out of ``root`` through a link, or not a regular
+    file (a FIFO would block the reader), is left out and added to ``skipped``.
+    """
+    inside = str(root).rstrip(os.sep) + os.sep
     found: set[str] = set()
     for folder in sorted({os.path.dirname(str(p)) for p in paths}):
         try:
-            names = os.listdir(folder)
+            entries = list(os.scandir(folder))
         except OSError:
-            continue
-        found.update(os.path.join(folder, n) for n in names
-                     if n[-4:] in (".txt", ".xml"))
+            continue  # list_images reported the folder already
+        for entry in entries:
+            if entry.name[-4:] not in (".txt", ".xml"):
+                continue
+            try:
+                if entry.is_symlink():
+                    reason = link_problem(entry.path, inside)
+                    if reason is not None:
+                        skipped.append((Path(entry.path), reason))
+                        continue
+                elif not entry.is_file(follow_symlinks=False):
+                    if not entry.is_dir(follow_symlinks=False):
+                        skipped.append((Path(entry.path), "not a regular file (a FIFO, "
+                                        "socket or device); not read"))
+                    continue
+            except OSError:
+                continue
+            found.add(entry.path)
     return found
 
 
@@ -172,17 +195,21 @@ def _load_yolo(dataset: Dataset, record: ImageRecord, label: str, has_class_file
         record.boxes = read_yolo(label, record.width, record.height, num_classes, log)
     except FormatError as err:
         log.errors.append(err)
+        record.label_error = str(err)
     _record_log(dataset, record, label, log)
 
 
-def _number_classes(dataset: Dataset) -> None:
-    """No class list file: name the classes by their ids so every box has a name."""
+def _number_classes(dataset: Dataset, damaged: bool = False) -> None:
+    """No (readable) class list file: name the classes by their ids so every box has one."""
     top = max((b.class_id for r in dataset.images for b in r.boxes), default=-1)
     if top < 0:
         return
     dataset.classes = ClassList(str(i) for i in range(top + 1))
-    _problem(dataset, None, FormatError(dataset.root / CLASS_FILES[0],
-                                        "no class list file; classes are named by number"))
+    if damaged:
+        path, why = classes_path(dataset.root), "the class list file could not be read"
+    else:
+        path, why = dataset.root / CLASS_FILES[0], "no class list file"
+    _problem(dataset, None, FormatError(path, f"{why}; classes are named by number"))
 
 
 def _load_voc(dataset: Dataset, record: ImageRecord, label: str
@@ -193,6 +220,7 @@ def _load_voc(dataset: Dataset, record: ImageRecord, label: str
     except FormatError as err:
         ann = VocAnnotation()
         log.errors.append(err)
+        record.label_error = str(err)
     record.verified = ann.verified
     return ann, log
 

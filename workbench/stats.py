@@ -60,6 +60,20 @@ def dataset_stats(dataset: Dataset) -> DatasetStats:
         label_format=dataset.label_format)
 
 
+def decode_problems(dataset: Dataset) -> list[str]:
+    """One line per image whose header reads but whose pixels do not all decode (a cut
+    JPEG or PNG, corrupt data): what training would trip over. Costs a full decode each."""
+    from workbench.images import check_decodable
+
+    problems = []
+    for record in dataset.images:
+        if record.width > 0:  # a bad header is listed already
+            problem = check_decodable(record.path)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
 def format_stats(stats: DatasetStats) -> str:
     lines = [
         f"format      {stats.label_format}",

@@ -4,11 +4,14 @@ label format. The source is only read; the output goes to a new (or empty) folde
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.atomic import fsync_folder, one_sync_at_the_end
 from workbench.errors import FormatError, WorkbenchError
 
 TARGETS = ("yolo", "voc", "coco", "darknet")
@@ -25,12 +28,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", metavar="SRC", help="dataset folder or COCO .json file")
     p.add_argument("--to", required=True, choices=TARGETS, help="output label format")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="output folder (must not exist yet, or be empty)")
+                   help="output folder (must not exist yet, or be empty); built beside it "
+                   "and moved into place when complete")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT when it holds the output of an earlier convert")
     p.add_argument("--from", dest="source_format", choices=SOURCES,
                    help="source label format (default: detected)")
     p.add_argument("--images", metavar="DIR",
                    help="image folder for a COCO .json SRC (default: the file's folder)")
-    p.add_argument("--valid-fraction", type=float, default=0.2, metavar="F",
+    p.add_argument("--valid-fraction", type=_fraction, default=0.2, metavar="F",
                    help="darknet: share of images in valid.txt when SRC has no split "
                    "(default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="darknet: split seed (default 0)")
@@ -42,7 +48,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_out(out: Path, root: Path, coco_file: Path | None) -> None:
+STAGING_MARK = ".workbench-staging"  # inside the folder a convert is writing
+MANIFEST = ".workbench-convert.json"  # inside a finished convert's output: what it holds
+
+
+def _fraction(text: str) -> float:
+    """argparse type of --valid-fraction: a number from 0 to 1 (nan and 2 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _check_out(out: Path, root: Path, coco_file: Path | None, force: bool) -> None:
     out_r = out.resolve()
     if out_r == root or root in out_r.parents:
         raise WorkbenchError(f"{out}: the output folder is inside the source {root}; "
@@ -51,8 +72,15 @@ def _check_out(out: Path, root: Path, coco_file: Path | None) -> None:
         raise WorkbenchError(f"{out}: the output folder contains the source {root}")
     if coco_file is not None and out_r in coco_file.parents:
         raise WorkbenchError(f"{out}: the output folder contains the source {coco_file}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise WorkbenchError(f"{out}: already exists and is not an empty folder")
+    if out.exists() or out.is_symlink():
+        if not out.is_dir() or out.is_symlink():
+            raise WorkbenchError(f"{out}: already exists and is not a folder")
+        if any(out.iterdir()):
+            if not (out / MANIFEST).is_file():
+                raise WorkbenchError(f"{out}: already exists and is not an empty folder")
+            if not force:
+                raise WorkbenchError(f"{out}: holds an earlier convert's output; add --force "
+                                     "to replace it")
 
 
 def _safe_target(out: Path, relative: Path) -> Path:
@@ -63,20 +91,57 @@ def _safe_target(out: Path, relative: Path) -> Path:
     return target
 
 
+def _staging(out: Path) -> Path:
+    """The folder the output is built in, beside ``out``; renamed to ``out`` when complete,
+    so a killed or failed convert never leaves a half-written OUT (the next run removes
+    what the killed one left)."""
+    staging = out.parent / f".{out.name}.converting"
+    if staging.is_symlink() or (staging.exists() and not (staging / STAGING_MARK).is_file()):
+        raise WorkbenchError(f"{staging}: exists and was not made by convert; remove it")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    (staging / STAGING_MARK).write_bytes(b"")
+    return staging
+
+
+def _publish(staging: Path, out: Path, manifest: dict) -> None:
+    """Move the finished ``staging`` folder to ``out`` (replacing an empty folder or, with
+    --force, an earlier output)."""
+    from workbench.atomic import atomic_write_text
+
+    (staging / STAGING_MARK).unlink()
+    atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    old = None
+    if out.is_dir():
+        old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(staging, out)
+    fsync_folder(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def convert_dataset(src: str | Path, to: str, out: str | Path, *,
                     source_format: str | None = None, images: str | Path | None = None,
                     valid_fraction: float = 0.2, seed: int = 0,
                     adopt_unknown_classes: bool = False, strict: bool = False,
+                    force: bool = False,
                     progress: Callable[[int, int], None] | None = None) -> tuple[int, list]:
     """Convert the dataset at ``src`` into ``to`` format under ``out``.
 
-    Returns (images written, problems found in the source). Raises WorkbenchError for a bad
-    destination, and with ``strict`` when the source has any problem.
+    Returns (images written, problems: the source's and what was left out). Raises
+    WorkbenchError for a bad destination, a full disk or another OS error (nothing is left
+    at ``out`` then), and with ``strict`` when the source has any problem. The output is
+    built beside ``out`` and renamed into place when complete; ``force`` replaces the
+    output of an earlier convert.
     """
-    from workbench.folder import open_dataset
+    from workbench.folder import classes_path, open_dataset
 
     if to not in TARGETS:
         raise WorkbenchError(f"unknown output format {to!r}; choose from {', '.join(TARGETS)}")
+    if not 0.0 <= valid_fraction <= 1.0:
+        raise WorkbenchError(f"valid fraction {valid_fraction} is not between 0 and 1")
     src = Path(src)
     coco_file = None
     if src.is_file():
@@ -90,7 +155,7 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     else:
         raise WorkbenchError(f"{src}: no such dataset folder or file")
     out = Path(out)
-    _check_out(out, root, coco_file)
+    _check_out(out, root, coco_file, force)
     dataset = open_dataset(root, source_format or "auto",
                            adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file)
     if not dataset.images:
@@ -98,37 +163,65 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     if strict and dataset.problems:
         raise WorkbenchError(f"{len(dataset.problems)} problem(s) in the source, first: "
                              f"{dataset.problems[0]}")
-    out.mkdir(parents=True, exist_ok=True)
-    if to == "darknet":
-        from workbench.formats.darknet_layout import export_darknet
+    class_file = classes_path(dataset.root)
+    if class_file in dataset.damaged_labels:
+        first = next((p for p in dataset.problems if p.path == class_file), None)
+        raise WorkbenchError(f"{first or class_file}; the class list gives every class id "
+                             "its name: fix it first (nothing written)")
+    problems: list = list(dataset.problems)
+    try:
+        staging = _staging(out)
+        try:
+            with one_sync_at_the_end():  # OUT appears by one rename: no fsync per file
+                count = _write_output(dataset, to, staging, valid_fraction, seed, out,
+                                      progress, problems)
+            _publish(staging, out, {"source": str(root), "to": to, "images": count,
+                                    "problems": [str(p) for p in problems]})
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as exc:
+        where = exc.filename or out
+        raise WorkbenchError(f"{where}: {exc.strerror or exc}; nothing written to "
+                             f"{out}") from None
+    return count, problems
 
-        export_darknet(dataset, out, valid_fraction=valid_fraction, seed=seed,
-                       progress=progress)
-        count = sum(1 for r in dataset.images if r.labeled and r.width > 0)
-        return count, dataset.problems
-    return _write_copy(dataset, to, out, progress), dataset.problems
+
+def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: int,
+                  out: Path, progress, problems: list) -> int:
+    """Write the whole output into ``staging``; returns the number of images written."""
+    if to != "darknet":
+        return _write_copy(dataset, to, staging, progress, problems)
+    from workbench.formats.darknet_layout import export_darknet
+
+    export_darknet(dataset, staging, valid_fraction=valid_fraction, seed=seed,
+                   progress=progress, final=out.resolve(), left_out=problems)
+    return sum(len((staging / f"{part}.txt").read_bytes().splitlines())
+               for part in ("train", "valid"))
 
 
-def _write_copy(dataset, to: str, out: Path, progress) -> int:
-    from workbench.atomic import atomic_write_text
+def _write_copy(dataset, to: str, out: Path, progress, problems: list) -> int:
+    from workbench.atomic import atomic_copy, atomic_write_text
     from workbench.formats.coco import write_coco
-    from workbench.formats.voc import write_voc
-    from workbench.formats.yolo import write_classes, write_yolo
+    from workbench.formats.yolo import write_classes
 
-    copies = []
+    same_format = to == dataset.label_format
+    written = []
     for done, record in enumerate(dataset.images, start=1):
         relative = record.path.relative_to(dataset.root)
-        target = _safe_target(out, relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(record.path, target)
-        copies.append((record, target))
-        if record.labeled and record.width > 0 and to in ("yolo", "voc"):
-            if to == "yolo":
-                write_yolo(target.with_suffix(".txt"), record.boxes, record.width,
-                           record.height)
-            else:
-                write_voc(target.with_suffix(".xml"), record.boxes, dataset.classes.names,
-                          target, record.width, record.height, verified=record.verified)
+        try:
+            target = _safe_target(out, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_copy(record.path, target)
+        except FormatError as err:  # the image went away or is not a regular file
+            problems.append(FormatError(record.path, f"left out: {err.message}"))
+            continue
+        written.append(record)
+        if record.labeled and to in ("yolo", "voc"):
+            _write_label(dataset, record, to, target, same_format, problems)
+        elif record.labeled and to == "coco" and record.label_error is not None:
+            problems.append(FormatError(record.path, "its label was not read, so it is not "
+                                        "in annotations.json"))
         if progress is not None:
             progress(done, len(dataset.images))
     if len(dataset.classes):
@@ -137,12 +230,42 @@ def _write_copy(dataset, to: str, out: Path, progress) -> int:
         from workbench.dataset import Dataset
 
         write_coco(Dataset(root=dataset.root, classes=dataset.classes,
-                           images=[r for r in dataset.images if r.width > 0]),
+                           images=[r for r in written
+                                   if r.width > 0 and r.label_error is None]),
                    out / "annotations.json")
+    kept = {id(r) for r in written}
     for part, records in dataset.split.items():
         atomic_write_text(out / f"{part}.txt", "".join(
-            f"{r.path.relative_to(dataset.root).as_posix()}\n" for r in records))
-    return len(copies)
+            f"{r.path.relative_to(dataset.root).as_posix()}\n" for r in records
+            if id(r) in kept))
+    return len(written)
+
+
+def _write_label(dataset, record, to: str, target: Path, same_format: bool,
+                 problems: list) -> None:
+    """The label of one copied image; a label that could not be read never becomes an
+    empty one ("labeled, nothing there"): it is copied unchanged or left out, and listed."""
+    from workbench.atomic import atomic_copy
+    from workbench.folder import label_path
+    from workbench.formats.voc import write_voc
+    from workbench.formats.yolo import write_yolo
+
+    suffix = ".txt" if to == "yolo" else ".xml"
+    if record.label_error is not None or record.width <= 0:
+        why = ("its label file could not be read" if record.label_error is not None
+               else "its image could not be read")
+        source_label = label_path(record, dataset.label_format) if same_format else None
+        if source_label is not None and source_label.is_file():
+            atomic_copy(source_label, target.with_suffix(suffix))
+            problems.append(FormatError(source_label, f"{why}; copied unchanged"))
+        else:
+            problems.append(FormatError(record.path, f"{why}; its label is left out"))
+        return
+    if to == "yolo":
+        write_yolo(target.with_suffix(".txt"), record.boxes, record.width, record.height)
+    else:
+        write_voc(target.with_suffix(".xml"), record.boxes, dataset.classes.names, target,
+                  record.width, record.height, verified=record.verified)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             args.src, args.to, args.out, source_format=args.source_format, images=args.images,
             valid_fraction=args.valid_fraction, seed=args.seed,
             adopt_unknown_classes=args.adopt_unknown_classes, strict=args.strict,
-            progress=bar.update)
+            force=args.force, progress=bar.update)
     finally:
         bar.close()
     for problem in problems:

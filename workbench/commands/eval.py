@@ -127,9 +127,12 @@ def _load_truth(path: Path, split: str) -> _Truth:
 
 
 def _read_json(path: Path) -> Any:
+    from workbench.files import MAX_COCO_BYTES
+    from workbench.formats import read_bytes
+
     try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+        return json.loads(read_bytes(path, MAX_COCO_BYTES))
+    except (OSError, ValueError, RecursionError) as exc:
         raise FormatError(path, f"cannot read JSON: {exc}") from None
 
 
@@ -249,6 +252,8 @@ def _read_coco_predictions(path: Path, truth: _Truth) -> dict:
         x, y, w, h = row["bbox"]
         if w < 0 or h < 0:
             raise FormatError(path, f"negative box size w={w:g} h={h:g}", element=f"[{i}].bbox")
+        if not math.isfinite(x + w + y + h):
+            raise FormatError(path, "box too large: its corners overflow", element=f"[{i}].bbox")
         grouped.setdefault(name, []).append((x, y, x + w, y + h, row["score"],
                                              class_index[category]))
     if stray_images:

@@ -14,6 +14,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--format", dest="label_format", default="auto",
                    choices=["auto", "yolo", "voc", "coco"], help="label format (default: detect)")
+    p.add_argument("--decode", action="store_true",
+                   help="also decode every image in full to find truncated or corrupt ones "
+                   "(slower; the default reads headers only)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -21,11 +24,13 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import WorkbenchError
     from workbench.folder import open_dataset
-    from workbench.stats import dataset_stats, format_stats
+    from workbench.stats import dataset_stats, decode_problems, format_stats
 
     dataset = open_dataset(args.dataset, args.label_format)
     if not dataset.images:
         raise WorkbenchError(f"{args.dataset}: no images found")
     stats = dataset_stats(dataset)
+    if args.decode:
+        stats.problems += decode_problems(dataset)
     print(json.dumps(stats.to_dict()) if args.json else format_stats(stats))
     return 0

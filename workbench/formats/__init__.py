@@ -9,11 +9,11 @@ error raises (strict, the default) or is collected so the rest of the file still
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from workbench.dataset import Box
 from workbench.errors import FormatError
+from workbench.files import MAX_LABEL_BYTES, read_regular
 
 # a box may stick out of the image by this much (pixels) before it counts as "outside":
 # formatting to 6 decimals moves the edges of a large image by a few thousandths of a pixel
@@ -83,24 +83,10 @@ def decode_text(data: bytes, path: str | Path) -> str:
                           line=line) from None
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes; a missing or unreadable file is a FormatError naming it."""
-    try:
-        # os-level reads: a third of the cost of open() for the many small label files
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        raise FormatError(path, "file not found") from None
-    except IsADirectoryError:
-        raise FormatError(path, "is a folder, not a file") from None
-    except OSError as exc:
-        raise FormatError(path, f"cannot read file: {exc.strerror or exc}") from None
+def read_bytes(path: str | Path, limit: int = MAX_LABEL_BYTES) -> bytes:
+    """The file's bytes; a missing, unreadable, non-regular (FIFO, device) or larger than
+    ``limit`` file is a FormatError naming it."""
+    return read_regular(path, limit)
 
 
 def split_lines(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,12 @@ from typing import Any
 from workbench.atomic import atomic_write_text
 from workbench.dataset import Box, ClassList, ImageRecord
 from workbench.errors import FormatError
+from workbench.files import MAX_COCO_BYTES
 from workbench.formats import ProblemLog, clip_box, decode_text, read_bytes
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what XML and list files cannot hold
+# a side longer than this is damage, not an image (and 10**400 would overflow every float)
+MAX_SIDE = 1 << 20
 _DIGITS = 9  # coordinates are written to 1e-9 px: exact for anything a labeling tool makes
 
 
@@ -67,7 +72,11 @@ def _bbox(item: dict, where: str, path: str | Path) -> list[float]:
     if len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                  for v in bbox):
         raise FormatError(path, "bbox must be 4 numbers [x, y, w, h]", element=f"{where}.bbox")
-    values = [float(v) for v in bbox]
+    try:
+        values = [float(v) for v in bbox]
+    except OverflowError:
+        raise FormatError(path, "bbox has a value too large for a number",
+                          element=f"{where}.bbox") from None
     if not all(math.isfinite(v) for v in values):
         raise FormatError(path, "bbox has a value that is not finite", element=f"{where}.bbox")
     if values[2] < 0 or values[3] < 0:
@@ -93,35 +102,32 @@ def parse_coco(data: bytes, path: str | Path, log: ProblemLog | None = None
             raise FormatError(path, f"not a COCO detection file: no {key!r}")
     classes = ClassList()
     category_index: dict[Any, int] = {}
+    # a bad entry is skipped and reported; the rest of the file still loads
     for i, cat in enumerate(_list_of_dicts(doc["categories"], "categories", path)):
-        where = f"categories[{i}]"
-        cat_id = _field(cat, "id", where, path, int)
-        name = _field(cat, "name", where, path, str).strip()
-        if not name:
-            raise FormatError(path, "empty category name", element=f"{where}.name")
-        if cat_id in category_index or classes.index(name) is not None:
-            raise FormatError(path, f"category {cat_id} {name!r} appears twice", element=where)
+        try:
+            cat_id, name = _category(cat, f"categories[{i}]", path, category_index, classes)
+        except FormatError as err:
+            log.error(err)
+            continue
         category_index[cat_id] = classes.append(name)
     records: dict[str, ImageRecord] = {}
     by_id: dict[Any, ImageRecord] = {}
+    skipped_ids: set[Any] = set()
     for i, img in enumerate(_list_of_dicts(doc["images"], "images", path)):
-        where = f"images[{i}]"
-        image_id = _field(img, "id", where, path, (int, str))
-        file_name = _field(img, "file_name", where, path, str)
-        width = _field(img, "width", where, path, int)
-        height = _field(img, "height", where, path, int)
-        if not file_name.strip() or "\0" in file_name:
-            raise FormatError(path, "empty or invalid file_name", element=f"{where}.file_name")
-        if width <= 0 or height <= 0:
-            raise FormatError(path, f"image size {width}x{height} is not positive",
-                              element=where)
-        if image_id in by_id or file_name in records:
-            raise FormatError(path, f"image {image_id} {file_name!r} appears twice",
-                              element=where)
-        record = ImageRecord(path=Path(file_name), width=width, height=height, labeled=True)
+        try:
+            image_id, file_name, record = _image(img, f"images[{i}]", path, by_id, records)
+        except FormatError as err:
+            log.error(err)
+            if isinstance(img.get("id"), (int, str)) and not isinstance(img.get("id"), bool):
+                skipped_ids.add(img["id"])
+            continue
         records[file_name] = by_id[image_id] = record
+    skipped_ids -= by_id.keys()
     for i, ann in enumerate(_list_of_dicts(doc["annotations"], "annotations", path)):
         where = f"annotations[{i}]"
+        image_id = ann.get("image_id")
+        if isinstance(image_id, (int, str)) and image_id in skipped_ids:
+            continue  # its image entry was reported and skipped already
         try:
             record, box = _annotation(ann, where, path, by_id, category_index)
         except FormatError as err:
@@ -131,6 +137,39 @@ def parse_coco(data: bytes, path: str | Path, log: ProblemLog | None = None
         if clipped is not None:
             record.boxes.append(clipped)
     return classes, records
+
+
+def _category(cat: dict, where: str, path: str | Path, category_index: dict,
+              classes: ClassList) -> tuple[int, str]:
+    cat_id = _field(cat, "id", where, path, int)
+    name = _field(cat, "name", where, path, str).strip()
+    if not name:
+        raise FormatError(path, "empty category name", element=f"{where}.name")
+    if _CONTROL.search(name):
+        raise FormatError(path, f"category name {name!r} has a control character",
+                          element=f"{where}.name")
+    if cat_id in category_index or classes.index(name) is not None:
+        raise FormatError(path, f"category {cat_id} {name!r} appears twice (skipped)",
+                          element=where)
+    return cat_id, name
+
+
+def _image(img: dict, where: str, path: str | Path, by_id: dict, records: dict
+           ) -> tuple[Any, str, ImageRecord]:
+    image_id = _field(img, "id", where, path, (int, str))
+    file_name = _field(img, "file_name", where, path, str)
+    width = _field(img, "width", where, path, int)
+    height = _field(img, "height", where, path, int)
+    if not file_name.strip() or _CONTROL.search(file_name) or "\n" in file_name:
+        raise FormatError(path, "empty or invalid file_name", element=f"{where}.file_name")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise FormatError(path, f"image size {width}x{height} is not between 1 and "
+                          f"{MAX_SIDE:,}", element=where)
+    if image_id in by_id or file_name in records:
+        raise FormatError(path, f"image {image_id} {file_name!r} appears twice (skipped)",
+                          element=where)
+    return image_id, file_name, ImageRecord(path=Path(file_name), width=width, height=height,
+                                            labeled=True)
 
 
 def _annotation(ann: dict, where: str, path: str | Path, by_id: dict,
@@ -151,7 +190,7 @@ def _annotation(ann: dict, where: str, path: str | Path, by_id: dict,
 def read_coco(path: str | Path, log: ProblemLog | None = None
               ) -> tuple[ClassList, dict[str, ImageRecord]]:
     """Class list and records keyed by ``file_name`` from the COCO file at ``path``."""
-    return parse_coco(read_bytes(path), path, log)
+    return parse_coco(read_bytes(path, MAX_COCO_BYTES), path, log)
 
 
 def _round(value: float) -> float | int:
@@ -220,7 +259,7 @@ def parse_coco_results(data: bytes, path: str | Path) -> list[dict[str, Any]]:
 
 def read_coco_results(path: str | Path) -> list[dict[str, Any]]:
     """Detections from the COCO results file at ``path`` (see :func:`parse_coco_results`)."""
-    return parse_coco_results(read_bytes(path), path)
+    return parse_coco_results(read_bytes(path, MAX_COCO_BYTES), path)
 
 
 def write_coco_results(path: str | Path, results: Iterable[dict[str, Any]]) -> None:

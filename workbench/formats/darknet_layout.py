@@ -19,12 +19,11 @@ ignores EXIF orientation, so an image with an orientation tag is written out alr
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.atomic import atomic_write_bytes, atomic_write_text
+from workbench.atomic import atomic_copy, atomic_write_bytes, atomic_write_text
 from workbench.dataset import ImageRecord
 from workbench.errors import FormatError
 from workbench.formats import decode_text, read_bytes, split_lines
@@ -75,7 +74,7 @@ def _copy_image(record: ImageRecord, target_dir: Path, used: set[str]) -> Path:
     upright = exif_orientation(record.path) == 1
     if upright and suffix in DARKNET_EXTENSIONS:
         target = target_dir / _unique_name(record.path.name, used)
-        shutil.copyfile(record.path, target)
+        atomic_copy(record.path, target)
         return target
     import cv2
 
@@ -87,25 +86,40 @@ def _copy_image(record: ImageRecord, target_dir: Path, used: set[str]) -> Path:
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if new_suffix == ".jpg" else []
     ok, encoded = cv2.imencode(new_suffix, load_bgr(record.path), params)
     if not ok:
-        raise OSError(f"{record.path}: could not re-encode the image for darknet")
+        raise FormatError(record.path, "could not re-encode the image for darknet")
     atomic_write_bytes(target, encoded.tobytes())
     return target
 
 
 def export_darknet(dataset: Any, out: str | Path, *, valid_fraction: float = 0.2,
                    seed: int = 0, use_existing_split: bool = True,
-                   progress: Callable[[int, int], None] | None = None) -> Path:
+                   progress: Callable[[int, int], None] | None = None,
+                   final: str | Path | None = None, left_out: list | None = None) -> Path:
     """Write the labeled images of ``dataset`` in the darknet training layout under ``out``.
 
     The split is the dataset's own (train.txt/valid.txt) when it has one and
     ``use_existing_split``; otherwise a seeded random split with ``valid_fraction`` of the
-    images in valid. Returns the path of ``obj.data``.
+    images in valid. Returns the path of ``obj.data``. ``final`` is where ``out`` will be
+    moved once complete (the absolute paths in the lists name it). Images whose label or
+    pixels could not be read are left out (never written with an empty label) and added
+    to ``left_out`` as FormatErrors.
     """
     out = Path(out).resolve()
+    final = Path(final).resolve() if final is not None else out
+    left_out = left_out if left_out is not None else []
     images_dir = out / "obj"
     images_dir.mkdir(parents=True, exist_ok=True)
     (out / "backup").mkdir(exist_ok=True)
-    labeled = [r for r in dataset.images if r.labeled and r.width > 0 and r.height > 0]
+    labeled = []
+    for r in dataset.images:
+        if not r.labeled:
+            continue
+        if r.label_error is not None:
+            left_out.append(FormatError(r.path, "left out: its label file could not be read"))
+        elif r.width <= 0 or r.height <= 0:
+            left_out.append(FormatError(r.path, "left out: the image could not be read"))
+        else:
+            labeled.append(r)
     if use_existing_split and dataset.split.get("train"):
         ids = {id(r) for r in labeled}
         train = [r for r in dataset.split["train"] if id(r) in ids]
@@ -117,23 +131,26 @@ def export_darknet(dataset: Any, out: str | Path, *, valid_fraction: float = 0.2
     used: set[str] = set()
     written: dict[int, Path] = {}
     for done, record in enumerate(labeled, start=1):
-        target = _copy_image(record, images_dir, used)
+        try:
+            target = _copy_image(record, images_dir, used)
+        except FormatError as err:  # went away, not a regular file, or does not decode
+            left_out.append(FormatError(record.path, f"left out: {err.message}"))
+            continue
         atomic_write_text(target.with_suffix(".txt"),
                           format_yolo(record.boxes, record.width, record.height))
-        written[id(record)] = target
+        written[id(record)] = final / "obj" / target.name
         if progress is not None:
             progress(done, len(labeled))
-    names = out / "obj.names"
-    write_classes(names, dataset.classes)
+    write_classes(out / "obj.names", dataset.classes)
     for part, records in (("train", train), ("valid", valid)):
         atomic_write_text(out / f"{part}.txt",
-                          "".join(f"{written[id(r)]}\n" for r in records))
+                          "".join(f"{written[id(r)]}\n" for r in records if id(r) in written))
     data = out / "obj.data"
     atomic_write_text(data, f"classes = {len(dataset.classes)}\n"
-                            f"train = {out / 'train.txt'}\n"
-                            f"valid = {out / 'valid.txt'}\n"
-                            f"names = {names}\n"
-                            f"backup = {out / 'backup'}/\n")
+                            f"train = {final / 'train.txt'}\n"
+                            f"valid = {final / 'valid.txt'}\n"
+                            f"names = {final / 'obj.names'}\n"
+                            f"backup = {final / 'backup'}/\n")
     return data
 
 

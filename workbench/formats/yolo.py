@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from workbench.atomic import atomic_write_text
-from workbench.dataset import Box, ClassList
+from workbench.dataset import MAX_CLASSES, Box, ClassList
 from workbench.errors import FormatError
 from workbench.formats import (
     CLIP_TOLERANCE,
@@ -27,6 +27,7 @@ from workbench.formats import (
 )
 
 LINE_FORMAT = "%d %.6f %.6f %.6f %.6f"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what XML and list files cannot hold
 _CLASS_ID = re.compile(r"\+?[0-9]+(\.0*)?\Z")  # ASCII digits; "3.0" from some exporters
 
 
@@ -42,7 +43,7 @@ def parse_yolo(text: str, path: str | Path, width: int, height: int,
     if width <= 0 or height <= 0:
         raise FormatError(path, f"cannot place YOLO boxes: image size {width}x{height} unknown")
     boxes: list[Box] = []
-    limit = num_classes if num_classes is not None else 10**9
+    limit = num_classes if num_classes is not None else MAX_CLASSES
     low, right, bottom = -CLIP_TOLERANCE, width + CLIP_TOLERANCE, height + CLIP_TOLERANCE
     for number, raw in enumerate(split_lines(text.removeprefix("\ufeff")), start=1):
         fields = raw.split()
@@ -84,6 +85,8 @@ def _parse_line(fields: list[str], width: int, height: int, num_classes: int | N
         raise ValueError(f"class id {fields[0]!r} is not a whole number")
     digits = fields[0].lstrip("+").split(".")[0]
     class_id = int(digits) if len(digits) <= 9 else 10**9
+    if class_id >= MAX_CLASSES:
+        raise ValueError(f"class id {fields[0]} is above the limit of {MAX_CLASSES:,} classes")
     if num_classes is not None and class_id >= num_classes:
         raise ValueError(f"class id {class_id} is out of range: the class list has "
                          f"{num_classes} name{'s' if num_classes != 1 else ''}")
@@ -163,9 +166,13 @@ def parse_yolo_detections(text: str, path: str | Path, width: int, height: int,
         if not finite:
             raise FormatError(path, "NaN or infinite value", line=number)
         try:
-            boxes.append(_parse_line(fields[:5], width, height, num_classes))
+            box = _parse_line(fields[:5], width, height, num_classes)
         except ValueError as exc:
             raise FormatError(path, str(exc), line=number) from None
+        if not math.isfinite(box.x1 + box.y1 + box.x2 + box.y2):
+            raise FormatError(path, "box too large: its pixel coordinates overflow",
+                              line=number)
+        boxes.append(box)
         scores.append(score)
     return boxes, scores
 
@@ -184,11 +191,17 @@ def parse_classes(text: str, path: str | Path) -> ClassList:
     lines = [line.strip() for line in split_lines(text.removeprefix("\ufeff"))]
     while lines and not lines[-1]:
         lines.pop()
+    if len(lines) > MAX_CLASSES:
+        raise FormatError(path, f"{len(lines):,} lines: more than the limit of "
+                          f"{MAX_CLASSES:,} classes", line=MAX_CLASSES + 1)
     classes = ClassList()
     for number, name in enumerate(lines, start=1):
         if not name:
             raise FormatError(path, "blank line inside the class list (it would shift the "
                               "class ids below it)", line=number)
+        if _CONTROL.search(name):
+            raise FormatError(path, f"class name {name!r} has a control character",
+                              line=number)
         if classes.index(name) is not None:
             raise FormatError(path, f"class name {name!r} appears twice", line=number)
         classes.append(name)

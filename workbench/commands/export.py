@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from workbench.darknet.bundle import bundle_from_files, find_bundle
     from workbench.darknet.onnx_export import export_files
+    from workbench.darknet.validate import check_bundle
     from workbench.errors import WorkbenchError
 
     files = (args.cfg, args.weights, args.names)
@@ -70,11 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise WorkbenchError(f"--out {out}: folder {out.parent} does not exist")
     start = time.perf_counter()
-    names = bundle.class_names()
-    cfg = bundle.read_cfg()
-    if len(names) != cfg.classes:
-        raise WorkbenchError(f"{bundle.names}: {len(names)} class names, but {bundle.cfg} "
-                             f"has classes={cfg.classes}")
+    checked = check_bundle(bundle, width, height)  # what detect refuses, export refuses
+    names, cfg = checked.class_names, checked.cfg
     try:
         export_files(bundle.cfg, bundle.weights, out, class_names=names, width=width,
                      height=height, dynamic_batch=args.dynamic_batch)

@@ -31,6 +31,7 @@ import numpy as np
 
 from workbench.atomic import atomic_write_text
 from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, read_cfg
+from workbench.darknet.validate import check_cfg, check_input_size
 from workbench.errors import WorkbenchError
 from workbench.train.augment import AugmentSettings
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
@@ -172,13 +173,14 @@ def preflight(settings: TrainSettings) -> None:
         read_saved_run(run_dir, names)  # a damaged run folder: one line, before TensorFlow
         return
     check_fresh_run_dir(run_dir)
-    resolve_template(settings.template)
     _check_settings(settings)
+    # what detect and export would refuse must not be trained
+    check_cfg(customize(resolve_template(settings.template), len(names), settings.size,
+                        settings.size))
 
 
 def _check_settings(settings: TrainSettings) -> None:
-    if settings.size % 32 or settings.size < 32:
-        raise WorkbenchError(f"--size must be a positive multiple of 32, got {settings.size}")
+    check_input_size(settings.size, settings.size, "--size")
     for key, allowed in (("optimizer", OPTIMIZERS), ("strategy", STRATEGIES)):
         if getattr(settings, key) not in allowed:
             raise WorkbenchError(f"unknown {key} {getattr(settings, key)!r} "
@@ -270,6 +272,7 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: 
     template = resolve_template(settings.template)
     cfg = customize(template, len(class_names), settings.size, settings.size,
                     n_images=train_images)
+    check_cfg(cfg)  # what detect and export would refuse must not be trained
     steps = max(train_images // settings.batch, 1) * settings.epochs
     schedule = schedule_for(cfg, settings.lr, steps, settings.policy)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.darknet.cfg import DarknetCfg, read_cfg
+from workbench.darknet.validate import check_cfg
 from workbench.errors import WorkbenchError
 from workbench.train.protocol import read_metrics_csv
 from workbench.train.schedule import LearningRateSchedule
@@ -143,6 +144,7 @@ def read_saved_run(run_dir: Path, class_names: list[str]) -> SavedRun:
     if not cfg_path.is_file():
         raise _damaged(cfg_path, "missing")
     cfg = read_cfg(cfg_path)
+    check_cfg(cfg)
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     metrics = read_metrics(run_dir / "metrics.csv")
     return SavedRun(config, cfg, schedule, checkpoint, metrics)

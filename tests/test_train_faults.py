@@ -171,7 +171,7 @@ def test_a_signal_before_training_starts_ends_with_done_and_touches_nothing(data
 
 
 # A real SIGTERM sent by the child to itself at a chosen moment of start-up: when TensorFlow
-# starts to load (the CLI's window), or when the dataset is being read (train()'s window).
+# starts to load (the CLI's window), or when train() prepares the run folder (its window).
 SIGNAL_AT = textwrap.dedent("""
     import os, signal, sys
     import importlib.abc
@@ -190,19 +190,19 @@ SIGNAL_AT = textwrap.dedent("""
     if where == "tensorflow-import":
         sys.meta_path.insert(0, SignalOnImport())
     else:
-        real = loop._load_records
+        real = loop._prepare_run
 
-        def load_after_signal(settings):
+        def prepare_after_signal(*args):
             os.kill(os.getpid(), signal.SIGTERM)
-            return real(settings)
+            return real(*args)
 
-        loop._load_records = load_after_signal
+        loop._prepare_run = prepare_after_signal
     sys.exit(main(sys.argv[2:]))
 """)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["tensorflow-import", "reading-the-dataset"])
+@pytest.mark.parametrize("where", ["tensorflow-import", "preparing-the-run"])
 def test_sigterm_during_start_up_closes_the_json_stream(where, data, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-c", SIGNAL_AT, where, "train", str(data), "--template", str(MICRO),
@@ -213,7 +213,7 @@ def test_sigterm_during_start_up_closes_the_json_stream(where, data, tmp_path):
     assert events and events[-1]["event"] == "done", proc.stdout
     assert events[-1]["status"] == "interrupted"
     assert not [e for e in events if e["event"] == "batch"]  # it stopped before training
-    if where == "reading-the-dataset":
+    if where == "preparing-the-run":
         # the model existed: SIGTERM checkpoints it, as the help promises, and it resumes
         (stop,) = [e for e in events if e["event"] == "checkpoint"]
         assert stop["kind"] == "interrupt" and Path(stop["path"] + ".index").is_file()

@@ -73,11 +73,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     checked = check_bundle(bundle, width, height)  # what detect refuses, export refuses
     names, cfg = checked.class_names, checked.cfg
-    try:
-        export_files(bundle.cfg, bundle.weights, out, class_names=names, width=width,
-                     height=height, dynamic_batch=args.dynamic_batch)
-    except OSError as exc:
-        raise WorkbenchError(f"--out {out}: cannot write: {exc}") from None
+    # an OSError (a full disk) names the file; the CLI makes it one line, exit 2
+    export_files(bundle.cfg, bundle.weights, out, class_names=names, width=width,
+                 height=height, dynamic_batch=args.dynamic_batch)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in "
           f"{time.perf_counter() - start:.1f}s: input {width or cfg.width}x{height or cfg.height}, "
           f"batch {'dynamic' if args.dynamic_batch else 1}, {len(cfg.yolo_layers())} [yolo] "

@@ -87,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             reporter.emit("error", message=str(exc))
         raise
+    except OSError as exc:  # a full disk, a read-only run folder: exit 2 as bad input does
+        if args.json:
+            from workbench.errors import describe_os_error
+
+            reporter.emit("error", message=describe_os_error(exc))
+        raise
     except Exception as exc:  # a TensorFlow failure: the GUI still gets one parseable line
         if args.json:
             reporter.emit("error", message=f"{type(exc).__name__}: {exc}".splitlines()[0])

@@ -222,3 +222,23 @@ def test_sigterm_during_start_up_closes_the_json_stream(where, data, tmp_path):
         assert resumed.status == "finished" and rec.events[0]["resumed"]
     else:
         assert not run.exists()
+
+
+# --- images TensorFlow cannot decode ----------------------------------------------------
+
+def test_truncated_images_are_named_and_left_out_before_training(data, tmp_path):
+    # stats reads headers only and calls a cut JPEG clean; TensorFlow stopped mid-epoch
+    folder = tmp_path / "data"
+    shutil.copytree(data, folder)
+    train_list = (folder / "train.txt").read_text().split()
+    cut = folder / Path(train_list[0]).name
+    cut.write_bytes(cut.read_bytes()[:-300])
+    rec = Recorder()
+    # one batch of every training image: the cut one is in it whatever the order
+    result = train(_settings(folder, tmp_path / "run", batch=len(train_list)), rec)
+    assert result.status == "finished"
+    start = rec.events[0]
+    assert start["event"] == "start"
+    (line,) = start["skipped_images"]
+    assert line.startswith(f"{cut}: cannot decode image")
+    assert start["images_train"] == len(train_list) - 1

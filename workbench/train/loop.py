@@ -160,6 +160,23 @@ def _load_records(settings: TrainSettings):
     return names, train_records, valid_records
 
 
+def _drop_undecodable(settings: TrainSettings, train_records: list, valid_records: list):
+    """(train, valid, skipped lines): images that do not decode in full are left out and
+    named before training starts, instead of stopping it mid-epoch."""
+    from workbench.train.data import undecodable
+
+    bad = undecodable(train_records + valid_records)
+    if not bad:
+        return train_records, valid_records, []
+    paths = {rec.path for rec, _ in bad}
+    train_records = [r for r in train_records if r.path not in paths]
+    valid_records = [r for r in valid_records if r.path not in paths]
+    if not train_records:
+        raise WorkbenchError(f"{settings.dataset}: no labeled image to train on decodes "
+                             f"({bad[0][1]})")
+    return train_records, valid_records, [why for _, why in bad]
+
+
 def preflight(settings: TrainSettings) -> None:
     """Every check of the inputs that needs no TensorFlow, so a wrong path or option is one
     line at once instead of after TensorFlow's seconds of start-up."""
@@ -315,6 +332,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
     from workbench.train.model import build_model, heads_info, run_heads, set_trainable_prefix
 
     class_names, train_records, valid_records = _load_records(settings)
+    train_records, valid_records, skipped = _drop_undecodable(settings, train_records,
+                                                              valid_records)
     run_dir, cfg, schedule, saved, previous = _prepare_run(settings, class_names,
                                                            len(train_records))
     run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
@@ -373,7 +392,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                   images_train=len(train_records), images_valid=len(valid_records),
                   strategy=settings.strategy, replicas=replicas, resumed=resumed,
                   optimizer=run["optimizer"], lr=schedule.lr, policy=schedule.policy,
-                  freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers)
+                  freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers,
+                  skipped_images=skipped)
 
     def make_step():
         variables = model.trainable_variables

@@ -8,10 +8,12 @@ dependencies (cv2, TensorFlow, Qt) inside ``func`` so ``workbench --help`` start
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, describe_os_error
 
 # verb name -> module under workbench.commands (order = order in --help)
 VERBS = {
@@ -60,9 +62,39 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         print(f"workbench {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permission denied, --out is a file: the same one line
+        _flush_quietly()
+        if exc.filename is None and exc.errno in _WRITE_ERRORS and not sys.stdout.isatty():
+            exc.filename = _stdout_name()  # `workbench stats > file` on a full disk
+        print(f"workbench {args.verb}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"workbench {args.verb}: interrupted", file=sys.stderr)
         return 130
+
+
+#: errors a write reports without a file name; ours name theirs, so these come from stdout
+_WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT}
+
+
+def _stdout_name() -> str:
+    """The file stdout is redirected to (Linux names it in /proc), else 'standard output'."""
+    try:
+        return f"{os.readlink('/proc/self/fd/1')} (standard output)"
+    except OSError:
+        return "standard output"
+
+
+def _flush_quietly() -> None:
+    """Flush stdout; when that fails too, drop what it buffers (flushing again at exit would
+    raise a second time, as a traceback)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

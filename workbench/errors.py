@@ -42,3 +42,18 @@ class ModelError(WorkbenchError):
 
 class BackendUnavailable(WorkbenchError):
     """An inference backend was asked for explicitly but cannot run here; says how to get it."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError (disk full, permission denied, a file where a folder should
+    be): the path first, then what the system said, without Python's ``[Errno N]``."""
+    import os
+
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return what
+    where = os.fsdecode(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {os.fsdecode(exc.filename2)}"
+    # a name that is not UTF-8 (surrogate escapes) must still print
+    return f"{where}: {what}".encode("utf-8", "backslashreplace").decode("utf-8")

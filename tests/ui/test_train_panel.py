@@ -11,6 +11,7 @@ from ui.panels.train_panel import TrainPanel, default_run_dir
 from ui.session import LabelSession
 from workbench.folder import open_dataset
 from workbench.synth import make_demo_dataset
+from workbench.train.protocol import encode_event
 
 RUN_MS = 120_000  # a micro run takes ~10 s alone; the CPUs are shared
 
@@ -197,3 +198,14 @@ def test_the_window_has_a_train_dock_whose_model_feeds_proposals(open_window, de
     bundle = random_bundle(tmp_path / "model", "yolov3-tiny", classes=4, size=160)
     w.trainer.model_ready.emit(str(bundle.cfg.parent))
     assert str(w.prelabeler.model) == str(bundle.cfg.parent)
+
+
+def test_images_left_out_before_training_are_shown(make_panel, tmp_path):
+    root = make_demo_dataset(tmp_path / "data", images=4, seed=2, size=64)
+    panel = make_panel(root)
+    cut = str(root / "img_00001.jpg")
+    panel._line(encode_event("start", images_train=3, images_valid=0, classes=["a"], width=64,
+                             height=64, epochs=1, steps_per_epoch=1,
+                             skipped_images=[f"{cut}: cannot decode image: truncated"]).encode())
+    assert "1 image(s) left out" in panel.result.text()
+    assert cut in panel.result.toolTip()

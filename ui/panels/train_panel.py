@@ -424,6 +424,10 @@ class TrainPanel(QWidget):
         text = (f"Training{resumed}: {e.get('images_train')} images, {e.get('images_valid')} for "
                 f"validation, {len(e.get('classes') or [])} classes, "
                 f"{e.get('width')}×{e.get('height')}")
+        skipped = e.get("skipped_images") or []
+        if skipped:  # named before training, one per line in the tooltip
+            text += f"; {len(skipped)} image(s) left out: they do not decode"
+        self.result.setToolTip("\n".join(skipped))
         self.result.setText(text)
         self.status.emit(text)
 

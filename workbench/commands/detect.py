@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("--conf and --nms must lie between 0 and 1")
     if args.save_images and not args.out:
         raise WorkbenchError("--save-images needs --out DIR")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise WorkbenchError(f"--out {args.out}: is a file; give a folder")
     bundle = _bundle(args)
     src = Path(args.src)
     paths = resolve_sources(src)

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from workbench.darknet.bundle import bundle_from_files, find_bundle
     from workbench.darknet.onnx_export import export_files
+    from workbench.darknet.validate import check_bundle
     from workbench.errors import WorkbenchError
 
     files = (args.cfg, args.weights, args.names)
@@ -70,16 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise WorkbenchError(f"--out {out}: folder {out.parent} does not exist")
     start = time.perf_counter()
-    names = bundle.class_names()
-    cfg = bundle.read_cfg()
-    if len(names) != cfg.classes:
-        raise WorkbenchError(f"{bundle.names}: {len(names)} class names, but {bundle.cfg} "
-                             f"has classes={cfg.classes}")
-    try:
-        export_files(bundle.cfg, bundle.weights, out, class_names=names, width=width,
-                     height=height, dynamic_batch=args.dynamic_batch)
-    except OSError as exc:
-        raise WorkbenchError(f"--out {out}: cannot write: {exc}") from None
+    checked = check_bundle(bundle, width, height)  # what detect refuses, export refuses
+    names, cfg = checked.class_names, checked.cfg
+    # an OSError (a full disk) names the file; the CLI makes it one line, exit 2
+    export_files(bundle.cfg, bundle.weights, out, class_names=names, width=width,
+                 height=height, dynamic_batch=args.dynamic_batch)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in "
           f"{time.perf_counter() - start:.1f}s: input {width or cfg.width}x{height or cfg.height}, "
           f"batch {'dynamic' if args.dynamic_batch else 1}, {len(cfg.yolo_layers())} [yolo] "

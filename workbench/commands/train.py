@@ -56,10 +56,15 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import WorkbenchError
+    from workbench.train.loop import StopFlag
     from workbench.train.protocol import HumanReporter, JsonLinesReporter
 
     out = sys.stdout
     reporter = JsonLinesReporter(out) if args.json else HumanReporter(out)
+    # caught from here on, not from the training loop on: a SIGTERM while TensorFlow loads
+    # must still end the JSON stream with a "done" event (and checkpoint a built model)
+    stop = StopFlag()
+    stop.install()
     try:
         settings = _settings(args)
         # every check that needs no TensorFlow first: a bad path costs no TF start-up
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout = sys.stderr  # stray prints (libraries) must not break the protocol
         try:
-            train(settings, reporter)
+            train(settings, reporter, stop)
         finally:
             sys.stdout = out
         return 0
@@ -82,11 +87,19 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             reporter.emit("error", message=str(exc))
         raise
+    except OSError as exc:  # a full disk, a read-only run folder: exit 2 as bad input does
+        if args.json:
+            from workbench.errors import describe_os_error
+
+            reporter.emit("error", message=describe_os_error(exc))
+        raise
     except Exception as exc:  # a TensorFlow failure: the GUI still gets one parseable line
         if args.json:
             reporter.emit("error", message=f"{type(exc).__name__}: {exc}".splitlines()[0])
             return 1
         raise
+    finally:
+        stop.uninstall()
 
 
 def _settings(args: argparse.Namespace):

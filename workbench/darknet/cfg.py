@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Section:
             return default
         try:
             return int(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf
             raise ModelError(
                 f"[{self.kind}] at line {self.line}: '{key}={value}' is not a number"
             ) from None
@@ -63,7 +64,7 @@ class Section:
             return list(default)
         try:
             return [int(float(v)) for v in value.split(",") if v.strip()]
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ModelError(
                 f"[{self.kind}] at line {self.line}: '{key}={value}' is not a list of numbers"
             ) from None
@@ -188,13 +189,43 @@ def check_supported(cfg: DarknetCfg) -> None:
 
 
 def route_sources(layers: list[Section], index: int) -> list[int]:
-    """Absolute layer indices a [route] at ``index`` concatenates."""
-    return [i if i >= 0 else index + i for i in layers[index].get_ints("layers")]
+    """Absolute layer indices a [route] at ``index`` concatenates (earlier layers, at least
+    one; ModelError otherwise)."""
+    s = layers[index]
+    sources = [i if i >= 0 else index + i for i in s.get_ints("layers")]
+    if not sources:
+        raise ModelError(f"[route] at line {s.line}: layer {index}: 'layers=' names no layer")
+    for j in sources:
+        if not 0 <= j < index:
+            raise ModelError(f"[route] at line {s.line}: layer {index}: 'layers={s.get('layers')}'"
+                             f" names layer {j}, not one of the layers 0..{index - 1} before it")
+    return sources
 
 
 def shortcut_source(layers: list[Section], index: int) -> int:
-    f = layers[index].get_int("from")
-    return f if f >= 0 else index + f
+    s = layers[index]
+    f = s.get_int("from")
+    j = f if f >= 0 else index + f
+    if not 0 <= j < index:
+        raise ModelError(f"[shortcut] at line {s.line}: layer {index}: 'from={f}' names layer "
+                         f"{j}, not one of the layers 0..{index - 1} before it")
+    return j
+
+
+def _positive(s: Section, index: int, key: str, default: int, limit: int) -> int:
+    """``key``'s value in 1..limit: a stride or size of 0 divided by zero further on."""
+    value = s.get_int(key, default)
+    if not 1 <= value <= limit:
+        raise ModelError(f"[{s.kind}] at line {s.line}: layer {index}: '{key}={value}' must be "
+                         f"between 1 and {limit}")
+    return value
+
+
+#: the largest kernel, stride and filter count a layer may ask for: far above every published
+#: YOLO, far below what overflows OpenCV's int32 sizes or exhausts memory on a typo
+MAX_KERNEL = 64
+MAX_STRIDE = 64
+MAX_FILTERS = 16384
 
 
 def conv_padding(s: Section) -> int:
@@ -219,32 +250,63 @@ def layer_shapes(cfg: DarknetCfg, width: int | None = None,
     shapes: list[LayerShape] = []
     layers = cfg.layers
     prev = LayerShape(h, w, c)
+    if h < 1 or w < 1 or c < 1:
+        raise ModelError(f"{cfg.where()}:{cfg.net.line}: [net] input {w}x{h}x{c} is empty")
     for i, s in enumerate(layers):
-        if s.kind == "convolutional":
-            size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)
-            out = LayerShape((prev.height + 2 * pad - size) // stride + 1,
-                             (prev.width + 2 * pad - size) // stride + 1, s.get_int("filters", 1))
-        elif s.kind == "maxpool":
-            size, stride = s.get_int("size", s.get_int("stride", 1)), s.get_int("stride", 1)
-            pad = s.get_int("padding", size - 1)
-            out = LayerShape((prev.height + pad - size) // stride + 1,
-                             (prev.width + pad - size) // stride + 1, prev.channels)
-        elif s.kind == "upsample":
-            k = s.get_int("stride", 2)
-            out = LayerShape(prev.height * k, prev.width * k, prev.channels)
-        elif s.kind == "route":
-            src = [shapes[j] for j in route_sources(layers, i)]
-            if any(x.height != src[0].height or x.width != src[0].width for x in src):
-                raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [route] joins layers "
-                                 "of different sizes")
-            out = LayerShape(src[0].height, src[0].width, sum(x.channels for x in src))
-        elif s.kind == "shortcut":
-            out = prev
-        else:  # yolo passes its input through
-            out = prev
+        try:
+            out = _layer_shape(layers, shapes, i, prev)
+        except ModelError as exc:
+            raise in_layer(cfg, i, exc) from None
+        if out.height < 1 or out.width < 1:
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [{s.kind}] shrinks its "
+                             f"{prev.width}x{prev.height} input to nothing")
         shapes.append(out)
         prev = out
     return shapes
+
+
+def in_layer(cfg: DarknetCfg, i: int, exc: ModelError) -> ModelError:
+    """``exc`` (from a Section, which knows only its line) in the one form every layer error
+    takes: ``file:line: layer i [kind]: what is wrong``."""
+    s = cfg.layers[i]
+    what = re.sub(r"^\[\w+\] at line \d+: (layer \d+:? )?", "", str(exc))
+    return ModelError(f"{cfg.where()}:{s.line}: layer {i} [{s.kind}]: {what}")
+
+
+def _layer_shape(layers: list[Section], shapes: list[LayerShape], i: int,
+                 prev: LayerShape) -> LayerShape:
+    s = layers[i]
+    if s.kind == "convolutional":
+        size = _positive(s, i, "size", 1, MAX_KERNEL)
+        stride = _positive(s, i, "stride", 1, MAX_STRIDE)
+        filters = _positive(s, i, "filters", 1, MAX_FILTERS)
+        pad = conv_padding(s)
+        if not 0 <= pad <= size:
+            raise ModelError(f"padding {pad} must be between 0 and size={size}")
+        return LayerShape((prev.height + 2 * pad - size) // stride + 1,
+                          (prev.width + 2 * pad - size) // stride + 1, filters)
+    if s.kind == "maxpool":
+        stride = _positive(s, i, "stride", 1, MAX_STRIDE)
+        size = _positive(s, i, "size", stride, MAX_KERNEL)
+        pad = s.get_int("padding", size - 1)
+        if not 0 <= pad <= 2 * size:
+            raise ModelError(f"'padding={pad}' must be between 0 and {2 * size}")
+        return LayerShape((prev.height + pad - size) // stride + 1,
+                          (prev.width + pad - size) // stride + 1, prev.channels)
+    if s.kind == "upsample":
+        k = _positive(s, i, "stride", 2, MAX_STRIDE)
+        return LayerShape(prev.height * k, prev.width * k, prev.channels)
+    if s.kind == "route":
+        src = [shapes[j] for j in route_sources(layers, i)]
+        if any(x.height != src[0].height or x.width != src[0].width for x in src):
+            raise ModelError("joins layers of different sizes")
+        return LayerShape(src[0].height, src[0].width, sum(x.channels for x in src))
+    if s.kind == "shortcut":
+        src = shapes[shortcut_source(layers, i)]
+        if (src.height, src.width) != (prev.height, prev.width):
+            raise ModelError("adds layers of different sizes")
+        return prev
+    return prev  # yolo passes its input through
 
 
 def conv_input_channels(cfg: DarknetCfg) -> dict[int, int]:
@@ -258,7 +320,12 @@ def conv_input_channels(cfg: DarknetCfg) -> dict[int, int]:
 
 
 def anchors_of(section: Section) -> list[tuple[float, float]]:
-    values = [float(v) for v in section.get("anchors", "").split(",") if v.strip()]
+    text = section.get("anchors", "")
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ModelError(f"[{section.kind}] at line {section.line}: 'anchors={text}' is not a "
+                         "list of numbers") from None
     return list(zip(values[0::2], values[1::2], strict=False))
 
 
@@ -280,23 +347,31 @@ def customize(template: DarknetCfg, classes: int, width: int, height: int,
     max_batches = max(2000 * classes, n_images, 6000)
     net.options["max_batches"] = str(max_batches)
     net.options["steps"] = f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}"
-    layers = cfg.layers
     for i in cfg.yolo_layers():
-        head = layers[i]
-        head.options["classes"] = str(classes)
-        if anchors is not None:
-            if len(anchors) != head.get_int("num", len(anchors_of(head))):
-                raise ModelError(f"{len(anchors)} anchors given, the template's [yolo] has "
-                                 f"num={head.get('num')}")
-            head.options["anchors"] = ",  ".join(f"{round(a)},{round(b)}" for a, b in anchors)
-        mask = head.get_ints("mask", list(range(len(anchors_of(head)))))
-        j = i - 1
-        while j >= 0 and layers[j].kind != "convolutional":
-            j -= 1
-        if j < 0:
-            raise ModelError(f"{cfg.where()}:{head.line}: [yolo] with no convolution before it")
-        layers[j].options["filters"] = str((classes + 5) * len(mask))
+        try:
+            _customize_head(cfg, i, classes, anchors)
+        except ModelError as exc:
+            raise in_layer(cfg, i, exc) from None
     return cfg
+
+
+def _customize_head(cfg: DarknetCfg, i: int, classes: int,
+                    anchors: list[tuple[float, float]] | None) -> None:
+    layers = cfg.layers
+    head = layers[i]
+    head.options["classes"] = str(classes)
+    if anchors is not None:
+        if len(anchors) != head.get_int("num", len(anchors_of(head))):
+            raise ModelError(f"{len(anchors)} anchors given, the template's [yolo] has "
+                             f"num={head.get('num')}")
+        head.options["anchors"] = ",  ".join(f"{round(a)},{round(b)}" for a, b in anchors)
+    mask = head.get_ints("mask", list(range(len(anchors_of(head)))))
+    j = i - 1
+    while j >= 0 and layers[j].kind != "convolutional":
+        j -= 1
+    if j < 0:
+        raise ModelError("[yolo] with no convolution before it")
+    layers[j].options["filters"] = str((classes + 5) * len(mask))
 
 
 def stride_of_head(cfg: DarknetCfg, yolo_index: int) -> int:

@@ -94,8 +94,11 @@ def read_weights(path: str | Path, cfg: DarknetCfg, *, allow_partial: bool = Tru
     if major > 1000 or minor > 1000 or major < 0 or minor < 0:
         raise ModelError(f"{path}: header version {major}.{minor} is not a darknet weights file")
     wide = major * 10 + minor >= 2
-    seen = int(np.frombuffer(data, "<i8" if wide else "<i4", 1, 12)[0])
     offset = 20 if wide else 16
+    if len(data) < offset:
+        raise ModelError(f"{path}: {len(data)} bytes is too short for a darknet weights header "
+                         f"(version {major}.{minor} has {offset} bytes)")
+    seen = int(np.frombuffer(data, "<i8" if wide else "<i4", 1, 12)[0])
     body = data[offset:]
     if len(body) % 4:
         raise ModelError(f"{path}: body of {len(body)} bytes is not a whole number of floats")
@@ -113,6 +116,11 @@ def read_weights(path: str | Path, cfg: DarknetCfg, *, allow_partial: bool = Tru
                 f"{len(values)} (runs out inside layer {i})"
             )
         chunk = values[pos:pos + n].astype(np.float32)
+        if not np.isfinite(chunk).all():
+            # NaN/inf weights run, and every box comes out NaN: refuse the file instead
+            bad = int(np.count_nonzero(~np.isfinite(chunk)))
+            raise ModelError(f"{path}: layer {i} [convolutional] holds {bad} NaN or infinite "
+                             f"values of {n}; the weights are damaged")
         pos += n
         biases = chunk[:out]
         k = out

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from workbench.darknet.bundle import ModelBundle, find_bundle
+from workbench.darknet.validate import check_bundle, check_input_size
 from workbench.detect.backends import Backend, make_backend
 from workbench.detect.decode import Candidates, class_aware_nms, decode, letterbox_geometry
-from workbench.errors import ImageError, ModelError
+from workbench.errors import ImageError
 
 if TYPE_CHECKING:
     from workbench.detect.pipeline import ImageResult, RunSummary
@@ -27,8 +28,7 @@ def parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
     """(width, height) from 416 or (w, h); each a positive multiple of 32."""
     width, height = (size, size) if isinstance(size, int | np.integer) else size
     width, height = int(width), int(height)
-    if width <= 0 or height <= 0 or width % 32 or height % 32:
-        raise ModelError(f"network size must be positive multiples of 32, got {width}x{height}")
+    check_input_size(width, height)
     return width, height
 
 
@@ -69,12 +69,12 @@ class Detector:
     def __init__(self, bundle: ModelBundle | str | Path, backend: str | Backend = "auto",
                  size: int | tuple[int, int] | None = None, letterbox: bool = False) -> None:
         self.bundle = bundle if isinstance(bundle, ModelBundle) else find_bundle(bundle)
-        if size is None:
-            cfg = self.bundle.read_cfg()
-            size = (cfg.width, cfg.height)
-        self.width, self.height = parse_size(size)
+        asked = None if size is None else parse_size(size)
+        # every engine (and the GUI, which loads models here) refuses the same bad files
+        checked = check_bundle(self.bundle, *(asked or (None, None)))
+        self.width, self.height = asked or (checked.cfg.width, checked.cfg.height)
         self.letterbox = letterbox
-        self.class_names = self.bundle.class_names()
+        self.class_names = checked.class_names
         self.backend = (backend if isinstance(backend, Backend)
                         else make_backend(self.bundle, backend, self.width, self.height))
 

@@ -86,9 +86,10 @@ def check_weights_size(bundle: ModelBundle, cfg: DarknetCfg) -> None:
     offset = 20 if int(header[0]) * 10 + int(header[1]) >= 2 else 16
     needed = floats_needed(cfg)
     have = (size - offset) // 4
-    if have != needed:
+    if size - offset != needed * 4:  # a few stray bytes too: OpenCV would ignore them
         raise ModelError(f"{path}: does not fit {bundle.cfg}: cfg needs {needed} floats, "
-                         f"file has {have}")
+                         f"file has {have}" + (f" and {(size - offset) % 4} bytes"
+                                               if (size - offset) % 4 else ""))
 
 
 class OpenCvBackend(Backend):

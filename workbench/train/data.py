@@ -73,6 +73,38 @@ def examples_from_records(records: list[ImageRecord], num_classes: int,
     return Examples([str(r.path) for r in records], in_graph, orientation, boxes, classes)
 
 
+def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[ImageRecord, str]]:
+    """The records whose image does not decode in full, each with one line saying why.
+
+    A dataset scan reads headers only, so a truncated JPEG looks clean there, and TensorFlow
+    then stopped the run mid-epoch with InvalidArgumentError. PIL refuses a truncated or
+    corrupt stream as TensorFlow's decoders do; the check runs once, before training starts.
+    (workbench.images.check_decodable, where present, is the same check for ``stats``.)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def problem(rec: ImageRecord) -> str | None:
+        import warnings
+
+        from PIL import Image
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # DecompressionBombWarning: refused below
+                with Image.open(rec.path) as img:
+                    # a JPEG decoded at 1/8 scale still parses every byte of its stream (a cut
+                    # one is refused), 3x faster: bench/bench_decode_check.py
+                    img.draft("RGB", (max(img.width // 8, 1), max(img.height // 8, 1)))
+                    img.load()
+        except Exception as exc:  # noqa: BLE001 - PIL's decoders raise any kind on bad data
+            return f"{rec.path}: cannot decode image: {exc}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = list(pool.map(problem, records))
+    return [(rec, why) for rec, why in zip(records, found, strict=True) if why]
+
+
 def split_records(dataset: Dataset, valid_fraction: float = 0.1) -> tuple[list, list]:
     """(train, valid) labeled records: the dataset's train.txt/valid.txt split when it has one,
     else every k-th labeled image (sorted by path) for validation."""

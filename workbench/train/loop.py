@@ -19,6 +19,7 @@ continues from it with the same data order.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 import time
@@ -29,16 +30,13 @@ from typing import Any
 import numpy as np
 
 from workbench.atomic import atomic_write_text
-from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, parse_cfg, read_cfg
+from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, read_cfg
+from workbench.darknet.validate import check_cfg, check_input_size
 from workbench.errors import WorkbenchError
 from workbench.train.augment import AugmentSettings
-from workbench.train.protocol import (
-    Reporter,
-    draw_metrics_png,
-    read_metrics_csv,
-    write_metrics_csv,
-)
-from workbench.train.schedule import LearningRateSchedule, schedule_for
+from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
+from workbench.train.run_folder import check_fresh_run_dir, read_saved_run
+from workbench.train.schedule import schedule_for
 
 CFG_FOLDER = Path(__file__).resolve().parents[2] / "darknet_cfg"
 TEMPLATES = ("yolov3-tiny", "yolov3", "demo-tiny")
@@ -108,6 +106,7 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._previous: dict[int, Any] = {}
+        self._depth = 0  # the CLI installs it before TensorFlow loads, train() again inside
 
     def set(self, *_: Any) -> None:
         self._event.set()
@@ -116,15 +115,35 @@ class StopFlag:
         return self._event.is_set()
 
     def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals can only be handled on the main thread
+        self._depth += 1
+        if self._depth > 1 or threading.current_thread() is not threading.main_thread():
+            return  # installed already; or not the main thread, where signals cannot be handled
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self.set)
 
     def uninstall(self) -> None:
+        self._depth = max(self._depth - 1, 0)
+        if self._depth:
+            return
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+def restore_checkpoint(checkpoint, prefix: Path) -> None:
+    """Restore every variable of ``checkpoint`` from ``prefix``; a damaged or foreign checkpoint
+    is one WorkbenchError (TensorFlow raises DataLossError, IndexError, NotFoundError, ...)."""
+    import tensorflow as tf
+
+    try:
+        checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, IndexError, AssertionError) as exc:
+        # TensorFlow prefixes its messages with {{function_node ...}}: not for people
+        text = re.sub(r"\{\{.*?\}\}\s*", "", str(exc)).strip()
+        first = (text.splitlines() or [type(exc).__name__])[0]
+        raise WorkbenchError(f"{prefix}: the checkpoint is damaged or from another model "
+                             f"({first[:200]}); the run cannot be resumed (nothing was "
+                             "changed)") from None
 
 
 def _load_records(settings: TrainSettings):
@@ -141,27 +160,44 @@ def _load_records(settings: TrainSettings):
     return names, train_records, valid_records
 
 
+def _drop_undecodable(settings: TrainSettings, train_records: list, valid_records: list):
+    """(train, valid, skipped lines): images that do not decode in full are left out and
+    named before training starts, instead of stopping it mid-epoch."""
+    from workbench.train.data import undecodable
+
+    bad = undecodable(train_records + valid_records)
+    if not bad:
+        return train_records, valid_records, []
+    paths = {rec.path for rec, _ in bad}
+    train_records = [r for r in train_records if r.path not in paths]
+    valid_records = [r for r in valid_records if r.path not in paths]
+    if not train_records:
+        raise WorkbenchError(f"{settings.dataset}: no labeled image to train on decodes "
+                             f"({bad[0][1]})")
+    return train_records, valid_records, [why for _, why in bad]
+
+
 def preflight(settings: TrainSettings) -> None:
     """Every check of the inputs that needs no TensorFlow, so a wrong path or option is one
     line at once instead of after TensorFlow's seconds of start-up."""
-    _load_records(settings)
+    names, _, _ = _load_records(settings)
     if settings.weights is not None and not Path(settings.weights).is_file():
         raise WorkbenchError(f"{settings.weights}: weights file not found")
     run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
     if run_dir.exists() and not run_dir.is_dir():
         raise WorkbenchError(f"{run_dir}: the run folder is a file; choose another --out")
     if settings.resume:
-        if not (run_dir / "config.json").is_file():
-            raise WorkbenchError(f"{run_dir}: nothing to resume (no config.json); start a run "
-                                 "without --resume")
+        read_saved_run(run_dir, names)  # a damaged run folder: one line, before TensorFlow
         return
-    resolve_template(settings.template)
+    check_fresh_run_dir(run_dir)
     _check_settings(settings)
+    # what detect and export would refuse must not be trained
+    check_cfg(customize(resolve_template(settings.template), len(names), settings.size,
+                        settings.size))
 
 
 def _check_settings(settings: TrainSettings) -> None:
-    if settings.size % 32 or settings.size < 32:
-        raise WorkbenchError(f"--size must be a positive multiple of 32, got {settings.size}")
+    check_input_size(settings.size, settings.size, "--size")
     for key, allowed in (("optimizer", OPTIMIZERS), ("strategy", STRATEGIES)):
         if getattr(settings, key) not in allowed:
             raise WorkbenchError(f"unknown {key} {getattr(settings, key)!r} "
@@ -239,27 +275,21 @@ def validate(predict, records, batches, width: int, height: int, num_classes: in
 
 
 def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: int):
-    """(run_dir, cfg, schedule, saved config) - fresh, or read back from a run to resume."""
+    """(run_dir, cfg, schedule, saved config, SavedRun or None) - fresh, or read back (and
+    checked whole, nothing written) from a run to resume."""
     run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
     config_path = run_dir / "config.json"
     if settings.resume:
-        if not config_path.is_file():
-            raise WorkbenchError(f"{run_dir}: nothing to resume (no config.json); start a run "
-                                 "without --resume")
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
-        if saved["classes"] != class_names:
-            raise WorkbenchError(f"{run_dir}: the run was trained on classes {saved['classes']}, "
-                                 f"the dataset now has {class_names}")
-        cfg = parse_cfg((run_dir / "model.cfg").read_text(encoding="utf-8"), run_dir / "model.cfg")
-        return run_dir, cfg, LearningRateSchedule.from_dict(saved["schedule"]), saved
+        previous = read_saved_run(run_dir, class_names)
+        return run_dir, previous.cfg, previous.schedule, previous.config, previous
     # a run that failed before its first checkpoint may be started again in place
-    if config_path.is_file() and (run_dir / "checkpoints" / "checkpoint").is_file():
-        raise WorkbenchError(f"{run_dir}: already holds a training run; add --resume to continue "
-                             "it or choose another --out")
+    # (one whose state is damaged must not be overwritten either: its bundle is still good)
+    check_fresh_run_dir(run_dir)
     _check_settings(settings)
     template = resolve_template(settings.template)
     cfg = customize(template, len(class_names), settings.size, settings.size,
                     n_images=train_images)
+    check_cfg(cfg)  # what detect and export would refuse must not be trained
     steps = max(train_images // settings.batch, 1) * settings.epochs
     schedule = schedule_for(cfg, settings.lr, steps, settings.policy)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -268,12 +298,31 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: 
              "classes": class_names, "schedule": schedule.to_dict()}
     atomic_write_text(run_dir / "model.cfg", format_cfg(cfg))
     atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
-    return run_dir, cfg, schedule, saved
+    return run_dir, cfg, schedule, saved, None
 
 
 def train(settings: TrainSettings, reporter: Reporter | None = None,
           stop: StopFlag | None = None) -> TrainResult:
-    """Run (or resume) training; report through ``reporter``; see the module docstring."""
+    """Run (or resume) training; report through ``reporter``; see the module docstring.
+
+    SIGINT/SIGTERM are caught from the first line on: one during start-up lets start-up finish,
+    checkpoints the new model and ends with a ``done`` event (status ``interrupted``).
+    """
+    reporter = reporter or Reporter()
+    stop = stop or StopFlag()
+    stop.install()
+    try:
+        if stop.is_set():  # signalled while TensorFlow loaded: no run folder touched yet
+            run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
+            reporter.emit("done", status="interrupted", run_dir=str(run_dir), bundle=None,
+                          best_map50=None, best_epoch=0, epoch=0, step=0)
+            return TrainResult("interrupted", run_dir, None, None, 0, 0, 0, [])
+        return _train(settings, reporter, stop)
+    finally:
+        stop.uninstall()
+
+
+def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> TrainResult:
     import keras
     import tensorflow as tf
 
@@ -282,10 +331,11 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
     from workbench.train.loss import yolo_loss
     from workbench.train.model import build_model, heads_info, run_heads, set_trainable_prefix
 
-    reporter = reporter or Reporter()
-    stop = stop or StopFlag()
     class_names, train_records, valid_records = _load_records(settings)
-    run_dir, cfg, schedule, saved = _prepare_run(settings, class_names, len(train_records))
+    train_records, valid_records, skipped = _drop_undecodable(settings, train_records,
+                                                              valid_records)
+    run_dir, cfg, schedule, saved, previous = _prepare_run(settings, class_names,
+                                                           len(train_records))
     run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
     width, height = cfg.width, cfg.height
     num_classes = len(class_names)
@@ -317,9 +367,9 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
     best_manager = tf.train.CheckpointManager(checkpoint, run_dir / "best", max_to_keep=1)
 
     loaded: list[int] = []
-    resumed = settings.resume and manager.latest_checkpoint is not None
+    resumed = previous is not None
     if resumed:
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        restore_checkpoint(checkpoint, previous.checkpoint)
     elif run.get("weights"):
         from workbench.darknet.weights import read_weights
 
@@ -332,7 +382,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
         atomic_write_text(run_dir / "config.json", json.dumps(saved, indent=2) + "\n")
 
     epochs = settings.epochs if settings.resume else run["epochs"]
-    metrics = read_metrics_csv(run_dir / "metrics.csv") if resumed else []
+    metrics = previous.metrics if resumed else []
     metrics = [m for m in metrics if m["epoch"] <= int(state["epoch"].numpy())]
     bundle_dir = run_dir / "bundle"
     reporter.emit("start", run_dir=str(run_dir), dataset=str(settings.dataset),
@@ -342,7 +392,8 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
                   images_train=len(train_records), images_valid=len(valid_records),
                   strategy=settings.strategy, replicas=replicas, resumed=resumed,
                   optimizer=run["optimizer"], lr=schedule.lr, policy=schedule.policy,
-                  freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers)
+                  freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers,
+                  skipped_images=skipped)
 
     def make_step():
         variables = model.trainable_variables
@@ -389,6 +440,10 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
                      else None)
     stop.install()
     try:
+        if stop.is_set():  # signalled during start-up: keep the model built so far
+            if not resumed:
+                save("interrupt")
+            return finish("interrupted")
         step_fn, frozen_now = None, None
         step_seconds: list[float] = []
         while int(state["epoch"].numpy()) < epochs:

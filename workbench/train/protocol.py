@@ -86,6 +86,10 @@ class HumanReporter(Reporter):
                       f"validation), {f.get('epochs')} epochs of {self.steps_per_epoch} steps, "
                       f"batch {f.get('batch')}, {f.get('replicas', 1)} replica(s) -> "
                       f"{f.get('run_dir')}\n")
+            skipped = f.get("skipped_images") or []
+            if skipped:
+                out.write(f"skipped {len(skipped)} image(s) that do not decode:\n")
+                out.write("".join(f"  {line}\n" for line in skipped))
         elif event == "batch" and self.tty:
             n = self.steps_per_epoch or 1
             done = min(f.get("batch", 0), n)

@@ -1,5 +1,6 @@
-"""``workbench convert SRC --to yolo|voc|coco|darknet --out DIR``: copy a dataset into another
-label format. The source is only read; the output goes to a new (or empty) folder."""
+"""``workbench convert SRC --to yolo|voc|coco|darknet|ultralytics --out DIR``: copy a dataset
+into another label format or layout. The source is only read (in any layout
+``workbench.layouts`` detects); the output goes to a new (or empty) folder."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.commands.dataset_args import add_labels_option
 from workbench.errors import FormatError, WorkbenchError
 
-TARGETS = ("yolo", "voc", "coco", "darknet")
+TARGETS = ("yolo", "voc", "coco", "darknet", "ultralytics")
 SOURCES = ("yolo", "voc", "coco")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "convert", help="convert a dataset to YOLO, Pascal VOC, COCO or the darknet layout",
+        "convert", help="convert a dataset to YOLO, Pascal VOC, COCO, the darknet or the "
+        "Ultralytics layout",
         description="Copy the images of SRC (a dataset folder, or a COCO .json file whose "
         "file_name entries are relative to its folder) into OUT with their labels in another "
         "format. The source format is detected unless --from is given. SRC is never "
@@ -31,9 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--images", metavar="DIR",
                    help="image folder for a COCO .json SRC (default: the file's folder)")
     p.add_argument("--valid-fraction", type=float, default=0.2, metavar="F",
-                   help="darknet: share of images in valid.txt when SRC has no split "
-                   "(default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="darknet: split seed (default 0)")
+                   help="darknet, ultralytics: share of images in valid when SRC has no "
+                   "split (default 0.2)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="darknet, ultralytics: split seed (default 0)")
+    add_labels_option(p)
     p.add_argument("--adopt-unknown-classes", action="store_true",
                    help="append class names missing from the class list instead of "
                    "skipping their boxes")
@@ -67,6 +72,7 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
                     source_format: str | None = None, images: str | Path | None = None,
                     valid_fraction: float = 0.2, seed: int = 0,
                     adopt_unknown_classes: bool = False, strict: bool = False,
+                    labels: str | Path | None = None,
                     progress: Callable[[int, int], None] | None = None) -> tuple[int, list]:
     """Convert the dataset at ``src`` into ``to`` format under ``out``.
 
@@ -92,9 +98,15 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     out = Path(out)
     _check_out(out, root, coco_file)
     dataset = open_dataset(root, source_format or "auto",
-                           adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file)
+                           adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file,
+                           labels=labels)
     if not dataset.images:
         raise WorkbenchError(f"{src}: no images found")
+    if not any(r.labeled for r in dataset.images):
+        # copying images without their labels is never what was meant
+        found = f" ({dataset.problems[0]})" if dataset.problems else ""
+        raise WorkbenchError(f"{root}: no image has a label file where the "
+                             f"{dataset.layout.kind} layout looks{found}; nothing converted")
     if strict and dataset.problems:
         raise WorkbenchError(f"{len(dataset.problems)} problem(s) in the source, first: "
                              f"{dataset.problems[0]}")
@@ -104,6 +116,13 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
 
         export_darknet(dataset, out, valid_fraction=valid_fraction, seed=seed,
                        progress=progress)
+        count = sum(1 for r in dataset.images if r.labeled and r.width > 0)
+        return count, dataset.problems
+    if to == "ultralytics":
+        from workbench.formats.ultralytics import export_ultralytics
+
+        export_ultralytics(dataset, out, valid_fraction=valid_fraction, seed=seed,
+                           progress=progress)
         count = sum(1 for r in dataset.images if r.labeled and r.width > 0)
         return count, dataset.problems
     return _write_copy(dataset, to, out, progress), dataset.problems
@@ -140,6 +159,8 @@ def _write_copy(dataset, to: str, out: Path, progress) -> int:
                            images=[r for r in dataset.images if r.width > 0]),
                    out / "annotations.json")
     for part, records in dataset.split.items():
+        if part == "trainval":
+            continue  # a VOC devkit's train + val: the copy has train.txt and valid.txt
         atomic_write_text(out / f"{part}.txt", "".join(
             f"{r.path.relative_to(dataset.root).as_posix()}\n" for r in records))
     return len(copies)
@@ -154,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             args.src, args.to, args.out, source_format=args.source_format, images=args.images,
             valid_fraction=args.valid_fraction, seed=args.seed,
             adopt_unknown_classes=args.adopt_unknown_classes, strict=args.strict,
-            progress=bar.update)
+            labels=args.labels, progress=bar.update)
     finally:
         bar.close()
     for problem in problems:

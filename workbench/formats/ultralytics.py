@@ -202,3 +202,54 @@ def rewrite_splits(path: str | Path, splits: dict[str, str]) -> None:
         else:
             doc.pop(key, None)
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def export_ultralytics(dataset: Any, out: str | Path, *, valid_fraction: float = 0.2,
+                       seed: int = 0, progress: Any = None) -> Path:
+    """Write the labeled images of ``dataset`` in the Ultralytics layout under ``out``:
+    ``images/<split>/NAME``, ``labels/<split>/NAME.txt`` and ``data.yaml``.
+
+    The split is the dataset's own (train / valid / test) when it has one, images in none of
+    them training; otherwise a stratified split (:func:`workbench.splits.make_split`) with
+    ``valid_fraction`` of the images in val. Unlabeled images are left out: Ultralytics reads
+    an image without a label file as "no objects". Returns the path of data.yaml.
+    """
+    import shutil
+
+    from workbench.formats.darknet_layout import _unique_name
+    from workbench.formats.yolo import format_yolo
+    from workbench.splits import make_split
+
+    out = Path(out)
+    labeled = [r for r in dataset.images if r.labeled and r.width > 0 and r.height > 0]
+    ids = {id(r) for r in labeled}
+    if dataset.split.get("train") or dataset.split.get("valid"):
+        parts = {part: [r for r in dataset.split.get(part, []) if id(r) in ids]
+                 for part in SPLIT_KEYS.values()}
+        listed = {id(r) for records in parts.values() for r in records}
+        parts["train"] += [r for r in labeled if id(r) not in listed]
+    else:
+        parts = make_split(labeled, valid_fraction, 0.0, seed)
+    used: set[str] = set()
+    done = 0
+    pointers: dict[str, str] = {}
+    for key, part in SPLIT_KEYS.items():
+        records = parts.get(part, [])
+        if not records:
+            continue
+        image_dir, label_dir = out / "images" / key, out / "labels" / key
+        image_dir.mkdir(parents=True, exist_ok=True)
+        label_dir.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            name = _unique_name(record.path.name, used)
+            shutil.copyfile(record.path, image_dir / name)
+            atomic_write_text(label_dir / (Path(name).stem + ".txt"),
+                              format_yolo(record.boxes, record.width, record.height))
+            done += 1
+            if progress is not None:
+                progress(done, len(labeled))
+        pointers[part] = f"images/{key}"
+    pointers.setdefault("valid", pointers.get("train", "images/train"))  # Ultralytics needs val
+    path = out / "data.yaml"
+    write_data_yaml(path, list(dataset.classes), pointers)
+    return path

@@ -255,3 +255,16 @@ def test_labels_beside_the_images_stay_the_default(devkit, tmp_path):
     for stem in STEMS[:2]:
         shutil.copy(root / "annotations" / f"{stem}.xml", root / "images")
     assert detect_layout(root).kind == "beside"
+
+
+def test_a_folder_of_voc_devkits_says_which_to_open(devkit, tmp_path):
+    """VOCdevkit/VOC2007/...: opening VOCdevkit (or JPEGImages) names the devkit to open
+    instead of reading Annotations/ as a label folder of JPEGImages' parent."""
+    outer = tmp_path / "VOCdevkit"
+    shutil.copytree(devkit, outer / "VOC2007")
+    for folder in (outer, outer / "VOC2007" / "JPEGImages"):
+        dataset = open_dataset(folder)
+        assert not any(r.labeled for r in dataset.images)
+        [problem] = [str(p) for p in dataset.problems]
+        assert "is a VOC devkit; open that folder" in problem
+        assert str(outer / "VOC2007") in problem or "VOC2007/ is a VOC devkit" in problem

@@ -164,7 +164,7 @@ def detect_layout(root: str | Path, labels: str | Path | None = None) -> Layout:
             return Layout("ultralytics", root, data_yaml=read_data_yaml(yaml_path))
         except FormatError as err:
             notes.append(err)  # fall back to looking at the files themselves
-    if (root / "JPEGImages").is_dir() and (root / "Annotations").is_dir():
+    if _is_devkit(root):
         return Layout("voc-devkit", root, image_root=root / "JPEGImages",
                       label_root=root / "Annotations", notes=notes)
     images = list_images(root)
@@ -174,12 +174,30 @@ def detect_layout(root: str | Path, labels: str | Path | None = None) -> Layout:
     ultra = Layout("ultralytics", root, notes=notes, _images=images)
     if any("/images/" in p.as_posix() for p in images) and _count_labels(ultra, images):
         return ultra
+    if _nested_devkits(root):
+        # VOCdevkit/ holding VOC2007/, VOC2012/: each is a data set of its own (with
+        # segmentation masks beside its JPEGImages); unplaced_labels says which to open
+        return beside
     found = _best_label_folder(root, images, exclude=set())
     if found is not None:
         layout = _label_folder(root, found[0], images)
         layout.notes = notes
         return layout
     return beside
+
+
+def _is_devkit(folder: Path) -> bool:
+    return (folder / "JPEGImages").is_dir() and (folder / "Annotations").is_dir()
+
+
+def _nested_devkits(root: Path) -> list[Path]:
+    found = []
+    for child in sorted(_subfolders(root)):
+        if _is_devkit(child):
+            found.append(child)
+        else:
+            found += [g for g in sorted(_subfolders(child)) if _is_devkit(g)]
+    return found
 
 
 def _has_coco(root: Path) -> bool:
@@ -191,7 +209,14 @@ def _has_coco(root: Path) -> bool:
 def _label_folder(root: Path, label_root: Path, images: list[Path] | None = None) -> Layout:
     if images is None:
         images = [p for p in list_images(root) if label_root not in p.parents]
-    parents = {os.path.dirname(str(p)) for p in images}
+    # the image folder is where the images named like the labels are (not, say, a
+    # segmentation-masks folder beside it)
+    try:
+        stems = {os.path.splitext(n)[0] for n in os.listdir(label_root)}
+    except OSError:
+        stems = set()
+    parents = ({os.path.dirname(str(p)) for p in images if p.stem in stems}
+               or {os.path.dirname(str(p)) for p in images})
     image_root = Path(os.path.commonpath(sorted(parents))) if parents else root
     return Layout("label-folder", root, image_root=image_root, label_root=label_root,
                   _images=images)
@@ -241,10 +266,15 @@ def _label_files_in(folders: set[str]) -> set[str]:
 
 
 def _count_labels(layout: Layout, images: list[Path]) -> int:
-    """How many of ``images`` have a label file where ``layout`` looks."""
-    stems = [layout.label_stem(p) for p in images]
-    present = _label_files_in({os.path.dirname(s) for s in stems})
-    return sum(s + ".txt" in present or s + ".xml" in present for s in stems)
+    """How many of ``images`` have a label file where ``layout`` looks (a few found among
+    the first images is enough to decide: opening a large folder must not pay twice)."""
+    for chunk in (images[:64], images):
+        stems = [layout.label_stem(p) for p in chunk]
+        present = _label_files_in({os.path.dirname(s) for s in stems})
+        found = sum(s + ".txt" in present or s + ".xml" in present for s in stems)
+        if found:
+            return found
+    return 0
 
 
 @dataclass
@@ -320,6 +350,12 @@ def unplaced_labels(layout: Layout, images: list[Path]) -> str | None:
     best = max(folders, key=lambda f: (f.matching, sum(f.kinds.values())))
     kind, count = best.kinds.most_common(1)[0]
     where = os.path.relpath(best.path, layout.root)
+    if best.path.name == "Annotations" and _is_devkit(best.path.parent):
+        devkit = best.path.parent
+        name = (f"{devkit.relative_to(layout.root).as_posix()}/"
+                if layout.root in devkit.parents else str(devkit))
+        return (f"{count} VOC files in {where}/: {name} is a VOC devkit; open that folder "
+                "to read its labels and split")
     if best.matching == 0:
         return (f"{count} {kind} files in {where}/, but none is named like an image of "
                 "the dataset; no image is labeled")

@@ -268,3 +268,17 @@ def test_a_folder_of_voc_devkits_says_which_to_open(devkit, tmp_path):
         [problem] = [str(p) for p in dataset.problems]
         assert "is a VOC devkit; open that folder" in problem
         assert str(outer / "VOC2007") in problem or "VOC2007/ is a VOC devkit" in problem
+
+
+def test_data_yaml_naming_missing_or_outside_folders_is_reported(devkit, tmp_path):
+    out = tmp_path / "ul"
+    main(["convert", str(devkit), "--to", "ultralytics", "--out", str(out)])
+    elsewhere = tmp_path / "elsewhere" / "images"
+    shutil.copytree(out / "images" / "test", elsewhere)
+    text = (out / "data.yaml").read_text().replace("test: images/test", f"test: {elsewhere}")
+    (out / "data.yaml").write_text(text.replace("val: images/val", "val: images/gone"))
+    dataset = open_dataset(out)
+    problems = [str(p) for p in dataset.problems]
+    assert any("images/gone" in p and "not found" in p for p in problems)
+    assert any("2 image(s) named by it lie outside the dataset folder" in p for p in problems)
+    assert [r.path.stem for r in dataset.images] == ["BloodImage_00001", "BloodImage_00003"]

@@ -88,9 +88,9 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
         raise ValueError(f"unknown label format {label_format!r}")
     layout = detect_layout(root, labels)
     dataset = Dataset(root=root, layout=layout)
-    for note in layout.notes:
-        _problem(dataset, None, note)
     paths = layout.images()
+    for note in layout.notes:  # found while deciding the layout and listing its images
+        _problem(dataset, None, note)
     # plain strings: pathlib objects for 10,000 images x 2 formats cost more than the parsing
     stems = [layout.label_stem(p) for p in paths]
     present = _label_files(stems)

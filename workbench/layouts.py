@@ -230,8 +230,13 @@ def _list_layout_images(layout: Layout) -> list[Path]:
         for sources in layout.data_yaml.splits.values():
             for source in sources:
                 found.update(_split_source_images(source, layout.notes))
-        if found:
-            return sorted(found, key=lambda p: p.as_posix())
+        inside = [p for p in found if layout.root in p.parents]
+        if len(inside) < len(found):  # paths relative to the root are the records' keys
+            layout.notes.append(FormatError(
+                layout.data_yaml.path, f"{len(found) - len(inside)} image(s) named by it lie "
+                f"outside the dataset folder {layout.root}; left out"))
+        if inside:
+            return sorted(inside, key=lambda p: p.as_posix())
     images = list_images(layout.root)
     if layout.label_root is not None:
         images = [p for p in images if layout.label_root not in p.parents]

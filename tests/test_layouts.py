@@ -282,3 +282,17 @@ def test_data_yaml_naming_missing_or_outside_folders_is_reported(devkit, tmp_pat
     assert any("images/gone" in p and "not found" in p for p in problems)
     assert any("2 image(s) named by it lie outside the dataset folder" in p for p in problems)
     assert [r.path.stem for r in dataset.images] == ["BloodImage_00001", "BloodImage_00003"]
+
+
+def test_a_fresh_folder_of_images_beside_unrelated_text_files_has_no_problem(devkit, tmp_path):
+    """Labeling starts from unlabeled photos: notes in a sibling folder or inside are not
+    reported as stray labels."""
+    photos = tmp_path / "project" / "photos"
+    photos.mkdir(parents=True)
+    for jpg in (devkit / "JPEGImages").iterdir():
+        shutil.copy(jpg, photos)
+    for folder in (tmp_path / "project" / "docs", photos / "notes"):
+        folder.mkdir()
+        (folder / "meeting.txt").write_text("nothing to do with labels\n")
+    dataset = open_dataset(photos)
+    assert not dataset.problems and not any(r.labeled for r in dataset.images)

@@ -46,6 +46,7 @@ ROOT_SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "test": "test.tx
 # VOC devkit: ImageSets/Main/NAME.txt lists image stems; split -> file name
 DEVKIT_SPLIT_FILES = {"train": "train.txt", "valid": "val.txt", "trainval": "trainval.txt",
                       "test": "test.txt"}
+LABEL_FOLDER_NAMES = frozenset({"labels", "label", "annotations", "annotation", "xml", "xmls"})
 _SCAN_LIMIT = 200_000  # directory entries looked at when searching for stray label files
 
 
@@ -344,12 +345,17 @@ def unplaced_labels(layout: Layout, images: list[Path]) -> str | None:
     stems = {p.stem for p in images}
     image_dirs = {p.parent for p in images}
     budget = [_SCAN_LIMIT]
+    # inside the dataset folder, label files named like no image are worth a word only
+    # when they are surely labels (VOC XML, a folder called labels/annotations); beside
+    # it, only files named like the images count (a sibling docs/ folder is not news)
     folders = [f for f in _scan_label_folders(layout.root, stems, set(), 3, budget)
-               if f.path not in image_dirs or f.matching == 0]
+               if f.path not in image_dirs and (f.matching or f.kinds["VOC"]
+                                                or f.path.name.lower() in LABEL_FOLDER_NAMES)]
     parent = layout.root.parent
     if parent != layout.root:
         for sibling in sorted(p for p in _subfolders(parent) if p != layout.root):
-            folders += _scan_label_folders(sibling, stems, set(), 1, budget)
+            folders += [f for f in _scan_label_folders(sibling, stems, set(), 1, budget)
+                        if f.matching or _is_devkit(f.path.parent)]
     if not folders:
         return None
     best = max(folders, key=lambda f: (f.matching, sum(f.kinds.values())))

@@ -296,3 +296,20 @@ def test_a_fresh_folder_of_images_beside_unrelated_text_files_has_no_problem(dev
         (folder / "meeting.txt").write_text("nothing to do with labels\n")
     dataset = open_dataset(photos)
     assert not dataset.problems and not any(r.labeled for r in dataset.images)
+
+
+def test_training_reads_images_and_annotations_folders_with_their_split(devkit, tmp_path):
+    """The issue's case: labelImg VOC in images/ + annotations/, no classes.txt. Training
+    gets the classes from the XMLs and the split `workbench split` wrote."""
+    from workbench.train.loop import TrainSettings, preflight
+    from workbench.train.loop import _load_records as load_records
+
+    root = sibling_layout(devkit, tmp_path / "cells")
+    assert main(["split", str(root), "--valid", "0.34", "--seed", "0"]) == 0
+    names, train, valid = load_records(TrainSettings(dataset=root))
+    assert names == ["Platelets", "RBC", "WBC"]
+    assert (len(train), len(valid)) == (4, 2)
+    valid_listed = (root / "valid.txt").read_text().split()
+    assert sorted(f"images/{r.path.name}" for r in valid) == sorted(valid_listed)
+    preflight(TrainSettings(dataset=root / "images", labels=root / "annotations",
+                            out=tmp_path / "run"))

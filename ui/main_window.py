@@ -146,10 +146,15 @@ class MainWindow(QMainWindow):
         self.cache.clear()
         self.session.set_dataset(dataset)
         problems = len(dataset.problems)
+        kind = dataset.layout.kind if dataset.layout is not None else "beside"
+        layout = "" if kind == "beside" else f" ({kind} layout)"
+        # nothing labeled but label files elsewhere: say where, not "0 labeled"
+        stray = (f"; {dataset.problems[0].message}" if problems and dataset.images
+                 and not any(r.labeled for r in dataset.images) else "")
         self.statusBar().showMessage(
             f"{dataset.root}: {len(dataset.images)} images, {len(dataset.classes)} classes, "
-            f"labels as {dataset.label_format}" + (f", {problems} files with problems"
-                                                   if problems else ""), 15_000)
+            f"labels as {dataset.label_format}{layout}"
+            + (f", {problems} files with problems" if problems else "") + stray, 15_000)
         self._check_format_action()
         if dataset.images:
             self.session.go_to(0)

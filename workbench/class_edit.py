@@ -28,8 +28,9 @@ class ClassEditResult:
     skipped: list[Path] = field(default_factory=list)
 
 
-def _existing_formats(record: ImageRecord) -> tuple[str, ...]:
-    return tuple(fmt for fmt in ("yolo", "voc") if folder.label_path(record, fmt).is_file())
+def _existing_formats(dataset: Dataset, record: ImageRecord) -> tuple[str, ...]:
+    return tuple(fmt for fmt in ("yolo", "voc")
+                 if folder.label_path(record, fmt, dataset).is_file())
 
 
 def remap_classes(dataset: Dataset, new_names: Sequence[str], remap: dict[int, int], *,
@@ -62,10 +63,10 @@ def remap_classes(dataset: Dataset, new_names: Sequence[str], remap: dict[int, i
         used = {b.class_id for b in record.boxes}
         if not record.labeled or not used & (index_changes | name_changes):
             continue
-        formats = _existing_formats(record)
+        formats = _existing_formats(dataset, record)
         # only a label file that did not load whole is left alone (rewriting it would drop
         # the lines the reader skipped); a warning such as a clipped box does not count
-        if any(folder.label_path(record, f) in dataset.damaged_labels for f in formats):
+        if any(folder.label_path(record, f, dataset) in dataset.damaged_labels for f in formats):
             result.skipped.append(record.path)
             continue
         # YOLO files change when an index does; VOC files when a name does

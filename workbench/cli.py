@@ -21,6 +21,7 @@ VERBS = {
     "demo-data": "demo_data",
     "convert": "convert",
     "stats": "stats",
+    "split": "split",
     "eval": "eval",
     "detect": "detect",
     "anchors": "anchors",

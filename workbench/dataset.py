@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.errors import FormatError
+
+if TYPE_CHECKING:
+    from workbench.layouts import Layout
 
 
 @dataclass
@@ -157,8 +161,9 @@ class Dataset:
     ``label_format`` is the format the labels were read from ("yolo", "voc", "coco" or
     "none" when nothing is labeled yet). ``problems`` lists every file that could not be
     read whole (each a FormatError naming the file and the line or element); the same
-    messages appear in the affected ``ImageRecord.problems``. ``split`` maps "train" and
-    "valid" to records when ``train.txt``/``valid.txt`` exist at the root.
+    messages appear in the affected ``ImageRecord.problems``. ``split`` maps "train",
+    "valid", "test" (and a VOC devkit's "trainval") to records, read from the split files of
+    the folder's ``layout`` (``workbench.layouts``: where images, labels and split live).
     ``damaged_labels`` are label files that did not load whole: saving over one keeps a
     backup copy first, so nothing the reader skipped is lost.
     """
@@ -170,6 +175,7 @@ class Dataset:
     label_format: str = "none"
     split: dict[str, list[ImageRecord]] = field(default_factory=dict)
     damaged_labels: set[Path] = field(default_factory=set)
+    layout: Layout | None = None  # None: labels beside the images (a Dataset built in code)
 
     def __len__(self) -> int:
         return len(self.images)

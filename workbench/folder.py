@@ -1,9 +1,9 @@
 """A dataset folder on disk: open it into a :class:`Dataset`, save labels and classes back.
 
-Images anywhere under the root (hidden folders skipped); labels beside each image with the
-same stem (``stem.txt`` YOLO and/or ``stem.xml`` VOC), or one COCO JSON at the root; the class
-list in ``classes.txt`` (or ``obj.names``) at the root; an optional split in ``train.txt`` /
-``valid.txt``. Opening never raises for a bad label file: the good files load and each bad
+Where images, labels, the class list and the split live is the folder's layout, decided by
+``workbench.layouts.detect_layout`` (labels beside the images, a VOC devkit, a separate label
+folder, the Ultralytics layout); labels are YOLO ``.txt`` and/or VOC ``.xml`` files, or one
+COCO JSON at the root. Opening never raises for a bad label file: the good files load and each bad
 one is listed (a FormatError) in ``Dataset.problems`` and in its record's ``problems``.
 Every save is atomic.
 """
@@ -17,22 +17,37 @@ from pathlib import Path
 from workbench.atomic import atomic_write_bytes
 from workbench.dataset import ClassList, Dataset, ImageRecord
 from workbench.errors import FormatError, ImageError, WorkbenchError
-from workbench.formats import ProblemLog, decode_text, read_bytes, split_lines
+from workbench.formats import ProblemLog
 from workbench.formats.voc import VocAnnotation, read_voc, voc_boxes, write_voc
 from workbench.formats.yolo import read_classes, read_yolo, write_classes, write_yolo
-from workbench.images import image_size, link_problem, list_images
+from workbench.images import image_size, link_problem
+from workbench.layouts import CLASS_FILES, detect_layout, unplaced_labels
+from workbench.splits import read_split
 
-CLASS_FILES = ("classes.txt", "obj.names")  # labelImg's name first, then darknet's
-SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt"}
 COCO_FILES = ("annotations.json", "_annotations.coco.json", "instances.json")
 LABEL_SUFFIX = {"yolo": ".txt", "voc": ".xml"}
 
 Progress = Callable[[int, int], None]
 
 
-def label_path(record: ImageRecord, label_format: str) -> Path:
-    """Where the label file of ``record`` in ``label_format`` lives: beside the image."""
-    return record.path.with_suffix(LABEL_SUFFIX[label_format])
+def label_path(record: ImageRecord, label_format: str, dataset: Dataset | None = None
+               ) -> Path:
+    """Where the label file of ``record`` in ``label_format`` lives: where the dataset's
+    layout puts it (beside the image when no dataset is given)."""
+    layout = dataset.layout if dataset is not None else None
+    if layout is None:
+        return record.path.with_suffix(LABEL_SUFFIX[label_format])
+    return layout.label_path(record.path, LABEL_SUFFIX[label_format])
+
+
+def dataset_classes_path(dataset: Dataset) -> Path:
+    """The class list file of ``dataset`` (its layout's; a data.yaml for Ultralytics)."""
+    layout = dataset.layout
+    if layout is None:
+        return classes_path(dataset.root)
+    if layout.data_yaml is not None:
+        return layout.data_yaml.path
+    return layout.classes_path()
 
 
 def classes_path(root: str | Path) -> Path:
@@ -55,7 +70,7 @@ def find_coco_file(root: str | Path) -> Path | None:
 
 def open_dataset(root: str | Path, label_format: str = "auto", *,
                  adopt_unknown_classes: bool = False, coco_file: str | Path | None = None,
-                 progress: Progress | None = None) -> Dataset:
+                 labels: str | Path | None = None, progress: Progress | None = None) -> Dataset:
     """Read the dataset folder ``root``.
 
     ``label_format`` is "auto" (whichever of YOLO, VOC, COCO the folder has most of), "yolo",
@@ -63,21 +78,22 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
     from the class list are reported, their boxes skipped, and the names kept in
     ``dataset.classes.unknown``; ``adopt_unknown_classes=True`` appends them instead.
     ``coco_file`` names the COCO JSON when it is not one of :data:`COCO_FILES` at the root
-    (its ``file_name`` entries are relative to ``root``).
+    (its ``file_name`` entries are relative to ``root``). ``labels`` is a label folder
+    apart from the images (``--labels DIR``); otherwise the layout is detected.
     """
     root = Path(root).resolve()
     if not root.is_dir():
         raise FormatError(root, "dataset folder not found")
     if label_format not in ("auto", "yolo", "voc", "coco", "none"):
         raise ValueError(f"unknown label format {label_format!r}")
-    dataset = Dataset(root=root)
-    skipped: list[tuple[Path, str]] = []
-    paths = list_images(root, skipped)
+    layout = detect_layout(root, labels)
+    dataset = Dataset(root=root, layout=layout)
+    paths = layout.images()
+    for note in layout.notes:  # found while deciding the layout and listing its images
+        _problem(dataset, None, note)
     # plain strings: pathlib objects for 10,000 images x 2 formats cost more than the parsing
-    stems = [os.path.splitext(str(p))[0] for p in paths]
-    present = _label_files(root, paths, skipped)
-    for path, reason in skipped:
-        _problem(dataset, None, FormatError(path, reason))
+    stems = [layout.label_stem(p) for p in paths]
+    present = _label_files(root, stems, dataset)
     if coco_file is not None:
         coco_file = Path(coco_file).resolve()
         label_format = "coco" if label_format == "auto" else label_format
@@ -114,19 +130,24 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
     elif label_format == "coco":
         _load_coco(dataset, coco_file or find_coco_file(root), has_class_file,
                    adopt_unknown_classes)
-    _read_split(dataset)
+    read_split(dataset, lambda err: _problem(dataset, None, err))
+    if records and not any(r.labeled for r in records):
+        stray = unplaced_labels(layout, paths)
+        if stray:
+            _problem(dataset, None, FormatError(root, stray))
     return dataset
 
 
-def _label_files(root: Path, paths: list[Path], skipped: list[tuple[Path, str]]) -> set[str]:
-    """Every .txt/.xml file in the folders that hold images (one listing per folder).
+def _label_files(root: Path, stems: list[str], dataset: Dataset) -> set[str]:
+    """Every .txt/.xml file in the folders where the labels would be (one listing each).
 
     A label named like one but leading out of ``root`` through a link, or not a regular
-    file (a FIFO would block the reader), is left out and added to ``skipped``.
+    file (a FIFO would block the reader), is left out and listed as a problem.
     """
     inside = str(root).rstrip(os.sep) + os.sep
+    skipped: list[tuple[Path, str]] = []
     found: set[str] = set()
-    for folder in sorted({os.path.dirname(str(p)) for p in paths}):
+    for folder in sorted({os.path.dirname(s) for s in stems}):
         try:
             entries = list(os.scandir(folder))
         except OSError:
@@ -148,6 +169,8 @@ def _label_files(root: Path, paths: list[Path], skipped: list[tuple[Path, str]])
             except OSError:
                 continue
             found.add(entry.path)
+    for path, reason in skipped:
+        _problem(dataset, None, FormatError(path, reason))
     return found
 
 
@@ -166,7 +189,9 @@ def _problem(dataset: Dataset, record: ImageRecord | None, err: FormatError) -> 
 
 
 def _read_class_list(dataset: Dataset) -> tuple[ClassList, bool]:
-    path = classes_path(dataset.root)
+    if dataset.layout is not None and dataset.layout.data_yaml is not None:
+        return ClassList(dataset.layout.data_yaml.names), True
+    path = dataset_classes_path(dataset)
     if not path.is_file():
         return ClassList(), False
     try:
@@ -227,7 +252,7 @@ def _load_voc(dataset: Dataset, record: ImageRecord, label: str
 
 def _place_voc(dataset: Dataset, record: ImageRecord, ann: VocAnnotation, log: ProblemLog,
                adopt: bool) -> None:
-    label = label_path(record, "voc")
+    label = label_path(record, "voc", dataset)
     record.boxes = voc_boxes(ann, dataset.classes, record.width, record.height, label, log,
                              adopt_unknown=adopt)
     _record_log(dataset, record, label, log)
@@ -277,51 +302,6 @@ def _load_coco(dataset: Dataset, path: Path | None, has_class_file: bool, adopt:
             record.boxes.append(box)
 
 
-def _read_split(dataset: Dataset) -> None:
-    parts = {part: dataset.root / name for part, name in SPLIT_FILES.items()
-             if (dataset.root / name).is_file()}
-    if not parts:
-        return
-    by_relative = {r.path.relative_to(dataset.root).as_posix(): r for r in dataset.images}
-    by_name: dict[str, list[ImageRecord]] = {}
-    for record in dataset.images:
-        by_name.setdefault(record.path.name, []).append(record)
-    for part, path in parts.items():
-        try:
-            lines = split_lines(decode_text(read_bytes(path), path))
-        except FormatError as err:
-            _problem(dataset, None, err)
-            continue
-        chosen: list[ImageRecord] = []
-        for number, line in enumerate(lines, start=1):
-            entry = line.strip()
-            if not entry:
-                continue
-            record = _split_entry(dataset.root, entry, by_relative, by_name)
-            if record is None:
-                _problem(dataset, None, FormatError(path, f"{entry!r} is not an image of the "
-                                                    "dataset", line=number))
-            else:
-                chosen.append(record)
-        dataset.split[part] = chosen
-
-
-def _split_entry(root: Path, entry: str, by_relative: dict[str, ImageRecord],
-                 by_name: dict[str, list[ImageRecord]]) -> ImageRecord | None:
-    """A split line: relative to the root, absolute under it, or (darknet-style paths from
-    elsewhere) an unambiguous file name."""
-    path = Path(entry.replace("\\", "/"))
-    if path.is_absolute():
-        try:
-            path = path.relative_to(root)
-        except ValueError:
-            pass
-    record = by_relative.get(path.as_posix().removeprefix("./"))
-    if record is None and len(by_name.get(path.name, [])) == 1:
-        record = by_name[path.name][0]
-    return record
-
-
 def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -347,7 +327,8 @@ def _keep_backup(dataset: Dataset, path: Path) -> None:
 
 def save_labels(dataset: Dataset, record: ImageRecord,
                 formats: Iterable[str] = ("yolo",)) -> list[Path]:
-    """Write ``record``'s labels beside its image, atomically, in each of ``formats``.
+    """Write ``record``'s labels where the layout keeps them, atomically, in each of
+    ``formats``.
 
     Also writes the class list file when it is missing or the user has added classes since
     (appending only; a class list changed in another way is saved with
@@ -372,7 +353,8 @@ def save_labels(dataset: Dataset, record: ImageRecord,
     if names:
         written += _ensure_class_file(dataset)
     for fmt in formats:
-        target = label_path(record, fmt)
+        target = label_path(record, fmt, dataset)
+        target.parent.mkdir(parents=True, exist_ok=True)  # a new image's labels/<split>/
         _keep_backup(dataset, target)
         if fmt == "yolo":
             write_yolo(target, record.boxes, record.width, record.height)
@@ -386,12 +368,29 @@ def save_labels(dataset: Dataset, record: ImageRecord,
     return written
 
 
+def _names_on_disk(dataset: Dataset, path: Path) -> list[str]:
+    if dataset.layout is not None and dataset.layout.data_yaml is not None:
+        from workbench.formats.ultralytics import read_data_yaml
+
+        return read_data_yaml(path).names
+    return read_classes(path).names
+
+
+def _write_names(dataset: Dataset, path: Path, names: list[str]) -> None:
+    if dataset.layout is not None and dataset.layout.data_yaml is not None:
+        from workbench.formats.ultralytics import rewrite_names
+
+        rewrite_names(path, names)  # the other keys of data.yaml stay
+    else:
+        write_classes(path, names)
+
+
 def _ensure_class_file(dataset: Dataset) -> list[Path]:
-    path = classes_path(dataset.root)
+    path = dataset_classes_path(dataset)
     names = dataset.classes.names
     if path.is_file() and path not in dataset.damaged_labels:
         try:
-            on_disk = read_classes(path).names
+            on_disk = _names_on_disk(dataset, path)
         except FormatError:
             on_disk = None
         if on_disk == names:
@@ -402,17 +401,18 @@ def _ensure_class_file(dataset: Dataset) -> list[Path]:
     elif path in dataset.damaged_labels:
         raise WorkbenchError(f"{path}: the class list file could not be read; fix it or save "
                              "the class list first (labels not saved)")
-    write_classes(path, names)
+    _write_names(dataset, path, names)
     return [path]
 
 
 def save_classes(dataset: Dataset) -> Path:
-    """Write the dataset's class list (classes.txt, or the existing obj.names), atomically.
+    """Write the dataset's class list (classes.txt, the existing obj.names, or an Ultralytics
+    data.yaml's names), atomically.
 
     This is the one place a class list file is rewritten: call it when the user renamed,
     added or (after relabeling) removed classes.
     """
-    path = classes_path(dataset.root)
+    path = dataset_classes_path(dataset)
     _keep_backup(dataset, path)
-    write_classes(path, dataset.classes)
+    _write_names(dataset, path, dataset.classes.names)
     return path

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from workbench.dataset import Dataset
+from workbench.splits import SPLIT_ORDER
 
 
 @dataclass
@@ -29,6 +30,8 @@ class DatasetStats:
     problems: list[str]
     unknown_classes: list[str]
     label_format: str
+    layout: str = "beside (labels beside the images)"
+    split: dict[str, int] = field(default_factory=dict)  # split name -> images
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +60,9 @@ def dataset_stats(dataset: Dataset) -> DatasetStats:
         verified=sum(r.verified for r in dataset.images), boxes=len(widths),
         boxes_per_class=per_class, box_size=spread,
         problems=[str(p) for p in dataset.problems], unknown_classes=list(dataset.classes.unknown),
-        label_format=dataset.label_format)
+        label_format=dataset.label_format,
+        layout=dataset.layout.describe() if dataset.layout is not None else "beside",
+        split={part: len(dataset.split[part]) for part in SPLIT_ORDER if part in dataset.split})
 
 
 def decode_problems(dataset: Dataset) -> list[str]:
@@ -76,12 +81,15 @@ def decode_problems(dataset: Dataset) -> list[str]:
 
 def format_stats(stats: DatasetStats) -> str:
     lines = [
+        f"layout      {stats.layout}",
         f"format      {stats.label_format}",
         f"images      {stats.images}",
         f"labeled     {stats.labeled}",
         f"unlabeled   {stats.unlabeled}",
         f"verified    {stats.verified}",
         f"boxes       {stats.boxes}",
+        "split       " + (" / ".join(f"{part} {n}" for part, n in stats.split.items())
+                          or "none (workbench split DATASET --valid 0.2 writes one)"),
         "",
         "boxes per class:",
     ]

@@ -134,7 +134,10 @@ class StatsPanel(QWidget):
         if dataset is None or not self.isVisible():
             return
         s = self.stats = dataset_stats(dataset)
-        self.summary.setText(f"{s.images} images · {s.boxes} boxes · {s.problems} with problems")
+        split = " / ".join(f"{part} {len(dataset.split[part])}"
+                           for part in ("train", "valid", "test") if part in dataset.split)
+        self.summary.setText(f"{s.images} images · {s.boxes} boxes · {s.problems} with problems"
+                             + (f"\nsplit: {split}" if split else ""))
         for bar, value in ((self.labeled_bar, s.labeled), (self.verified_bar, s.verified)):
             bar.setMaximum(max(s.images, 1))
             bar.setValue(value)

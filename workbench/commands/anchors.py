@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from workbench.commands.dataset_args import add_labels_option, add_split_option, split_records
 
 
 def add_parser(subparsers) -> None:
@@ -19,6 +22,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", default="auto", choices=("auto", "yolo", "voc", "coco"),
                    help="label format (default: detect)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_split_option(p, "cluster the boxes of")
+    add_labels_option(p)
     p.set_defaults(func=run)
 
 
@@ -42,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
     from workbench.folder import open_dataset
 
     width, height = parse_size_arg(args.size)
-    dataset = open_dataset(args.dataset, args.format)
-    wh = dataset_box_sizes(dataset, width, height)
+    dataset = open_dataset(args.dataset, args.format, labels=args.labels)
+    chosen = dataclasses.replace(dataset, images=split_records(dataset, args.split))
+    wh = dataset_box_sizes(chosen, width, height)
     if len(wh) == 0:
-        raise WorkbenchError(f"{dataset.root}: no labeled boxes found "
-                             f"(label format: {dataset.label_format})")
+        where = "" if args.split == "all" else f" in the {args.split} split"
+        raise WorkbenchError(f"{dataset.root}: no labeled boxes found{where} "
+                             f"(label format: {dataset.label_format})"
+                             + (f"; {dataset.problems[0]}" if dataset.problems else ""))
     result = kmeans_anchors(wh, args.num, seed=args.seed)
     print(result.cfg_line())
     print(f"mean IoU {result.mean_iou:.4f} over {result.boxes} boxes "

@@ -1,5 +1,6 @@
-"""``workbench convert SRC --to yolo|voc|coco|darknet --out DIR``: copy a dataset into another
-label format. The source is only read; the output goes to a new (or empty) folder."""
+"""``workbench convert SRC --to yolo|voc|coco|darknet|ultralytics --out DIR``: copy a dataset
+into another label format or layout. The source is only read (in any layout
+``workbench.layouts`` detects); the output goes to a new (or empty) folder."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench.atomic import fsync_folder, one_sync_at_the_end
+from workbench.commands.dataset_args import add_labels_option
 from workbench.errors import FormatError, WorkbenchError
 
-TARGETS = ("yolo", "voc", "coco", "darknet")
+TARGETS = ("yolo", "voc", "coco", "darknet", "ultralytics")
 SOURCES = ("yolo", "voc", "coco")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "convert", help="convert a dataset to YOLO, Pascal VOC, COCO or the darknet layout",
+        "convert", help="convert a dataset to YOLO, Pascal VOC, COCO, the darknet or the "
+        "Ultralytics layout",
         description="Copy the images of SRC (a dataset folder, or a COCO .json file whose "
         "file_name entries are relative to its folder) into OUT with their labels in another "
         "format. The source format is detected unless --from is given. SRC is never "
@@ -37,9 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--images", metavar="DIR",
                    help="image folder for a COCO .json SRC (default: the file's folder)")
     p.add_argument("--valid-fraction", type=_fraction, default=0.2, metavar="F",
-                   help="darknet: share of images in valid.txt when SRC has no split "
-                   "(default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="darknet: split seed (default 0)")
+                   help="darknet, ultralytics: share of images in valid when SRC has no "
+                   "split (default 0.2)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="darknet, ultralytics: split seed (default 0)")
+    add_labels_option(p)
     p.add_argument("--adopt-unknown-classes", action="store_true",
                    help="append class names missing from the class list instead of "
                    "skipping their boxes")
@@ -126,7 +131,7 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
                     source_format: str | None = None, images: str | Path | None = None,
                     valid_fraction: float = 0.2, seed: int = 0,
                     adopt_unknown_classes: bool = False, strict: bool = False,
-                    force: bool = False,
+                    force: bool = False, labels: str | Path | None = None,
                     progress: Callable[[int, int], None] | None = None) -> tuple[int, list]:
     """Convert the dataset at ``src`` into ``to`` format under ``out``.
 
@@ -157,9 +162,15 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     out = Path(out)
     _check_out(out, root, coco_file, force)
     dataset = open_dataset(root, source_format or "auto",
-                           adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file)
+                           adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file,
+                           labels=labels)
     if not dataset.images:
         raise WorkbenchError(f"{src}: no images found")
+    if not any(r.labeled for r in dataset.images):
+        # copying images without their labels is never what was meant
+        found = f" ({dataset.problems[0]})" if dataset.problems else ""
+        raise WorkbenchError(f"{root}: no image has a label file where the "
+                             f"{dataset.layout.kind} layout looks{found}; nothing converted")
     if strict and dataset.problems:
         raise WorkbenchError(f"{len(dataset.problems)} problem(s) in the source, first: "
                              f"{dataset.problems[0]}")
@@ -190,6 +201,13 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
 def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: int,
                   out: Path, progress, problems: list) -> int:
     """Write the whole output into ``staging``; returns the number of images written."""
+    if to == "ultralytics":
+        from workbench.formats.ultralytics import export_ultralytics
+
+        export_ultralytics(dataset, staging, valid_fraction=valid_fraction, seed=seed,
+                           progress=progress)
+        return sum(1 for r in dataset.images if r.labeled and r.width > 0
+                   and r.label_error is None)
     if to != "darknet":
         return _write_copy(dataset, to, staging, progress, problems)
     from workbench.formats.darknet_layout import export_darknet
@@ -235,6 +253,8 @@ def _write_copy(dataset, to: str, out: Path, progress, problems: list) -> int:
                    out / "annotations.json")
     kept = {id(r) for r in written}
     for part, records in dataset.split.items():
+        if part == "trainval":
+            continue  # a VOC devkit's train + val: the copy has train.txt and valid.txt
         atomic_write_text(out / f"{part}.txt", "".join(
             f"{r.path.relative_to(dataset.root).as_posix()}\n" for r in records
             if id(r) in kept))
@@ -277,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
             args.src, args.to, args.out, source_format=args.source_format, images=args.images,
             valid_fraction=args.valid_fraction, seed=args.seed,
             adopt_unknown_classes=args.adopt_unknown_classes, strict=args.strict,
-            force=args.force, progress=bar.update)
+            force=args.force, labels=args.labels, progress=bar.update)
     finally:
         bar.close()
     for problem in problems:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "tensorflow")
 FORMATS = ("yolo", "voc", "coco", "csv")
+SPLITS = ("train", "valid", "test", "trainval")
 
 
 def add_parser(subparsers) -> None:
@@ -19,6 +20,8 @@ def add_parser(subparsers) -> None:
         "(YOLO labels get a trailing confidence column). Unreadable images are skipped and "
         "listed. The engine used, and why, is printed at the end.")
     p.add_argument("src", metavar="SRC", help="image, folder or list file")
+    p.add_argument("--split", choices=SPLITS, help="SRC is a dataset folder: detect only the "
+                   "images of this split (as `workbench stats` shows it)")
     p.add_argument("--model", metavar="DIR",
                    help="model bundle folder (one .cfg, .weights, .names) or 'demo'")
     p.add_argument("--cfg", help="Darknet .cfg (with --weights and --names)")
@@ -69,6 +72,17 @@ def _relative(path: Path, src: Path) -> Path:
         return Path(path.name)
 
 
+def _split_images(src: Path, split: str) -> list[Path]:
+    """The images of one split of the dataset folder ``src``, in its own layout."""
+    from workbench.commands.dataset_args import split_records
+    from workbench.errors import WorkbenchError
+    from workbench.folder import open_dataset
+
+    if not src.is_dir():
+        raise WorkbenchError(f"{src}: --split needs a dataset folder as SRC")
+    return [r.path for r in split_records(open_dataset(src), split)]
+
+
 def run(args: argparse.Namespace) -> int:
     from workbench.detect.detector import Detector
     from workbench.detect.pipeline import RunSummary, resolve_sources
@@ -85,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"--out {args.out}: is a file; give a folder")
     bundle = _bundle(args)
     src = Path(args.src)
-    paths = resolve_sources(src)
+    paths = _split_images(src, args.split) if args.split else resolve_sources(src)
     if not paths:
         raise WorkbenchError(f"{src}: no images found")
     detector = Detector(bundle, args.backend,

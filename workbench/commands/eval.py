@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.commands.dataset_args import add_labels_option, add_split_option, split_records
 from workbench.errors import FormatError, WorkbenchError
 
 _SHOWN = 3  # how many names an error or warning lists before "..."
@@ -37,8 +38,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--metric", choices=["voc", "voc07", "coco"], default="voc",
                    help="voc: all-point AP (darknet -map); voc07: 11-point; coco: pycocotools "
                    "(default voc)")
-    p.add_argument("--split", choices=["all", "train", "valid"], default="all",
-                   help="evaluate only the images listed in train.txt or valid.txt")
+    add_split_option(p, "evaluate")
+    add_labels_option(p)
     p.add_argument("--confusion", action="store_true",
                    help="also print the confusion matrix (with background and missed)")
     p.add_argument("--conf", type=float, default=0.25,
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
         raise WorkbenchError(f"--iou must lie in (0, 1], got {args.iou}")
-    truth = _load_truth(Path(args.gt), args.split)
+    truth = _load_truth(Path(args.gt), args.split, args.labels)
     if not truth.class_names:
         raise WorkbenchError(f"{args.gt}: no class list (classes.txt, obj.names or categories)")
     pred, notes = _load_predictions(Path(args.pred), truth)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ ground truth
 
-def _load_truth(path: Path, split: str) -> _Truth:
+def _load_truth(path: Path, split: str, labels: str | None = None) -> _Truth:
     from workbench.folder import open_dataset
     from workbench.formats.coco import read_coco
 
@@ -108,14 +109,10 @@ def _load_truth(path: Path, split: str) -> _Truth:
         return _Truth(list(classes), dict(records), coco_doc=_read_json(path))
     if not path.exists():
         raise WorkbenchError(f"{path}: no such dataset folder or COCO file")
-    dataset = open_dataset(path)
+    dataset = open_dataset(path, labels=labels)
     notes = [f"{len(dataset.problems)} label file(s) in {path} could not be read whole, e.g. "
              f"{dataset.problems[0]}"] if dataset.problems else []
-    chosen = dataset.images
-    if split != "all":
-        if split not in dataset.split:
-            raise WorkbenchError(f"{path}: no {split}.txt, so there is no {split} split")
-        chosen = dataset.split[split]
+    chosen = split_records(dataset, split)
     records = {r.path.relative_to(dataset.root).as_posix(): r for r in chosen if r.labeled}
     unlabeled = len(chosen) - len(records)
     if unlabeled:

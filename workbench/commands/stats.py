@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from workbench.commands.dataset_args import add_labels_option
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "stats", help="count images, labels, boxes per class and problems in a dataset",
-        description="Images, labeled, unlabeled, verified, boxes per class, box size spread "
-        "and every file that could not be read.")
+        description="The layout (labels beside the images, VOC devkit, label folder, "
+        "Ultralytics data.yaml), the split, images, labeled, unlabeled, verified, boxes per "
+        "class, box size spread and every file that could not be read.")
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--format", dest="label_format", default="auto",
                    choices=["auto", "yolo", "voc", "coco"], help="label format (default: detect)")
@@ -18,6 +21,7 @@ def add_parser(subparsers) -> None:
                    help="also decode every image in full to find truncated or corrupt ones "
                    "(slower; the default reads headers only)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_labels_option(p)
     p.set_defaults(func=run)
 
 
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.folder import open_dataset
     from workbench.stats import dataset_stats, decode_problems, format_stats
 
-    dataset = open_dataset(args.dataset, args.label_format)
+    dataset = open_dataset(args.dataset, args.label_format, labels=args.labels)
     if not dataset.images:
         raise WorkbenchError(f"{args.dataset}: no images found")
     stats = dataset_stats(dataset)

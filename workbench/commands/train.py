@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from workbench.commands.dataset_args import add_labels_option
 from workbench.tf_runtime import INSTALL_HINT
 
 
@@ -17,8 +18,9 @@ def add_parser(subparsers) -> None:
         "Darknet bundle (bundle/NAME.cfg, .weights, .names), metrics.csv and metrics.png. "
         "Ctrl+C (or SIGTERM) saves a checkpoint and stops; --resume continues. "
         f"Needs the train extra: {INSTALL_HINT}.")
-    p.add_argument("dataset", help="dataset folder (images with YOLO or VOC labels beside them; "
-                   "train.txt/valid.txt give the split when present)")
+    p.add_argument("dataset", help="dataset folder in any layout `workbench stats` reads "
+                   "(labels beside the images, VOC devkit, label folder, Ultralytics); its "
+                   "train split trains and its valid split validates when it has one")
     p.add_argument("--template", default="yolov3-tiny",
                    help="yolov3-tiny, yolov3, demo-tiny or a .cfg file (default yolov3-tiny)")
     p.add_argument("--weights", help="start from these darknet weights (full or partial, e.g. "
@@ -49,6 +51,7 @@ def add_parser(subparsers) -> None:
                    help="mirrored: tf.distribute over every GPU (or logical CPU device)")
     p.add_argument("--verbose", action="store_true",
                    help="show TensorFlow's own start-up log (hidden by default)")
+    add_labels_option(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per line on stdout (see docs/training.md)")
     p.set_defaults(func=run)
@@ -112,4 +115,5 @@ def _settings(args: argparse.Namespace):
         policy=args.policy, freeze_epochs=args.freeze_epochs,
         out=Path(args.out) if args.out else None, resume=args.resume,
         strategy=args.strategy, patience=args.patience, seed=args.seed,
-        augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name)
+        augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name,
+        labels=Path(args.labels) if args.labels else None)

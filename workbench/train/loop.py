@@ -71,6 +71,7 @@ class TrainSettings:
     valid_fraction: float = 0.1
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
+    labels: Path | None = None  # label folder apart from the images (--labels)
 
 
 @dataclass
@@ -150,10 +151,12 @@ def _load_records(settings: TrainSettings):
     from workbench.folder import open_dataset
     from workbench.train.data import split_records
 
-    dataset = open_dataset(settings.dataset)
+    dataset = open_dataset(settings.dataset, labels=settings.labels)
     names = dataset.classes.names
     if not names:
-        raise WorkbenchError(f"{settings.dataset}: the dataset has no classes (classes.txt)")
+        found = f"; {dataset.problems[0]}" if dataset.problems else ""
+        raise WorkbenchError(f"{settings.dataset}: the dataset has no classes (no class list "
+                             f"file and no labeled boxes){found}")
     train_records, valid_records = split_records(dataset, settings.valid_fraction)
     if not train_records:
         raise WorkbenchError(f"{settings.dataset}: no labeled images to train on")

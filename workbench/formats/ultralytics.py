@@ -1,0 +1,256 @@
+"""The Ultralytics / Roboflow YOLO layout's ``data.yaml``: class names and where each split is.
+
+    names: [cat, dog]          (or {0: cat, 1: dog}; ``nc`` optional)
+    path: .                    (optional base folder; default the file's folder)
+    train: images/train        (a folder, a list file of image paths, or a list of those)
+    val: images/val
+    test: images/test          (optional)
+
+Labels are YOLO ``.txt`` files found the way Ultralytics finds them (``img2label_paths``):
+the last ``/images/`` folder of the image path becomes ``/labels/``. Roboflow exports write
+``train: ../train/images``; Ultralytics resolves a ``../`` entry that does not exist from the
+base folder without the ``../``, and so does this module. The file is read with PyYAML's
+safe loader; rewriting it (class names, split) keeps the other keys but not comments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.atomic import atomic_write_text
+from workbench.errors import FormatError
+from workbench.formats import decode_text, read_bytes
+
+DATA_YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml")
+# data.yaml key -> the workbench's split name
+SPLIT_KEYS = {"train": "train", "val": "valid", "test": "test"}
+
+
+@dataclass
+class DataYaml:
+    """What a data.yaml says: class names and, per split, the folders or list files."""
+
+    path: Path
+    names: list[str]
+    splits: dict[str, list[Path]] = field(default_factory=dict)  # split -> folders/list files
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def looks_like_data_yaml(doc: Any) -> bool:
+    return isinstance(doc, dict) and "names" in doc and any(k in doc for k in SPLIT_KEYS)
+
+
+def _load(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(decode_text(read_bytes(path), path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FormatError(path, f"malformed YAML: {problem}", line=line) from None
+
+
+def find_data_yaml(root: Path) -> Path | None:
+    """The data.yaml of an Ultralytics dataset folder: a known name, else the only YAML at
+    the root that has ``names`` and a split key."""
+    for name in DATA_YAML_NAMES:
+        if (root / name).is_file():
+            return root / name
+    found = []
+    for candidate in sorted(root.glob("*.y*ml")):
+        if candidate.suffix.lower() in (".yaml", ".yml") and candidate.is_file():
+            try:
+                if looks_like_data_yaml(_load(candidate)):
+                    found.append(candidate)
+            except FormatError:
+                continue
+    return found[0] if len(found) == 1 else None
+
+
+def _names(doc: dict, path: Path) -> list[str]:
+    names = doc.get("names")
+    if isinstance(names, dict):
+        try:
+            ids = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            raise FormatError(path, "class ids in names must be integers", element="names") \
+                from None
+        if ids != list(range(len(ids))):
+            raise FormatError(path, "class ids in names must run 0, 1, 2, ... without gaps",
+                              element="names")
+        result = [str(names[i] if i in names else names[str(i)]) for i in ids]
+    elif isinstance(names, list):
+        result = [str(n) for n in names]
+    else:
+        raise FormatError(path, "names must be a list or a mapping of id to name",
+                          element="names")
+    if any(not n.strip() for n in result):
+        raise FormatError(path, "a class name is empty", element="names")
+    nc = doc.get("nc")
+    if nc is not None and nc != len(result):
+        raise FormatError(path, f"nc is {nc} but names has {len(result)} classes",
+                          element="nc")
+    return [n.strip() for n in result]
+
+
+def _base(doc: dict, path: Path) -> Path:
+    base = doc.get("path")
+    if isinstance(base, str) and base.strip():
+        candidate = Path(base)
+        candidate = candidate if candidate.is_absolute() else path.parent / candidate
+        if candidate.is_dir():
+            return candidate.resolve()
+    return path.parent.resolve()
+
+
+def _entry(base: Path, entry: str) -> Path:
+    target = (base / entry).resolve()
+    if not target.exists() and entry.startswith("../"):
+        target = (base / entry[3:]).resolve()  # Roboflow's ../train/images, as Ultralytics
+    return target
+
+
+def read_data_yaml(path: str | Path) -> DataYaml:
+    """Parse a data.yaml; FormatError names the file and the key at fault."""
+    path = Path(path)
+    doc = _load(path)
+    if not isinstance(doc, dict):
+        raise FormatError(path, "expected a mapping with names and train/val paths")
+    names = _names(doc, path)
+    base = _base(doc, path)
+    splits: dict[str, list[Path]] = {}
+    for key, split in SPLIT_KEYS.items():
+        value = doc.get(key)
+        if value is None or value == "":
+            continue
+        entries = value if isinstance(value, list) else [value]
+        if not all(isinstance(e, str) for e in entries):
+            raise FormatError(path, "expected a path or a list of paths", element=key)
+        splits[split] = [_entry(base, e) for e in entries]
+    return DataYaml(path=path, names=names, splits=splits, raw=doc)
+
+
+def list_file_entries(path: Path) -> list[Path]:
+    """The image paths of a split list file; relative ones are relative to its folder."""
+    lines = decode_text(read_bytes(path), path).splitlines()
+    found = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line)
+            found.append((p if p.is_absolute() else path.parent / p).resolve())
+    return found
+
+
+def image_to_label(image: str) -> str:
+    """Ultralytics' rule: the label path (without ``.txt``) of an image path; the last
+    ``/images/`` folder becomes ``/labels/`` (labels beside the image when there is none)."""
+    sep_images, sep_labels = "/images/", "/labels/"
+    image = image.replace("\\", "/")
+    if sep_images in image:
+        head, tail = image.rsplit(sep_images, 1)
+        image = head + sep_labels + tail
+    return image.rsplit(".", 1)[0]
+
+
+def format_data_yaml(names: list[str], splits: dict[str, str],
+                     keep: dict[str, Any] | None = None) -> str:
+    """The text of a data.yaml: ``keep``'s other keys, then names, nc and the split paths."""
+    import yaml
+
+    doc: dict[str, Any] = {k: v for k, v in (keep or {}).items()
+                           if k not in ("names", "nc", *SPLIT_KEYS)}
+    for key, split in SPLIT_KEYS.items():
+        if split in splits:
+            doc[key] = splits[split]
+    doc["nc"] = len(names)
+    doc["names"] = dict(enumerate(names))
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def write_data_yaml(path: str | Path, names: list[str], splits: dict[str, str],
+                    keep: dict[str, Any] | None = None) -> None:
+    atomic_write_text(path, format_data_yaml(names, splits, keep))
+
+
+def rewrite_names(path: str | Path, names: list[str]) -> None:
+    """Replace the class names of an existing data.yaml, keeping its other keys."""
+    path = Path(path)
+    doc = _load(path)
+    doc = doc if isinstance(doc, dict) else {}
+    doc["nc"] = len(names)
+    doc["names"] = dict(enumerate(names))
+    import yaml
+
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def rewrite_splits(path: str | Path, splits: dict[str, str]) -> None:
+    """Point the train/val/test keys of an existing data.yaml at new places."""
+    import yaml
+
+    path = Path(path)
+    doc = _load(path)
+    doc = doc if isinstance(doc, dict) else {}
+    for key, split in SPLIT_KEYS.items():
+        if split in splits:
+            doc[key] = splits[split]
+        else:
+            doc.pop(key, None)
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def export_ultralytics(dataset: Any, out: str | Path, *, valid_fraction: float = 0.2,
+                       seed: int = 0, progress: Any = None) -> Path:
+    """Write the labeled images of ``dataset`` in the Ultralytics layout under ``out``:
+    ``images/<split>/NAME``, ``labels/<split>/NAME.txt`` and ``data.yaml``.
+
+    The split is the dataset's own (train / valid / test) when it has one, images in none of
+    them training; otherwise a stratified split (:func:`workbench.splits.make_split`) with
+    ``valid_fraction`` of the images in val. Unlabeled images are left out: Ultralytics reads
+    an image without a label file as "no objects". Returns the path of data.yaml.
+    """
+    from workbench.atomic import atomic_copy
+    from workbench.formats.darknet_layout import _unique_name
+    from workbench.formats.yolo import format_yolo
+    from workbench.splits import make_split
+
+    out = Path(out)
+    # a label that could not be read is left out, never written as an empty one
+    labeled = [r for r in dataset.images if r.labeled and r.width > 0 and r.height > 0
+               and r.label_error is None]
+    ids = {id(r) for r in labeled}
+    if dataset.split.get("train") or dataset.split.get("valid"):
+        parts = {part: [r for r in dataset.split.get(part, []) if id(r) in ids]
+                 for part in SPLIT_KEYS.values()}
+        listed = {id(r) for records in parts.values() for r in records}
+        parts["train"] += [r for r in labeled if id(r) not in listed]
+    else:
+        parts = make_split(labeled, valid_fraction, 0.0, seed)
+    used: set[str] = set()
+    done = 0
+    pointers: dict[str, str] = {}
+    for key, part in SPLIT_KEYS.items():
+        records = parts.get(part, [])
+        if not records:
+            continue
+        image_dir, label_dir = out / "images" / key, out / "labels" / key
+        image_dir.mkdir(parents=True, exist_ok=True)
+        label_dir.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            name = _unique_name(record.path.name, used)
+            atomic_copy(record.path, image_dir / name)
+            atomic_write_text(label_dir / (Path(name).stem + ".txt"),
+                              format_yolo(record.boxes, record.width, record.height))
+            done += 1
+            if progress is not None:
+                progress(done, len(labeled))
+        pointers[part] = f"images/{key}"
+    pointers.setdefault("valid", pointers.get("train", "images/train"))  # Ultralytics needs val
+    path = out / "data.yaml"
+    write_data_yaml(path, list(dataset.classes), pointers)
+    return path

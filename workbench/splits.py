@@ -1,0 +1,240 @@
+"""A dataset's split (train / valid / test): read it in the layout's own files, make a new
+one stratified by class, write it back in the layout's own files.
+
+Where each layout keeps its split (see :mod:`workbench.layouts`):
+
+    beside, label-folder  train.txt / valid.txt / test.txt at the root: image paths relative
+                          to the root (or absolute, or darknet-style paths from elsewhere that
+                          name one image of the dataset)
+    voc-devkit            ImageSets/Main/train.txt, val.txt, trainval.txt, test.txt: one
+                          image stem a line (val is the workbench's "valid")
+    ultralytics           data.yaml's train/val/test: folders or list files; a new split is
+                          written as train.txt / val.txt / test.txt list files beside the
+                          data.yaml (``./relative/path`` lines) and data.yaml points at them
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from workbench.atomic import atomic_write_text
+from workbench.dataset import Dataset, ImageRecord
+from workbench.errors import FormatError, WorkbenchError
+from workbench.formats import decode_text, read_bytes, split_lines
+
+SPLIT_ORDER = ("train", "valid", "test", "trainval")
+
+Problem = Callable[[FormatError], None]
+
+
+# ---------------------------------------------------------------------- reading
+
+def read_split(dataset: Dataset, problem: Problem) -> None:
+    """Fill ``dataset.split`` from the layout's split files; bad lines go to ``problem``."""
+    layout = dataset.layout
+    if layout is None:
+        return
+    if layout.kind == "ultralytics":
+        _read_yaml_split(dataset, problem)
+        return
+    parts = {part: path for part, path in layout.split_files().items() if path.is_file()}
+    if not parts:
+        return
+    by_relative = {r.path.relative_to(dataset.root).as_posix(): r for r in dataset.images}
+    by_name: dict[str, list[ImageRecord]] = {}
+    by_stem: dict[str, list[ImageRecord]] = {}
+    for record in dataset.images:
+        by_name.setdefault(record.path.name, []).append(record)
+        by_stem.setdefault(record.path.stem, []).append(record)
+    devkit = layout.kind == "voc-devkit"
+    for part, path in parts.items():
+        try:
+            lines = split_lines(decode_text(read_bytes(path), path))
+        except FormatError as err:
+            problem(err)
+            continue
+        chosen: list[ImageRecord] = []
+        for number, line in enumerate(lines, start=1):
+            entry = line.strip()
+            if devkit:
+                entry = entry.split()[0] if entry else ""  # "stem  1" in per-class lists
+            if not entry:
+                continue
+            if devkit:
+                found = by_stem.get(entry, [])
+                record = found[0] if len(found) == 1 else None
+            else:
+                record = _split_entry(dataset.root, entry, by_relative, by_name)
+            if record is None:
+                problem(FormatError(path, f"{entry!r} is not an image of the dataset",
+                                    line=number))
+            else:
+                chosen.append(record)
+        dataset.split[part] = chosen
+
+
+def _split_entry(root: Path, entry: str, by_relative: dict[str, ImageRecord],
+                 by_name: dict[str, list[ImageRecord]]) -> ImageRecord | None:
+    """A split line: relative to the root, absolute under it, or (darknet-style paths from
+    elsewhere) an unambiguous file name."""
+    path = Path(entry.replace("\\", "/"))
+    if path.is_absolute():
+        try:
+            path = path.relative_to(root)
+        except ValueError:
+            pass
+    record = by_relative.get(path.as_posix().removeprefix("./"))
+    if record is None and len(by_name.get(path.name, [])) == 1:
+        record = by_name[path.name][0]
+    return record
+
+
+def _read_yaml_split(dataset: Dataset, problem: Problem) -> None:
+    from workbench.formats.ultralytics import list_file_entries
+
+    data = dataset.layout.data_yaml
+    if data is not None:
+        by_path = {r.path: r for r in dataset.images}
+        for part, sources in data.splits.items():
+            chosen: list[ImageRecord] = []
+            for source in sources:
+                if source.is_dir():
+                    chosen += [r for r in dataset.images if source in r.path.parents]
+                elif source.is_file():
+                    try:
+                        entries = list_file_entries(source)
+                    except FormatError as err:
+                        problem(err)
+                        continue
+                    chosen += [by_path[p] for p in entries if p in by_path]
+            dataset.split[part] = chosen
+        return
+    # no data.yaml: images/<split>/ (Ultralytics) or <split>/images/ (Roboflow) folders
+    names = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
+    for record in dataset.images:
+        parts = record.path.relative_to(dataset.root).parts
+        for i, folder in enumerate(parts[:-1]):
+            neighbour = {parts[i - 1] if i else "", parts[i + 1] if i + 2 < len(parts) else ""}
+            if folder in names and "images" in neighbour:
+                dataset.split.setdefault(names[folder], []).append(record)
+                break
+
+
+# ---------------------------------------------------------------------- making
+
+def make_split(records: list[ImageRecord], valid: float, test: float = 0.0, seed: int = 0
+               ) -> dict[str, list[ImageRecord]]:
+    """A deterministic split of ``records`` into train / valid (/ test), stratified by class.
+
+    Each image joins the group of the rarest class it holds (images without boxes form their
+    own group), groups are shuffled with ``seed`` and laid end to end, and the images are
+    dealt out along that sequence so that every prefix holds round(n * fraction) valid and
+    test images: each class gets its share to within one image, the totals are exact. The
+    same records (in any order) and seed give the same split.
+    """
+    for name, value in (("valid", valid), ("test", test)):
+        if not 0.0 <= value < 1.0:
+            raise WorkbenchError(f"--{name} {value}: expected a fraction in [0, 1)")
+    if valid + test >= 1.0:
+        raise WorkbenchError(f"--valid {valid} + --test {test} leaves nothing to train on")
+    ordered = sorted(records, key=lambda r: r.path.as_posix())
+    images_per_class = Counter(c for r in ordered for c in {b.class_id for b in r.boxes})
+
+    def group(record: ImageRecord) -> tuple[int, int]:
+        held = {b.class_id for b in record.boxes}
+        if not held:
+            return (1 << 30, -1)
+        rarest = min(held, key=lambda c: (images_per_class[c], c))
+        return (images_per_class[rarest], rarest)
+
+    rng = random.Random(seed)
+    groups: dict[tuple[int, int], list[ImageRecord]] = {}
+    for record in ordered:
+        groups.setdefault(group(record), []).append(record)
+    sequence: list[ImageRecord] = []
+    for key in sorted(groups):
+        members = groups[key]
+        rng.shuffle(members)
+        sequence += members
+    split: dict[str, list[ImageRecord]] = {"train": [], "valid": [], "test": []}
+    for i, record in enumerate(sequence, start=1):
+        if len(split["valid"]) < _share(i, valid):
+            split["valid"].append(record)
+        elif len(split["test"]) < _share(i, test):
+            split["test"].append(record)
+        else:
+            split["train"].append(record)
+    n = len(sequence)
+    if valid > 0 and not split["valid"] and n >= 2:  # at least one image to validate on
+        split["valid"].append(split["train"].pop())
+    for part in split:
+        split[part].sort(key=lambda r: r.path.as_posix())
+    if not test:
+        del split["test"]
+    return split
+
+
+def _share(count: int, fraction: float) -> int:
+    return int(count * fraction + 0.5)
+
+
+# ---------------------------------------------------------------------- writing
+
+def write_split(dataset: Dataset, split: dict[str, list[ImageRecord]]) -> list[Path]:
+    """Write ``split`` in the files of the dataset's layout (atomically); return them.
+
+    Split files of the layout that ``split`` has no part for are emptied, so an old test
+    list never outlives a new split."""
+    layout = dataset.layout
+    if layout is None:
+        raise WorkbenchError("the dataset has no layout")
+    if layout.kind == "ultralytics":
+        return _write_yaml_split(dataset, split)
+    written = []
+    devkit = layout.kind == "voc-devkit"
+    files = layout.split_files()
+    if devkit:
+        split = dict(split)
+        split["trainval"] = sorted(split.get("train", []) + split.get("valid", []),
+                                   key=lambda r: r.path.as_posix())
+    for part, path in files.items():
+        records = split.get(part)
+        if records is None and not path.exists():
+            continue
+        lines = [(r.path.stem if devkit else dataset.relative_path(r).as_posix())
+                 for r in records or []]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+        written.append(path)
+    dataset.split = {part: list(records) for part, records in split.items() if records}
+    return written
+
+
+def _write_yaml_split(dataset: Dataset, split: dict[str, list[ImageRecord]]) -> list[Path]:
+    from workbench.formats.ultralytics import SPLIT_KEYS, rewrite_splits, write_data_yaml
+
+    file_names = {split_name: f"{key}.txt" for key, split_name in SPLIT_KEYS.items()}
+    written, pointers = [], {}
+    for part, records in split.items():
+        if part not in file_names or not records:
+            continue
+        path = dataset.root / file_names[part]
+        atomic_write_text(path, "".join(
+            f"./{os.path.relpath(r.path, dataset.root).replace(os.sep, '/')}\n"
+            for r in records))
+        written.append(path)
+        pointers[part] = file_names[part]
+    data = dataset.layout.data_yaml
+    if data is not None:
+        rewrite_splits(data.path, pointers)
+        written.append(data.path)
+    else:
+        path = dataset.root / "data.yaml"
+        write_data_yaml(path, dataset.classes.names, pointers)
+        written.append(path)
+    dataset.split = {part: list(records) for part, records in split.items() if records}
+    return written

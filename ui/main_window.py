@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -27,6 +28,7 @@ from ui.image_cache import Decoded, ImageCache
 from ui.image_list import image_status
 from ui.menus import build_actions, build_menus
 from ui.panels.class_panel import ClassPanel
+from ui.panels.evaluate_panel import EvaluatePanel
 from ui.panels.image_panel import ImagePanel
 from ui.panels.inspect_panel import InspectPanel
 from ui.panels.prelabel import Prelabeler
@@ -37,8 +39,20 @@ from ui.shortcuts import CheatSheet
 from workbench.dataset import Dataset
 
 APP_NAME = "Detection Workbench"
+TABBED_WITH_STATS = ("inspect", "train", "evaluate")  # hidden until asked for
+LEFT_DOCK_WIDTH = 380  # the Train and Evaluate tables show every column at this width
 AUTOSAVE_MS = 30_000
 PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """A dock's panel in a scroll area: a tall panel scrolls instead of making the window
+    taller than the screen (the dock's minimum height no longer adds up)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(panel)
+    return area
 
 
 def _open_dataset(job: workers.Job, root: str) -> Dataset:
@@ -61,6 +75,7 @@ class MainWindow(QMainWindow):
         self.prelabeler = Prelabeler(self.session, self)
         self.inspector = InspectPanel(self.session, self.canvas, lambda: self.prelabeler.model)
         self.trainer = TrainPanel(self.session)
+        self.evaluator = EvaluatePanel(self.session)
         self._last_save_error: tuple[int, str] | None = None  # (image, error) autosave met
         self.docks = {}
         for key, title, widget, area in (
@@ -68,15 +83,22 @@ class MainWindow(QMainWindow):
                 ("classes", "Classes", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea),
                 ("inspect", "Inspect", self.inspector, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea)):
+                ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("evaluate", "Evaluate", self.evaluator, Qt.DockWidgetArea.LeftDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{key}")  # saveState needs names
-            dock.setWidget(widget)
+            dock.setWidget(_scrolling(widget))
             self.addDockWidget(area, dock)
             self.docks[key] = dock
-        self.docks["inspect"].hide()  # runs the model: only when asked for (Ctrl+I)
+        # the big panels share the left column as tabs: stacked, they would sum their
+        # heights and push the window past the screen
+        for key in TABBED_WITH_STATS:
+            self.tabifyDockWidget(self.docks["stats"], self.docks[key])
+            self.docks[key].hide()
+            # shown from a menu or key: bring its tab to the front
+            self.docks[key].toggleViewAction().triggered.connect(
+                lambda on, d=self.docks[key]: on and d.raise_())
         self.docks["inspect"].visibilityChanged.connect(self.inspector.set_active)
-        self.docks["train"].hide()
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
         for label in (self.pointer_label, self.zoom_label, self.position_label):
             self.statusBar().addPermanentWidget(label)
@@ -109,6 +131,8 @@ class MainWindow(QMainWindow):
         self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.model_ready.connect(self.use_model)
+        self.evaluator.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.evaluator.image_picked.connect(self.go_to_path)
 
     # --- opening ----------------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> None:
@@ -173,6 +197,14 @@ class MainWindow(QMainWindow):
             return False
         self.session.go_to(row)
         return True
+
+    def go_to_path(self, relative: str) -> bool:
+        """Show the image at this path relative to the data set root (Evaluate's lists)."""
+        dataset = self.session.dataset
+        record = dataset.find(relative) if dataset is not None else None
+        if record is None:
+            return False
+        return self.go_to(dataset.images.index(record))
 
     def next_image(self) -> bool:
         row = self.images.filter.neighbour(self.session.index, 1)
@@ -427,7 +459,9 @@ class MainWindow(QMainWindow):
         s = settings.settings()
         geometry, state = s.value("window/geometry"), s.value("window/state")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 820)
+            self.resize(1280, 800)
+            self.resizeDocks([self.docks["stats"]], [LEFT_DOCK_WIDTH],
+                             Qt.Orientation.Horizontal)
         if state is not None:
             self.restoreState(state)
         self._rebuild_recent_menu()
@@ -442,6 +476,7 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.prelabeler.cancel()
         self.inspector.cancel()
+        self.evaluator.cancel()
         self.trainer.shutdown(5000)  # SIGTERM: the trainer saves a checkpoint first
         workers.shutdown()
         event.accept()

@@ -35,7 +35,7 @@ class PlotView(QWidget):
 
         from workbench.plots import new_figure
 
-        self.figure = new_figure(4, 2.5)
+        self.figure = new_figure(3, 2, dpi=72)  # screen points: 10 pt text is 10 px
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumSize(50, 50)  # the figure's own size must not dictate the dock's
         self._layout.addWidget(self.canvas)

@@ -114,7 +114,7 @@ def draw_training(figure: Figure, rows: list[dict]) -> None:
     points = [(r["epoch"], r["val_map50"]) for r in rows if _finite(r.get("val_map50"))]
     if points:
         map_ax.plot(*zip(*points, strict=True), marker=".", color="tab:purple")
-    map_ax.set(xlabel="epoch", ylim=(0, 1), title="validation mAP@0.5")
+    map_ax.set(xlabel="epoch", ylim=(0, 1), title="val mAP@0.5")
     for ax in (loss_ax, map_ax):
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)

@@ -26,7 +26,8 @@ def is_image(path: str | Path) -> bool:
 
 
 def list_images(root: str | Path) -> list[Path]:
-    """Every image under ``root`` (recursive, hidden folders skipped), sorted by relative path."""
+    """Every image under ``root`` (recursive, hidden folders skipped), in natural order of
+    the relative path (``img2`` before ``img10``, as labelImg and file managers list them)."""
     root = Path(root)
     found: list[str] = []
     stack = [str(root)]
@@ -43,8 +44,10 @@ def list_images(root: str | Path) -> list[Path]:
                 stack.append(entry.path)
             elif is_image(entry.name):
                 found.append(entry.path)
+    from natsort import natsorted, ns
+
     prefix = len(str(root)) + 1
-    found.sort(key=lambda p: p[prefix:])
+    found = natsorted(found, key=lambda p: p[prefix:], alg=ns.IGNORECASE)  # ns.PATH: 3x slower
     return [Path(p) for p in found]
 
 

@@ -53,6 +53,7 @@ class ImageRecord:
     labeled: bool = False
     verified: bool = False
     problems: list[str] = field(default_factory=list)
+    depth: int | None = None  # the <depth> its VOC file said; kept when the file is rewritten
 
     @property
     def name(self) -> str:

@@ -94,6 +94,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return width, height
 
 
+def image_depth(path: str | Path) -> int:
+    """Channels of the image as its header says (1 grayscale, 3 colour, 4 with alpha): the
+    ``<depth>`` of a new VOC file. Only the header is read."""
+    with _open(Path(path)) as img:
+        return len(img.getbands())
+
+
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
                           0xCE, 0xCF})
 

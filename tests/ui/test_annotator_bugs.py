@@ -49,3 +49,57 @@ def test_image_list_is_in_natural_order(open_window, tmp_path, qtbot):
     shown = [model.index(r, 0).data().split(". ", 1)[1] for r in range(model.rowCount())]
     assert shown == [f"{'R' if n == 7 else 'r'}accoon-{n}.jpg"
                      for n in (1, 2, 3, 7, 10, 11, 20, 100)]
+
+
+def reopen(open_window, folder: Path, old) -> object:
+    old.close()
+    return open_window(folder)
+
+
+# --- bug 7: "verified" was lost on reopen in YOLO-only data sets ----------------------------
+def test_verified_survives_reopening_a_yolo_data_set(open_window, demo, qtbot):
+    w = open_window(demo)
+    assert w.session.formats == ("yolo",)
+    w.go_to(2)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Space)
+    assert w.session.record.verified and not w.session.is_dirty()
+    assert (demo / "verified.txt").read_text() == "img_00002.jpg\n"
+    w = reopen(open_window, demo, w)
+    assert [r.verified for r in w.session.dataset.images] == [i == 2 for i in range(6)]
+    assert w.images.model.index(2).data(Qt.ItemDataRole.UserRole + 1) == "verified"
+    w.go_to(2)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Space)   # Space again: not verified, on disk too
+    w = reopen(open_window, demo, w)
+    assert not any(r.verified for r in w.session.dataset.images)
+    assert (demo / "verified.txt").read_text() == ""
+
+
+# --- bug 8: VOC depth rewritten as 3; classes.txt written in VOC-only mode ------------------
+def test_saving_voc_keeps_depth_and_writes_no_class_list(open_window, tmp_path, qtbot):
+    from PIL import Image
+
+    from workbench.dataset import Box
+    from workbench.formats.voc import read_voc, write_voc
+
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    Image.new("L", (120, 80), 128).save(folder / "scan.png")
+    write_voc(folder / "scan.xml", [Box(10, 10, 50, 40, 0)], ["crack"], folder / "scan.png",
+              120, 80, depth=1)
+    Image.new("L", (60, 40), 50).save(folder / "new.png")   # no label yet
+    w = open_window(folder)
+    assert w.session.formats == ("voc",)
+    w.go_to(w.session.dataset.images.index(w.session.dataset.find("scan.png")))
+    w.canvas.select([0])
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Right)   # nudge the box: an edit to save
+    assert w.session.is_dirty()
+    qtbot.keyClick(w.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert not w.session.is_dirty()
+    assert read_voc(folder / "scan.xml").depth == 1
+    assert read_voc(folder / "scan.xml").objects[0].name == "crack"
+    # a new file of a grayscale image says what the image is
+    w.go_to(w.session.dataset.images.index(w.session.dataset.find("new.png")))
+    w.session.add_box((5, 5, 30, 30), 0)
+    w.save_current()
+    assert read_voc(folder / "new.xml").depth == 1
+    assert not (folder / "classes.txt").exists() and not (folder / "obj.names").exists()

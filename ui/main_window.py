@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.cache.failed.connect(self._image_failed)
         self.images.picked.connect(self.go_to)
         self.classes.edit_failed.connect(self.show_error)
+        s.class_file_failed.connect(self.show_error)
         self.classes.edit_done.connect(self._class_edit_done)
         self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
@@ -389,12 +390,32 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Copied {n} boxes from the previous image", 3000)
 
     def accept_proposals(self) -> None:
+        new = self.session.new_class_names()
+        add = True
+        if new:
+            choice = self.ask_add_classes(new)
+            if choice == "cancel":
+                return
+            add = choice == "add"
         try:
-            n = self.session.accept_proposals()
+            n = self.session.accept_proposals(add_classes=add)
         except OSError as exc:  # the class list could not be saved; proposals stay
             self.show_error(f"Proposals not accepted: {exc}")
             return
-        self.statusBar().showMessage(f"Accepted {n} proposed boxes", 3000)
+        skipped = self.session.skipped_duplicates
+        self.statusBar().showMessage(f"Accepted {n} proposed boxes" + (
+            f"; {skipped} skipped: already labeled" if skipped else ""), 5000)
+
+    def ask_add_classes(self, names: list[str]) -> str:
+        """'add', 'skip' (accept only boxes of known classes) or 'cancel' (tests replace it)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "New classes",
+                          f"The model proposes classes this data set does not have: "
+                          f"{', '.join(names)}.\nAdd them to the class list?", parent=self)
+        add = box.addButton("Add classes", QMessageBox.ButtonRole.AcceptRole)
+        skip = box.addButton("Skip their boxes", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {add: "add", skip: "skip"}.get(box.clickedButton(), "cancel")
 
     def propose_unlabeled(self) -> None:
         n = self.prelabeler.propose_unlabeled()

@@ -115,6 +115,13 @@ class ClassList:
         self._names.append(name)
         return len(self._names) - 1
 
+    def drop_last(self, count: int) -> list[str]:
+        """Remove the last ``count`` names (undoing an append; no index of the rest moves)."""
+        if count <= 0:
+            return []
+        dropped, self._names = self._names[-count:], self._names[:-count]
+        return dropped
+
     def note_unknown(self, name: str) -> None:
         """Remember a class name met in a file but missing from the list."""
         if name not in self.unknown and self.index(name) is None:

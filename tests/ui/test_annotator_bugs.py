@@ -103,3 +103,120 @@ def test_saving_voc_keeps_depth_and_writes_no_class_list(open_window, tmp_path, 
     w.save_current()
     assert read_voc(folder / "new.xml").depth == 1
     assert not (folder / "classes.txt").exists() and not (folder / "obj.names").exists()
+
+
+def propose_here(w, qtbot) -> list:
+    qtbot.keyClick(w.canvas, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    wait_idle(qtbot, 60_000)
+    return w.session.current_proposals()
+
+
+def same_object_pairs(boxes, names, iou: float = 0.5) -> int:
+    from workbench.boxes import iou_matrix
+
+    overlap = iou_matrix([b.xyxy() for b in boxes], [b.xyxy() for b in boxes])
+    return sum(1 for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+               if overlap[i, j] >= iou and names[boxes[i].class_id] == names[boxes[j].class_id])
+
+
+# --- bug 3: Propose + Enter on a labeled image duplicated every box -------------------------
+def test_proposals_never_duplicate_existing_labels(open_window, tmp_path, qtbot):
+    from ui.session import Proposal
+    from workbench.synth import make_demo_dataset
+
+    root = make_demo_dataset(tmp_path / "d", images=3, seed=5, size=192)
+    w = open_window(root)
+    record = w.session.record
+    labels = [b.xyxy() for b in record.boxes]
+    names = w.session.dataset.classes.names
+    assert labels and same_object_pairs(record.boxes, names) == 0
+    proposals = propose_here(w, qtbot)
+    # the demo model finds the labeled shapes again: none of those may be proposed
+    from workbench.boxes import iou_matrix
+    for p in proposals:
+        same = [j for j, b in enumerate(record.boxes) if names[b.class_id] == p.name]
+        assert not same or iou_matrix([p.box.xyxy()], [record.boxes[j].xyxy()
+                                                      for j in same]).max() < 0.5
+    n = len(record.boxes)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
+    assert len(record.boxes) == n + len(proposals)
+    assert same_object_pairs(record.boxes, names) == 0
+    # proposals made before the labels existed are skipped on accept
+    w.session.set_proposals(w.session.index, [
+        Proposal(replace_box(b), 0.9, names[b.class_id]) for b in record.boxes])
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
+    assert len(record.boxes) == n + len(proposals)
+    assert w.session.skipped_duplicates == n + len(proposals)
+
+
+def replace_box(box):
+    from dataclasses import replace
+
+    return replace(box, x1=box.x1 + 1)
+
+
+# --- bug 4: model classes silently added; undo kept them; no way to delete a class ----------
+def test_model_classes_map_by_name_ask_and_undo(open_window, tmp_path, qtbot):
+    from workbench.synth import make_demo_dataset
+
+    root = make_demo_dataset(tmp_path / "d", images=3, seed=6, size=192)
+    for label in root.glob("img_*.txt"):
+        label.unlink()
+    (root / "classes.txt").write_text("blob\ncircle\n")
+    w = open_window(root)
+    asked = []
+    answers = iter(["cancel", "add"])
+    w.ask_add_classes = lambda names: asked.append(names) or next(answers)
+    proposals = propose_here(w, qtbot)
+    new = sorted({p.name for p in proposals} - {"blob", "circle"})
+    assert new and "circle" in {p.name for p in proposals}
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)      # asked, cancelled: nothing changes
+    assert sorted(asked[0]) == new and not w.session.record.boxes
+    assert w.session.dataset.classes.names == ["blob", "circle"]
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)      # asked again, added
+    classes = w.session.dataset.classes
+    assert classes.names[:2] == ["blob", "circle"] and sorted(classes.names[2:]) == new
+    assert (root / "classes.txt").read_text().split() == classes.names
+    boxes = w.session.record.boxes
+    assert sorted(classes[b.class_id] for b in boxes) == sorted(p.name for p in proposals)
+    w.session.undo_group.undo()                      # one undo: boxes and classes go
+    assert not w.session.record.boxes and classes is w.session.dataset.classes
+    assert w.session.dataset.classes.names == ["blob", "circle"]
+    assert (root / "classes.txt").read_text().split() == ["blob", "circle"]
+    w.session.undo_group.redo()
+    assert sorted(w.session.dataset.classes.names[2:]) == new
+    w.session.undo_group.undo()
+    # "skip": only the boxes of classes the data set has
+    w.ask_add_classes = lambda names: "skip"
+    propose_here(w, qtbot)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
+    assert {w.session.dataset.classes[b.class_id] for b in w.session.record.boxes} == {"circle"}
+    assert w.session.dataset.classes.names == ["blob", "circle"]
+    assert all(b.class_id == 1 for b in w.session.record.boxes)   # "circle" by name, not id
+
+
+def test_delete_class_refused_while_used_then_renumbers(open_window, demo, qtbot):
+    names = (demo / "classes.txt").read_text().split()
+    original = {p.name: p.read_text() for p in demo.glob("img_*.txt")}
+    # an unused class in the middle: "extra" at index 1, the files numbered to match
+    (demo / "classes.txt").write_text("\n".join([names[0], "extra", *names[1:]]) + "\n")
+    for name, text in original.items():
+        lines = [line.split() for line in text.splitlines() if line.strip()]
+        (demo / name).write_text("".join(
+            f"{int(c) + (int(c) >= 1)} {' '.join(rest)}\n" for c, *rest in lines))
+    w = open_window(demo)
+    panel = w.classes
+    used = sum(b.class_id == 0 for r in w.session.dataset.images for b in r.boxes)
+    assert used
+    panel.list.setCurrentRow(0)
+    with qtbot.waitSignal(panel.edit_failed) as refused:
+        qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert f"used by {used} box(es)" in refused.args[0]
+    assert w.session.dataset.classes.names == [names[0], "extra", *names[1:]]
+    panel._confirm_renumber = lambda what: True
+    panel.list.setCurrentRow(1)
+    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot)
+    assert w.session.dataset.classes.names == names
+    assert (demo / "classes.txt").read_text().split() == names
+    assert {p.name: p.read_text() for p in demo.glob("img_*.txt")} == original

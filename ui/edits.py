@@ -140,3 +140,38 @@ class SetVerified(_Edit):
     def undo(self) -> None:
         self.record.verified = self.old
         self._notify(None)
+
+
+class AddClasses(QUndoCommand):
+    """Append class names to the data set's list (proposals of classes it lacked).
+
+    ``changed()`` writes the class list file and tells the views. Undo drops the names
+    again only while no box of any image uses them (drawn with them since, say): removing a
+    used class would leave boxes without a name, so then the names stay.
+    """
+
+    def __init__(self, dataset, names: list[str], changed: Callable[[], None],
+                 applied: bool = False) -> None:
+        super().__init__("Add classes " + ", ".join(names))
+        self.dataset = dataset
+        self.names = list(names)
+        self._changed = changed
+        self._skip_redo = applied   # the caller appended them already (to save the file first)
+        self.first = len(dataset.classes) - (len(names) if applied else 0)
+
+    def redo(self) -> None:
+        if self._skip_redo:
+            self._skip_redo = False
+            return
+        for name in self.names:
+            self.dataset.classes.append(name)
+        self._changed()
+
+    def undo(self) -> None:
+        classes = self.dataset.classes
+        if classes.names[self.first:] != self.names:
+            return  # the list changed since (renamed, merged): leave it to the user
+        if any(b.class_id >= self.first for r in self.dataset.images for b in r.boxes):
+            return
+        classes.drop_last(len(self.names))
+        self._changed()

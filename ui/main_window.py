@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -27,6 +28,7 @@ from ui.image_cache import Decoded, ImageCache
 from ui.image_list import image_status
 from ui.menus import build_actions, build_menus
 from ui.panels.class_panel import ClassPanel
+from ui.panels.evaluate_panel import EvaluatePanel
 from ui.panels.image_panel import ImagePanel
 from ui.panels.inspect_panel import InspectPanel
 from ui.panels.prelabel import Prelabeler
@@ -37,8 +39,20 @@ from ui.shortcuts import CheatSheet
 from workbench.dataset import Dataset
 
 APP_NAME = "Detection Workbench"
+TABBED_WITH_STATS = ("inspect", "train", "evaluate")  # hidden until asked for
+LEFT_DOCK_WIDTH = 380  # the Train and Evaluate tables show every column at this width
 AUTOSAVE_MS = 30_000
 PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """A dock's panel in a scroll area: a tall panel scrolls instead of making the window
+    taller than the screen (the dock's minimum height no longer adds up)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(panel)
+    return area
 
 
 def _open_dataset(job: workers.Job, root: str) -> Dataset:
@@ -61,6 +75,7 @@ class MainWindow(QMainWindow):
         self.prelabeler = Prelabeler(self.session, self)
         self.inspector = InspectPanel(self.session, self.canvas, lambda: self.prelabeler.model)
         self.trainer = TrainPanel(self.session)
+        self.evaluator = EvaluatePanel(self.session)
         self._last_save_error: tuple[int, str] | None = None  # (image, error) autosave met
         self.docks = {}
         for key, title, widget, area in (
@@ -68,15 +83,22 @@ class MainWindow(QMainWindow):
                 ("classes", "Classes", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea),
                 ("inspect", "Inspect", self.inspector, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea)):
+                ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("evaluate", "Evaluate", self.evaluator, Qt.DockWidgetArea.LeftDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{key}")  # saveState needs names
-            dock.setWidget(widget)
+            dock.setWidget(_scrolling(widget))
             self.addDockWidget(area, dock)
             self.docks[key] = dock
-        self.docks["inspect"].hide()  # runs the model: only when asked for (Ctrl+I)
+        # the big panels share the left column as tabs: stacked, they would sum their
+        # heights and push the window past the screen
+        for key in TABBED_WITH_STATS:
+            self.tabifyDockWidget(self.docks["stats"], self.docks[key])
+            self.docks[key].hide()
+            # shown from a menu or key: bring its tab to the front
+            self.docks[key].toggleViewAction().triggered.connect(
+                lambda on, d=self.docks[key]: on and d.raise_())
         self.docks["inspect"].visibilityChanged.connect(self.inspector.set_active)
-        self.docks["train"].hide()
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
         for label in (self.pointer_label, self.zoom_label, self.position_label):
             self.statusBar().addPermanentWidget(label)
@@ -105,10 +127,13 @@ class MainWindow(QMainWindow):
         self.cache.failed.connect(self._image_failed)
         self.images.picked.connect(self.go_to)
         self.classes.edit_failed.connect(self.show_error)
+        s.class_file_failed.connect(self.show_error)
         self.classes.edit_done.connect(self._class_edit_done)
         self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.model_ready.connect(self.use_model)
+        self.evaluator.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.evaluator.image_picked.connect(self.go_to_path)
 
     # --- opening ----------------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> None:
@@ -178,6 +203,14 @@ class MainWindow(QMainWindow):
             return False
         self.session.go_to(row)
         return True
+
+    def go_to_path(self, relative: str) -> bool:
+        """Show the image at this path relative to the data set root (Evaluate's lists)."""
+        dataset = self.session.dataset
+        record = dataset.find(relative) if dataset is not None else None
+        if record is None:
+            return False
+        return self.go_to(dataset.images.index(record))
 
     def next_image(self) -> bool:
         row = self.images.filter.neighbour(self.session.index, 1)
@@ -362,12 +395,32 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Copied {n} boxes from the previous image", 3000)
 
     def accept_proposals(self) -> None:
+        new = self.session.new_class_names()
+        add = True
+        if new:
+            choice = self.ask_add_classes(new)
+            if choice == "cancel":
+                return
+            add = choice == "add"
         try:
-            n = self.session.accept_proposals()
+            n = self.session.accept_proposals(add_classes=add)
         except OSError as exc:  # the class list could not be saved; proposals stay
             self.show_error(f"Proposals not accepted: {exc}")
             return
-        self.statusBar().showMessage(f"Accepted {n} proposed boxes", 3000)
+        skipped = self.session.skipped_duplicates
+        self.statusBar().showMessage(f"Accepted {n} proposed boxes" + (
+            f"; {skipped} skipped: already labeled" if skipped else ""), 5000)
+
+    def ask_add_classes(self, names: list[str]) -> str:
+        """'add', 'skip' (accept only boxes of known classes) or 'cancel' (tests replace it)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "New classes",
+                          f"The model proposes classes this data set does not have: "
+                          f"{', '.join(names)}.\nAdd them to the class list?", parent=self)
+        add = box.addButton("Add classes", QMessageBox.ButtonRole.AcceptRole)
+        skip = box.addButton("Skip their boxes", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {add: "add", skip: "skip"}.get(box.clickedButton(), "cancel")
 
     def propose_unlabeled(self) -> None:
         n = self.prelabeler.propose_unlabeled()
@@ -432,7 +485,9 @@ class MainWindow(QMainWindow):
         s = settings.settings()
         geometry, state = s.value("window/geometry"), s.value("window/state")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 820)
+            self.resize(1280, 800)
+            self.resizeDocks([self.docks["stats"]], [LEFT_DOCK_WIDTH],
+                             Qt.Orientation.Horizontal)
         if state is not None:
             self.restoreState(state)
         self._rebuild_recent_menu()
@@ -447,6 +502,7 @@ class MainWindow(QMainWindow):
         self._autosave.stop()
         self.prelabeler.cancel()
         self.inspector.cancel()
+        self.evaluator.cancel()
         self.trainer.shutdown(5000)  # SIGTERM: the trainer saves a checkpoint first
         workers.shutdown()
         event.accept()

@@ -75,6 +75,9 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     train.setShortcuts(keys_for("train"))
     w.addAction(train)
     actions["train"] = train
+    evaluate = w.docks["evaluate"].toggleViewAction()
+    evaluate.setText("&Evaluate predictions (mAP, PR curves, confusion)")
+    actions["evaluate"] = evaluate
     actions["cancel_proposals"] = QAction("&Cancel proposing", w)
     actions["cancel_proposals"].triggered.connect(w.prelabeler.cancel)
     actions["autosave"] = QAction("&Autosave", w, checkable=True, checked=True)
@@ -130,5 +133,6 @@ def build_menus(w: MainWindow) -> None:
     model.addSeparator()
     model.addAction(a["inspect"])
     model.addAction(a["train"])
+    model.addAction(a["evaluate"])
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a["cheat_sheet"])

@@ -17,6 +17,7 @@ from workbench import folder
 from workbench.dataset import Box, Dataset, ImageRecord
 
 MIN_BOX = 2.0  # pixels; smaller drags are clicks, not boxes
+SAME_OBJECT_IOU = 0.5  # a proposal this close to a label of its class is that label again
 DUPLICATE_OFFSET = 10.0
 
 
@@ -27,6 +28,22 @@ class Proposal:
     box: Box      # class_id is the dataset's index, or -1 when the list lacks ``name``
     score: float
     name: str
+
+
+def without_duplicates(proposals: list[Proposal], boxes: list[Box], class_names: list[str],
+                       iou: float = SAME_OBJECT_IOU) -> tuple[list[Proposal], int]:
+    """Drop proposals that match an existing label of the same class name (IoU >= ``iou``):
+    proposing on a labeled image must not duplicate its boxes. Returns (kept, dropped)."""
+    from workbench.boxes import iou_matrix
+
+    if not proposals or not boxes:
+        return list(proposals), 0
+    names = [class_names[b.class_id] if 0 <= b.class_id < len(class_names) else None
+             for b in boxes]
+    overlap = iou_matrix([p.box.xyxy() for p in proposals], [b.xyxy() for b in boxes])
+    kept = [p for i, p in enumerate(proposals)
+            if not any(overlap[i, j] >= iou and names[j] == p.name for j in range(len(boxes)))]
+    return kept, len(proposals) - len(kept)
 
 
 def default_formats(dataset: Dataset) -> tuple[str, ...]:
@@ -43,6 +60,7 @@ class LabelSession(QObject):
     classes_changed = Signal()
     proposals_changed = Signal()
     current_class_changed = Signal(int)
+    class_file_failed = Signal(str)        # the class list file could not follow an undo/redo
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +74,7 @@ class LabelSession(QObject):
         self.proposals: dict[int, list[Proposal]] = {}
         self._saved: dict[int, tuple[list[Box], bool]] = {}  # boxes, verified at the last save
         self._current_class = 0
+        self.skipped_duplicates = 0  # proposals the last accept skipped as existing labels
 
     # --- dataset and navigation -------------------------------------------------------
     def set_dataset(self, dataset: Dataset, formats: tuple[str, ...] | None = None) -> None:
@@ -269,27 +288,69 @@ class LabelSession(QObject):
     def current_proposals(self) -> list[Proposal]:
         return self.proposals.get(self.index, [])
 
-    def accept_proposals(self) -> int:
-        """Accepted proposals become one undoable edit; unknown class names are appended."""
+    def new_class_names(self) -> list[str]:
+        """Class names of the current proposals that the data set's list lacks, in order."""
+        names: list[str] = []
+        if self.dataset is None:
+            return names
+        for p in self.current_proposals():
+            if self.dataset.classes.index(p.name) is None and p.name not in names:
+                names.append(p.name)
+        return names
+
+    def accept_proposals(self, add_classes: bool = True) -> int:
+        """Accepted proposals become one undoable edit. Model classes map to the data set's
+        by name; names it lacks are appended (in the same undoable edit) when
+        ``add_classes``, else their proposals are dropped. Proposals that repeat a label of
+        the same class are skipped (``skipped_duplicates``). Returns the boxes added."""
         proposals = self.proposals.get(self.index, [])
         record = self.record
+        self.skipped_duplicates = 0
         if record is None or not proposals:
             return 0
-        boxes = []
-        added_class = False
-        for p in proposals:
-            class_id = p.box.class_id
-            if class_id < 0:
-                class_id = self.dataset.classes.append(p.name)
-                added_class = True
-            boxes.append(replace(p.box, class_id=class_id))
-        if added_class:
-            folder.save_classes(self.dataset)  # may raise: the proposals stay on screen
-            self.classes_changed.emit()
+        classes = self.dataset.classes
+        new = self.new_class_names() if add_classes else []
+        if not add_classes:
+            proposals = [p for p in proposals if classes.index(p.name) is not None]
+        proposals, self.skipped_duplicates = without_duplicates(proposals, record.boxes,
+                                                                classes.names)
+        ids = {name: classes.index(name) for name in {p.name for p in proposals}}
+        ids.update({name: len(classes) + i for i, name in enumerate(new)})
+        boxes = [replace(p.box, class_id=ids[p.name]) for p in proposals]
+        if new:
+            for name in new:
+                classes.append(name)
+            try:
+                self._write_class_file()
+            except Exception:
+                classes.drop_last(len(new))  # the proposals stay on screen
+                raise
         del self.proposals[self.index]
-        self.push(edits.AddBoxes(record, boxes, self._notify(self.index), "Accept proposals"))
+        if new or boxes:
+            stack = self.stack()
+            stack.beginMacro("Accept proposals")
+            if new:
+                stack.push(edits.AddClasses(self.dataset, new, self._classes_edited,
+                                            applied=True))
+                self.classes_changed.emit()
+            if boxes:
+                stack.push(edits.AddBoxes(record, boxes, self._notify(self.index),
+                                          "Accept proposals"))
+            stack.endMacro()
         self.proposals_changed.emit()
         return len(boxes)
+
+    def _write_class_file(self) -> None:
+        """The class list file, where the labels need one (YOLO) or one exists."""
+        if "yolo" in self.formats or folder.classes_path(self.dataset.root).is_file():
+            folder.save_classes(self.dataset)
+
+    def _classes_edited(self) -> None:
+        try:
+            self._write_class_file()
+        except OSError as exc:
+            self.class_file_failed.emit(f"Class list not saved: {exc}")
+        self.classes_changed.emit()
 
     def reject_proposals(self) -> int:
         rejected = self.proposals.pop(self.index, [])

@@ -130,6 +130,36 @@ def reorder_classes(dataset: Dataset, order: Sequence[int], *,
     return remap_classes(dataset, [names[i] for i in order], remap, progress=progress)
 
 
+def class_use(dataset: Dataset, index: int) -> tuple[int, int]:
+    """(boxes, images) of the dataset that use class ``index``."""
+    counts = [sum(b.class_id == index for b in r.boxes) for r in dataset.images]
+    return sum(counts), sum(1 for n in counts if n)
+
+
+def delete_class(dataset: Dataset, index: int, *,
+                 progress: Progress | None = None) -> ClassEditResult:
+    """Remove an unused class; the classes after it move up one (files renumbered).
+
+    Refused (ValueError with the count) while any box uses it: deleting would leave boxes
+    without a class, so they must be relabeled, merged or deleted first.
+    """
+    names = dataset.classes.names
+    if not 0 <= index < len(names):
+        raise ValueError(f"no class with index {index}")
+    boxes, images = class_use(dataset, index)
+    if boxes:
+        raise ValueError(f"class {names[index]!r} is used by {boxes} box(es) in {images} "
+                         "image(s): relabel or delete them, or merge the class, first")
+    kept = [i for i in range(len(names)) if i != index]
+    if not kept:
+        dataset.classes = ClassList()
+        folder.save_classes(dataset)
+        return ClassEditResult()
+    remap = {old: new for new, old in enumerate(kept)}
+    remap[index] = 0  # no box has it
+    return remap_classes(dataset, [names[i] for i in kept], remap, progress=progress)
+
+
 def add_class(dataset: Dataset, name: str) -> int:
     """Append a class (indices of existing classes never move) and save the class list."""
     index = dataset.classes.append(name)

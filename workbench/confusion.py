@@ -70,6 +70,36 @@ def confusion_matrix(gt: Mapping[str, GroundTruth], pred: Mapping[str, Predictio
                      num_classes: int, *, iou_threshold: float = 0.5,
                      conf_threshold: float = 0.25) -> ConfusionMatrix:
     """Count matches between true and predicted classes over all images (see module doc)."""
+    entries = confusion_entries(gt, pred, num_classes, iou_threshold=iou_threshold,
+                                conf_threshold=conf_threshold)
+    k = num_classes
+    counts = np.zeros((k + 1, k + 1), dtype=np.int64)
+    np.add.at(counts, (entries.true, entries.predicted), 1)
+    return ConfusionMatrix(counts, float(iou_threshold), float(conf_threshold))
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionEntries:
+    """Every count of the matrix with its image: entry ``i`` adds one to
+    ``counts[true[i], predicted[i]]`` and comes from image ``names[image[i]]``."""
+
+    names: list[str]
+    image: np.ndarray
+    true: np.ndarray
+    predicted: np.ndarray
+
+    def images_of(self, true: int, predicted: int) -> dict[str, int]:
+        """The images that contribute to one cell, with how many each."""
+        chosen = self.image[(self.true == true) & (self.predicted == predicted)]
+        found, counts = np.unique(chosen, return_counts=True)
+        return {self.names[i]: int(n) for i, n in zip(found, counts, strict=True)}
+
+
+def confusion_entries(gt: Mapping[str, GroundTruth], pred: Mapping[str, Predictions],
+                      num_classes: int, *, iou_threshold: float = 0.5,
+                      conf_threshold: float = 0.25) -> ConfusionEntries:
+    """The matrix's counts one by one, each with the image it comes from (for drilling down
+    from a cell to its images)."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -84,15 +114,19 @@ def confusion_matrix(gt: Mapping[str, GroundTruth], pred: Mapping[str, Predictio
                        np.array([iou_threshold]))
     matched = matched[0, 0]
     det_class = s.det_class[confident]
+    det_image = s.det_image[confident]
     k = num_classes
-    counts = np.zeros((k + 1, k + 1), dtype=np.int64)
     hit = matched >= 0
     counted_hit = hit.copy()
     counted_hit[hit] = ~s.gt_ignored[matched[hit]]
-    np.add.at(counts, (s.gt_class[matched[counted_hit]], det_class[counted_hit]), 1)
-    np.add.at(counts, (k, det_class[~hit]), 1)
     found = np.zeros(len(s.gt_class), dtype=bool)
     found[matched[hit]] = True
     missed = ~found & ~s.gt_ignored
-    np.add.at(counts, (s.gt_class[missed], k), 1)
-    return ConfusionMatrix(counts, float(iou_threshold), float(conf_threshold))
+    n_background = int(np.count_nonzero(~hit))
+    return ConfusionEntries(
+        names=list(s.names),
+        image=np.concatenate([det_image[counted_hit], det_image[~hit], s.gt_image[missed]]),
+        true=np.concatenate([s.gt_class[matched[counted_hit]],
+                             np.full(n_background, k, np.int64), s.gt_class[missed]]),
+        predicted=np.concatenate([det_class[counted_hit], det_class[~hit],
+                                  np.full(int(np.count_nonzero(missed)), k, np.int64)]))

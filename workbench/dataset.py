@@ -61,6 +61,7 @@ class ImageRecord:
     verified: bool = False
     problems: list[str] = field(default_factory=list)
     label_error: str | None = None
+    depth: int | None = None  # the <depth> its VOC file said; kept when the file is rewritten
 
     @property
     def name(self) -> str:
@@ -127,6 +128,13 @@ class ClassList:
         self._names.append(name)
         self._index[name] = len(self._names) - 1
         return len(self._names) - 1
+
+    def drop_last(self, count: int) -> list[str]:
+        """Remove the last ``count`` names (undoing an append; no index of the rest moves)."""
+        if count <= 0:
+            return []
+        dropped, self._names = self._names[-count:], self._names[:-count]
+        return dropped
 
     def note_unknown(self, name: str) -> None:
         """Remember a class name met in a file but missing from the list."""

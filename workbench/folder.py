@@ -17,13 +17,15 @@ from pathlib import Path
 from workbench.atomic import atomic_write_bytes
 from workbench.dataset import ClassList, Dataset, ImageRecord
 from workbench.errors import FormatError, ImageError, WorkbenchError
-from workbench.formats import ProblemLog
+from workbench.formats import ProblemLog, decode_text, read_bytes, split_lines
 from workbench.formats.voc import VocAnnotation, read_voc, voc_boxes, write_voc
 from workbench.formats.yolo import read_classes, read_yolo, write_classes, write_yolo
-from workbench.images import image_size, link_problem
+from workbench.images import image_depth, image_size, link_problem
 from workbench.layouts import CLASS_FILES, detect_layout, unplaced_labels
 from workbench.splits import read_split
 
+# the images marked verified, for label formats without a field for it (YOLO, COCO)
+VERIFIED_FILE = "verified.txt"
 COCO_FILES = ("annotations.json", "_annotations.coco.json", "instances.json")
 LABEL_SUFFIX = {"yolo": ".txt", "voc": ".xml"}
 
@@ -131,6 +133,8 @@ def open_dataset(root: str | Path, label_format: str = "auto", *,
         _load_coco(dataset, coco_file or find_coco_file(root), has_class_file,
                    adopt_unknown_classes)
     read_split(dataset, lambda err: _problem(dataset, None, err))
+    if label_format != "voc":  # VOC files carry their own verified="yes"
+        _read_verified(dataset)
     if records and not any(r.labeled for r in records):
         stray = unplaced_labels(layout, paths)
         if stray:
@@ -247,6 +251,7 @@ def _load_voc(dataset: Dataset, record: ImageRecord, label: str
         log.errors.append(err)
         record.label_error = str(err)
     record.verified = ann.verified
+    record.depth = ann.depth
     return ann, log
 
 
@@ -302,6 +307,46 @@ def _load_coco(dataset: Dataset, path: Path | None, has_class_file: bool, adopt:
             record.boxes.append(box)
 
 
+def _read_verified(dataset: Dataset) -> None:
+    """Mark the images listed in ``verified.txt`` (paths relative to the root, one a line)."""
+    path = dataset.root / VERIFIED_FILE
+    if not path.is_file():
+        return
+    try:
+        lines = split_lines(decode_text(read_bytes(path), path))
+    except FormatError as err:
+        _problem(dataset, None, err)
+        return
+    by_relative = {r.path.relative_to(dataset.root).as_posix(): r for r in dataset.images}
+    for number, line in enumerate(lines, start=1):
+        entry = line.strip()
+        if not entry:
+            continue
+        record = by_relative.get(entry.replace("\\", "/"))
+        if record is None:
+            _problem(dataset, None, FormatError(path, f"{entry!r} is not an image of the "
+                                                "dataset", line=number))
+        else:
+            record.verified = True
+
+
+def save_verified(dataset: Dataset, record: ImageRecord) -> Path | None:
+    """Add or remove ``record`` in ``verified.txt`` (atomic; the file is created only when an
+    image is verified). Other lines stay as they are, in their order."""
+    path = dataset.root / VERIFIED_FILE
+    entry = record.path.relative_to(dataset.root).as_posix()
+    lines = []
+    if path.is_file():
+        lines = [line.strip() for line in
+                 split_lines(decode_text(read_bytes(path), path)) if line.strip()]
+    listed = entry in lines
+    if listed == record.verified:
+        return None
+    lines = [*lines, entry] if record.verified else [line for line in lines if line != entry]
+    atomic_write_bytes(path, "".join(f"{line}\n" for line in lines).encode("utf-8"))
+    return path
+
+
 def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -330,9 +375,10 @@ def save_labels(dataset: Dataset, record: ImageRecord,
     """Write ``record``'s labels where the layout keeps them, atomically, in each of
     ``formats``.
 
-    Also writes the class list file when it is missing or the user has added classes since
-    (appending only; a class list changed in another way is saved with
-    :func:`save_classes`). Returns the files written.
+    With YOLO, also writes the class list file when it is missing or the user has added
+    classes since (appending only; a class list changed in another way is saved with
+    :func:`save_classes`); without VOC, the image's line in ``verified.txt``. A VOC file keeps
+    the ``<depth>`` its earlier version said. Returns the files written.
     """
     formats = tuple(formats)
     for fmt in formats:
@@ -350,7 +396,7 @@ def save_labels(dataset: Dataset, record: ImageRecord,
             raise WorkbenchError(f"{record.path}: box class id {box.class_id} is not in the "
                                  f"class list of {len(names)} names; labels not saved")
     written = []
-    if names:
+    if names and "yolo" in formats:  # VOC files name their classes: no list file needed
         written += _ensure_class_file(dataset)
     for fmt in formats:
         target = label_path(record, fmt, dataset)
@@ -359,9 +405,14 @@ def save_labels(dataset: Dataset, record: ImageRecord,
         if fmt == "yolo":
             write_yolo(target, record.boxes, record.width, record.height)
         else:
+            if record.depth is None:
+                record.depth = _depth_of(record)
             write_voc(target, record.boxes, names, record.path, record.width, record.height,
-                      verified=record.verified)
+                      depth=record.depth, verified=record.verified)
         written.append(target)
+    if "voc" not in formats:  # YOLO has no field for it: the data set's verified.txt
+        saved = save_verified(dataset, record)
+        written += [saved] if saved else []
     record.labeled = True
     if dataset.label_format == "none":
         dataset.label_format = formats[0]
@@ -383,6 +434,13 @@ def _write_names(dataset: Dataset, path: Path, names: list[str]) -> None:
         rewrite_names(path, names)  # the other keys of data.yaml stay
     else:
         write_classes(path, names)
+
+
+def _depth_of(record: ImageRecord) -> int:
+    try:
+        return image_depth(record.path)
+    except ImageError:
+        return 3  # labelImg's default for a colour image
 
 
 def _ensure_class_file(dataset: Dataset) -> list[Path]:

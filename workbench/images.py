@@ -76,7 +76,8 @@ def _bad_name(name: str) -> str | None:
 
 def list_images(root: str | Path, skipped: list[tuple[Path, str]] | None = None
                 ) -> list[Path]:
-    """Every image under ``root`` (recursive, hidden folders skipped), sorted by relative path.
+    """Every image under ``root`` (recursive, hidden folders skipped), in natural order of
+    the relative path (``img2`` before ``img10``, as labelImg and file managers list them).
 
     Only regular files inside ``root`` count: a link that leads out of the folder, a
     dangling or looping link, a link to a folder, a FIFO or device named like an image,
@@ -132,8 +133,10 @@ def list_images(root: str | Path, skipped: list[tuple[Path, str]] | None = None
                 skip(entry.path, f"skipped: {reason}")
                 continue
             found.append(entry.path)
+    from natsort import natsorted, ns
+
     prefix = len(str(root)) + 1
-    found.sort(key=lambda p: p[prefix:])
+    found = natsorted(found, key=lambda p: p[prefix:], alg=ns.IGNORECASE)  # ns.PATH: 3x slower
     return [Path(p) for p in found]
 
 
@@ -262,6 +265,18 @@ def image_size(path: str | Path) -> tuple[int, int]:
     ImageError for a file that is not a readable image or is over :func:`max_pixels`.
     """
     return _file_header(Path(path)).oriented_size()
+
+
+def image_depth(path: str | Path) -> int:
+    """Channels of the image as its header says (1 grayscale, 3 colour, 4 with alpha): the
+    ``<depth>`` of a new VOC file. Only the header is read."""
+    path = Path(path)
+    fd = open_regular(path, ImageError)
+    try:
+        with os.fdopen(fd, "rb") as f, Image.open(f) as img:
+            return len(img.getbands())
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ImageError(path, f"cannot read image: {exc}") from None
 
 
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,

@@ -238,3 +238,16 @@ def _write_yaml_split(dataset: Dataset, split: dict[str, list[ImageRecord]]) -> 
         written.append(path)
     dataset.split = {part: list(records) for part, records in split.items() if records}
     return written
+
+
+def split_records(dataset, split: str) -> list:
+    """The records of ``split`` ("all": every image); WorkbenchError naming what is there."""
+    from workbench.errors import WorkbenchError
+
+    if split == "all":
+        return list(dataset.images)
+    if split not in dataset.split:
+        have = ", ".join(dataset.split) or "none"
+        raise WorkbenchError(f"{dataset.root}: no {split} split (splits found: {have}); "
+                             f"write one with: workbench split {dataset.root} --valid 0.2")
+    return list(dataset.split[split])

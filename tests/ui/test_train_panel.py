@@ -194,7 +194,7 @@ def test_the_window_has_a_train_dock_whose_model_feeds_proposals(open_window, de
     from tests.model_factory import random_bundle
 
     w = open_window(demo)
-    assert w.docks["train"].widget() is w.trainer and not w.docks["train"].isVisible()
+    assert w.docks["train"].widget().widget() is w.trainer and not w.docks["train"].isVisible()
     bundle = random_bundle(tmp_path / "model", "yolov3-tiny", classes=4, size=160)
     w.trainer.model_ready.emit(str(bundle.cfg.parent))
     assert str(w.prelabeler.model) == str(bundle.cfg.parent)

@@ -37,7 +37,8 @@ class ClassPanel(QWidget):
         self.session = session
         self.list = QListWidget()
         buttons = {name: QPushButton(name) for name in ("Add", "Rename", "Merge into…", "Up",
-                                                         "Down")}
+                                                         "Down", "Delete")}
+        self.delete_button = buttons["Delete"]
         grid = QGridLayout()
         for i, button in enumerate(buttons.values()):
             grid.addWidget(button, i // 3, i % 3)
@@ -50,6 +51,7 @@ class ClassPanel(QWidget):
         buttons["Merge into…"].clicked.connect(self._ask_merge)
         buttons["Up"].clicked.connect(lambda: self._ask_move(-1))
         buttons["Down"].clicked.connect(lambda: self._ask_move(1))
+        buttons["Delete"].clicked.connect(self._ask_delete)
         self.list.currentRowChanged.connect(self._row_changed)
         session.dataset_changed.connect(self.refresh)
         session.classes_changed.connect(self.refresh)
@@ -194,6 +196,25 @@ class ClassPanel(QWidget):
         if self._confirm_renumber("Moving a class changes two class indices."):
             self.move_class(row, step)
             self.session.set_current_class(row + step)
+
+    def _ask_delete(self) -> None:
+        row = self.list.currentRow()
+        dataset = self.session.dataset
+        if dataset is None or row < 0:
+            return
+        boxes, images = class_edit.class_use(dataset, row)
+        if boxes:  # refused: the same message delete_class would raise, before any dialog
+            self.edit_failed.emit(f"Class {dataset.classes[row]!r} not deleted: used by "
+                                  f"{boxes} box(es) in {images} image(s). Relabel or delete "
+                                  "them, or merge the class, first.")
+            return
+        last = row == len(dataset.classes) - 1
+        if last or self._confirm_renumber(f"Deleting {dataset.classes[row]!r} moves the "
+                                          "classes after it up one."):
+            self.delete_class(row)
+
+    def delete_class(self, index: int) -> None:
+        self._rewrite(f"Deleting class {index + 1}", class_edit.delete_class, index)
 
     def _confirm_renumber(self, what: str) -> bool:
         answer = QMessageBox.question(

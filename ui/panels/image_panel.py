@@ -111,7 +111,10 @@ class ImagePanel(QWidget):
                     proxy, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 self.list.scrollTo(proxy)
             else:
-                self.list.selectionModel().clearSelection()
+                # no current row either: Qt would make the first row current, and a click
+                # on it (the first or only result of a filter) would change nothing
+                self.list.selectionModel().setCurrentIndex(
+                    QModelIndex(), QItemSelectionModel.SelectionFlag.Clear)
         finally:
             self._syncing = False
         if row >= 0:

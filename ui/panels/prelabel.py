@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ui import workers
 from ui.geometry import clip
-from ui.session import MIN_BOX, LabelSession, Proposal
+from ui.session import MIN_BOX, LabelSession, Proposal, without_duplicates
 from workbench.dataset import Box
 
 
@@ -100,11 +100,22 @@ class Prelabeler(QObject):
             on_finished=self._finished)
 
     def _done(self, found: dict[int, list[Proposal]]) -> None:
+        dataset = self.session.dataset
+        if dataset is None:
+            return
+        names = dataset.classes.names
+        skipped = 0
         for row, proposals in found.items():
-            self.session.set_proposals(row, proposals)
-        total = sum(len(p) for p in found.values())
-        self.status.emit(f"{total} boxes proposed on {len(found)} image(s): Enter accepts, "
-                         "Esc rejects")
+            if not 0 <= row < len(dataset.images):
+                continue
+            # what is labeled already is not proposed again
+            kept, dropped = without_duplicates(proposals, dataset.images[row].boxes, names)
+            skipped += dropped
+            self.session.set_proposals(row, kept)
+        total = sum(len(p) for p in found.values()) - skipped
+        same = f" ({skipped} left out: already labeled)" if skipped else ""
+        self.status.emit(f"{total} boxes proposed on {len(found)} image(s){same}: Enter "
+                         "accepts, Esc rejects")
 
     def _failed(self, error: BaseException) -> None:
         self._holder.clear()

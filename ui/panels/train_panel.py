@@ -14,8 +14,7 @@ import math
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QProcess, QProcessEnvironment, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.plot_view import PlotView
 from ui.session import LabelSession
 from workbench.train.protocol import parse_event
 
@@ -85,64 +85,22 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-class MetricsPlot(QWidget):
-    """Loss per epoch (log scale, left axis) and validation mAP@0.5 (0..1, right axis)."""
-
-    LOSS_COLOR = QColor("#1e88e5")
-    MAP_COLOR = QColor("#8e24aa")
+class MetricsPlot(PlotView):
+    """Loss parts per epoch (log scale) and validation mAP@0.5, drawn by matplotlib
+    (``workbench.plots.draw_training``, the same drawing as the run's metrics.png)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(self._draw_rows, parent, min_height=90)
         self.rows: list[dict] = []
-        self.setMinimumHeight(90)
+
+    def _draw_rows(self, figure) -> None:
+        from workbench.plots import draw_training
+
+        draw_training(figure, self.rows)
 
     def set_rows(self, rows: list[dict]) -> None:
         self.rows = rows
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        text_h = painter.fontMetrics().height()
-        area = QRectF(4, text_h + 4, self.width() - 8, self.height() - text_h - 8)
-        painter.setPen(self.palette().mid().color())
-        painter.drawRect(area)
-        painter.setPen(self.LOSS_COLOR)
-        painter.drawText(QRectF(4, 0, area.width() / 2, text_h),
-                         Qt.AlignmentFlag.AlignLeft, "loss (log)")
-        painter.setPen(self.MAP_COLOR)
-        painter.drawText(QRectF(4 + area.width() / 2, 0, area.width() / 2, text_h),
-                         Qt.AlignmentFlag.AlignRight, "val mAP@0.5")
-        if not self.rows:
-            return
-        epochs = [row["epoch"] for row in self.rows]
-        e_lo, e_hi = min(epochs), max(max(epochs), min(epochs) + 1)
-        losses = [math.log10(r["loss"]) for r in self.rows
-                  if r.get("loss") is not None and r["loss"] > 0]
-        lo, hi = (min(losses), max(losses)) if losses else (0.0, 1.0)
-        hi = hi if hi > lo else lo + 1.0
-
-        def x_of(epoch: int) -> float:
-            return area.left() + (epoch - e_lo) / (e_hi - e_lo) * area.width()
-
-        def y_of(fraction: float) -> float:
-            return area.bottom() - fraction * area.height()
-
-        loss_points = [QPointF(x_of(r["epoch"]), y_of((math.log10(r["loss"]) - lo) / (hi - lo)))
-                       for r in self.rows if r.get("loss") is not None and r["loss"] > 0]
-        map_points = [QPointF(x_of(r["epoch"]), y_of(r["val_map50"]))
-                      for r in self.rows if r.get("val_map50") is not None]
-        for points, color in ((loss_points, self.LOSS_COLOR), (map_points, self.MAP_COLOR)):
-            if not points:
-                continue
-            painter.setPen(QPen(color, 2))
-            path = QPainterPath(points[0])
-            for point in points[1:]:
-                path.lineTo(point)
-            painter.drawPath(path)
-            painter.setBrush(color)
-            painter.drawEllipse(points[-1], 2.5, 2.5)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
+        self.redraw()
 
 
 class TrainPanel(QWidget):

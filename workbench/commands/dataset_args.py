@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workbench.splits import split_records  # noqa: F401  (the verbs' name for it)
+
 SPLITS = ("train", "valid", "test", "trainval")
 
 
@@ -17,16 +19,3 @@ def add_split_option(p, what: str) -> None:
     p.add_argument("--split", choices=("all", *SPLITS), default="all",
                    help=f"{what} only the images of this split (train.txt, valid.txt, ... "
                    "of the dataset's layout; default all)")
-
-
-def split_records(dataset, split: str) -> list:
-    """The records of ``split`` ("all": every image); WorkbenchError naming what is there."""
-    from workbench.errors import WorkbenchError
-
-    if split == "all":
-        return list(dataset.images)
-    if split not in dataset.split:
-        have = ", ".join(dataset.split) or "none"
-        raise WorkbenchError(f"{dataset.root}: no {split} split (splits found: {have}); "
-                             f"write one with: workbench split {dataset.root} --valid 0.2")
-    return list(dataset.split[split])

@@ -159,67 +159,9 @@ def read_metrics_csv(path) -> list[dict]:
     return rows
 
 
-def draw_metrics_png(path, rows: list[dict], size: tuple[int, int] = (800, 360)) -> None:
-    """Loss parts (left) and validation mAP@0.5 (right) per epoch, drawn with PIL."""
-    import io
+def draw_metrics_png(path, rows: list[dict]) -> None:
+    """Loss parts (left, log scale) and validation mAP@0.5 (right) per epoch, with
+    matplotlib (Agg): see ``workbench.plots.draw_training``."""
+    from workbench.plots import write_training_plot
 
-    from PIL import Image, ImageDraw
-
-    from workbench.atomic import atomic_write_bytes
-
-    width, height = size
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    half = width // 2
-    series_loss = {"loss": (0, 0, 0), "box": (31, 119, 180), "obj": (214, 39, 40),
-                   "cls": (44, 160, 44)}
-    _panel(draw, (10, 10, half - 10, height - 10), rows, series_loss,
-           "loss per epoch (log scale)", None, log=True)
-    _panel(draw, (half + 10, 10, width - 10, height - 10), rows,
-           {"val_map50": (148, 103, 189)}, "validation mAP@0.5", (0.0, 1.0))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _panel(draw, box, rows, series: dict, title: str, y_range, log: bool = False) -> None:
-    x0, y0, x1, y1 = box
-    left, top, right, bottom = x0 + 50, y0 + 22, x1 - 8, y1 - 22
-    draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
-    draw.text((left, y0 + 4), title, fill=(0, 0, 0))
-
-    def usable(v) -> bool:
-        return v is not None and math.isfinite(v) and (v > 0 or not log)
-
-    def scale(v: float) -> float:
-        return math.log10(v) if log else v
-
-    values = [scale(row[k]) for row in rows for k in series if usable(row.get(k))]
-    if y_range is None:
-        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-        lo = lo if log else min(lo, 0.0)
-    else:
-        lo, hi = y_range
-    hi = hi if hi > lo else lo + 1.0
-    epochs = [row["epoch"] for row in rows] or [1]
-    e_lo, e_hi = min(epochs), max(max(epochs), min(epochs) + 1)
-    draw.text((x0 + 2, top - 6), f"{10 ** hi if log else hi:.3g}", fill=(80, 80, 80))
-    draw.text((x0 + 2, bottom - 6), f"{10 ** lo if log else lo:.3g}", fill=(80, 80, 80))
-    draw.text((left, bottom + 4), f"epoch {e_lo}", fill=(80, 80, 80))
-    draw.text((right - 60, bottom + 4), f"epoch {e_hi}", fill=(80, 80, 80))
-
-    def at(epoch, value):
-        x = left + (epoch - e_lo) / (e_hi - e_lo) * (right - left)
-        y = bottom - (scale(value) - lo) / (hi - lo) * (bottom - top)
-        return (x, y)
-
-    legend_x = left + 8
-    for key, colour in series.items():
-        points = [at(row["epoch"], row[key]) for row in rows if usable(row.get(key))]
-        if len(points) > 1:
-            draw.line(points, fill=colour, width=2)
-        for x, y in points[-1:] if len(points) > 1 else points:
-            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
-        if len(series) > 1:
-            draw.text((legend_x, top + 4), key, fill=colour)
-            legend_x += 40
+    write_training_plot(path, rows)

@@ -313,3 +313,23 @@ def test_training_reads_images_and_annotations_folders_with_their_split(devkit, 
     assert sorted(f"images/{r.path.name}" for r in valid) == sorted(valid_listed)
     preflight(TrainSettings(dataset=root / "images", labels=root / "annotations",
                             out=tmp_path / "run"))
+
+
+def test_labelimg_save_dir_is_flat_when_the_images_are_in_sub_folders(devkit, tmp_path):
+    """labelImg opens a folder recursively but saves every label straight into its save dir
+    by the image's name."""
+    photos, saved = tmp_path / "photos", tmp_path / "saved"
+    saved.mkdir()
+    for i, stem in enumerate(STEMS):
+        day = photos / f"day{i % 2}"
+        day.mkdir(parents=True, exist_ok=True)
+        shutil.copy(devkit / "JPEGImages" / f"{stem}.jpg", day)
+        shutil.copy(devkit / "Annotations" / f"{stem}.xml", saved)
+    dataset = open_dataset(photos, labels=saved)
+    assert dataset.layout.flat and not dataset.problems
+    assert named_boxes(dataset) == named_boxes(open_dataset(devkit))
+    record = dataset.images[-1]
+    record.boxes = record.boxes[:2]
+    [written] = save_labels(dataset, record, formats=("voc",))
+    assert written == saved / f"{record.stem}.xml"
+    assert named_boxes(open_dataset(photos, labels=saved)) == named_boxes(dataset)

@@ -60,6 +60,9 @@ class Layout:
     label_root: Path | None = None  # ... and their labels mirror them under here
     data_yaml: DataYaml | None = None  # ultralytics with a data.yaml
     notes: list[FormatError] = field(default_factory=list)  # found while detecting
+    # label-folder: every label directly in label_root by the image's name (labelImg's save
+    # dir), even when the images lie in sub-folders; otherwise the sub-folders are mirrored
+    flat: bool = False
     _images: list[Path] | None = None
 
     # ------------------------------------------------------------------ images and labels
@@ -77,7 +80,8 @@ class Layout:
         if self.kind == "ultralytics":
             return image_to_label(image)
         if self.kind in ("label-folder", "voc-devkit") and self.image_root and self.label_root:
-            relative = os.path.relpath(image, self.image_root)
+            relative = (os.path.basename(image) if self.flat
+                        else os.path.relpath(image, self.image_root))
             return os.path.splitext(os.path.join(self.label_root, relative))[0]
         return os.path.splitext(image)[0]
 
@@ -220,8 +224,10 @@ def _label_folder(root: Path, label_root: Path, images: list[Path] | None = None
     parents = ({os.path.dirname(str(p)) for p in images if p.stem in stems}
                or {os.path.dirname(str(p)) for p in images})
     image_root = Path(os.path.commonpath(sorted(parents))) if parents else root
+    # images in several folders, labels in one without sub-folders: labelImg's save dir
+    flat = len(parents) > 1 and not _subfolders(label_root)
     return Layout("label-folder", root, image_root=image_root, label_root=label_root,
-                  notes=notes, _images=images)
+                  notes=notes, flat=flat, _images=images)
 
 
 def _list(root: Path, notes: list[FormatError]) -> list[Path]:

@@ -13,6 +13,7 @@ def test_proposals_accept_as_one_undoable_edit_and_reject(open_window, demo, tmp
     w = open_window(demo)
     w.prelabeler.set_model(bundle.cfg.parent)
     w.prelabeler.conf = 0.0   # random weights: take whatever comes out
+    w.ask_add_classes = lambda names: "add"   # the model's classes are new to the data set
     record = w.session.record
     n = len(record.boxes)
     qtbot.keyClick(w.canvas, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)

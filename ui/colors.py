@@ -16,3 +16,9 @@ def text_color_on(background: QColor) -> QColor:
     """Black or white, whichever reads better on ``background``."""
     luma = 0.299 * background.redF() + 0.587 * background.greenF() + 0.114 * background.blueF()
     return QColor("black") if luma > 0.6 else QColor("white")
+
+
+def score_text(score: float) -> str:
+    """A score for a box tag: two decimals, or two significant digits below 0.01 (a low
+    candidate shows 0.0043, never 0.00)."""
+    return f"{score:.2f}" if score >= 0.01 else f"{score:.2g}"

@@ -220,3 +220,53 @@ def test_delete_class_refused_while_used_then_renumbers(open_window, demo, qtbot
     assert w.session.dataset.classes.names == names
     assert (demo / "classes.txt").read_text().split() == names
     assert {p.name: p.read_text() for p in demo.glob("img_*.txt")} == original
+
+
+# --- bug 10: Inspect squeezed under Statistics; columns scrolled; Soft-NMS ticked; 0.00 ------
+def show_inspect(open_window, demo, qtbot):
+    w = open_window(demo)
+    w.resize(1280, 800)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    wait_idle(qtbot, 30_000)
+    panel = w.inspector
+    qtbot.waitUntil(lambda: panel.trace is not None, timeout=5_000)
+    panel.conf_slider.setValue(panel.conf_slider.minimum())   # every candidate, low ones too
+    qtbot.wait(50)
+    return w, panel
+
+
+def test_inspect_dock_has_room_for_rows_columns_and_counts(open_window, demo, qtbot):
+    w, panel = show_inspect(open_window, demo, qtbot)
+    table = panel.table
+    assert w.docks["inspect"].height() >= 0.6 * w.height()
+    assert table.viewport().height() // table.rowHeight(0) >= 8   # rows to read, not one
+    header = table.horizontalHeader()
+    assert header.length() <= table.viewport().width()        # every column without scrolling
+    for column in range(header.count()):
+        assert header.sectionSize(column) >= header.sectionSizeHint(column)
+        assert header.sectionSize(column) >= table.sizeHintForColumn(column) - 1
+    assert "TP" in panel.info.text()
+    assert panel.info.visibleRegion().boundingRect() == panel.info.rect()
+    assert panel.info.height() >= panel.info.heightForWidth(panel.info.width())
+
+
+def test_soft_nms_unticks_per_class_and_gives_it_back(open_window, demo, qtbot):
+    _, panel = show_inspect(open_window, demo, qtbot)
+    assert panel.per_class.isChecked()
+    panel.method.setCurrentIndex(panel.method.findData("soft-gaussian"))
+    # Soft-NMS crosses classes here: the box must not claim otherwise
+    assert not panel.per_class.isChecked() and not panel.per_class.isEnabled()
+    assert not panel.class_aware()
+    panel.method.setCurrentIndex(panel.method.findData("greedy"))
+    assert panel.per_class.isChecked() and panel.per_class.isEnabled()
+
+
+def test_low_scores_are_not_shown_as_zero_on_the_canvas(open_window, demo, qtbot):
+    w, panel = show_inspect(open_window, demo, qtbot)
+    scores = [float(panel.trace.scores[i]) for i in panel.trace.kept.tolist()]
+    assert min(scores) < 0.005
+    tags = w.canvas.overlay.kept
+    assert len(tags) == len(scores)
+    for (_, _, text), score in zip(tags, scores, strict=True):
+        shown = float(text.rsplit(" ", 1)[1])
+        assert shown > 0 and abs(shown - score) <= 0.1 * score + 0.005

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.canvas.items import BoxItem, CandidateOverlay
-from ui.colors import class_color
+from ui.colors import class_color, score_text
 from ui.geometry import handle_points, moved, resized
 from ui.image_cache import Decoded
 from ui.session import LabelSession
@@ -166,7 +166,7 @@ class CanvasView(QGraphicsView):
         for p in self.session.current_proposals():
             item = BoxItem(proposal=True)
             color = class_color(p.box.class_id) if p.box.class_id >= 0 else QColor("white")
-            item.show_box(p.box.xyxy(), color, f"{p.name} {p.score:.2f}")
+            item.show_box(p.box.xyxy(), color, f"{p.name} {score_text(p.score)}")
             self.scene().addItem(item)
             self.proposals.append(item)
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from ui import workers
 from ui.canvas import CanvasView
-from ui.colors import class_color
+from ui.colors import class_color, score_text
 from ui.session import LabelSession
 from workbench.detect.decode import Candidates
 from workbench.nms import Decision, NmsTrace, nms_trace
@@ -167,6 +167,7 @@ class InspectPanel(QWidget):
         for key, text in METHODS.items():
             self.method.addItem(text, key)
         self.per_class = QCheckBox("Per class", checked=True)
+        self._per_class_choice = True
         self.per_class.setToolTip("Boxes of different classes never suppress each other, as in "
                                   "detection (Soft-NMS here is class-agnostic)")
         self.show_suppressed = QCheckBox("Show suppressed")
@@ -179,7 +180,16 @@ class InspectPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(20)  # uniform rows: 10,000 stay fast
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        # widths from the widest text each column can hold (not from the rows: 10,000 of
+        # them), so every column fits a 380 px dock without scrolling
+        metrics = self.table.fontMetrics()
+        for column, sample in enumerate(("triangle", "0.000 → 0.000", "beyond top k",
+                                         "9999", "0.000")):
+            header.resizeSection(column, max(metrics.horizontalAdvance(sample) + 8,
+                                             header.sectionSizeHint(column)))
+        self.table.verticalHeader().setMinimumWidth(metrics.horizontalAdvance("9999") + 6)
         form = QFormLayout()
         for label, slider in ((self.conf_label, self.conf_slider),
                               (self.iou_label, self.iou_slider)):
@@ -223,7 +233,14 @@ class InspectPanel(QWidget):
         self.refresh()
 
     def _method_changed(self) -> None:
-        self.per_class.setEnabled(not self.method_key().startswith("soft"))
+        # Soft-NMS here crosses classes: the box shows that, and gets its tick back after
+        soft = self.method_key().startswith("soft")
+        if soft and self.per_class.isEnabled():
+            self._per_class_choice = self.per_class.isChecked()
+        self.per_class.blockSignals(True)
+        self.per_class.setChecked(False if soft else self._per_class_choice)
+        self.per_class.blockSignals(False)
+        self.per_class.setEnabled(not soft)
         self.refresh()
 
     # --- when to compute ------------------------------------------------------------------
@@ -340,7 +357,8 @@ class InspectPanel(QWidget):
             overlay.clear()
             return
         kept = [(_rect(c.boxes[i]), class_color(int(c.class_ids[i])),
-                 f"{class_name(self.class_names, int(c.class_ids[i]))} {trace.scores[i]:.2f}")
+                 f"{class_name(self.class_names, int(c.class_ids[i]))} "
+                 f"{score_text(float(trace.scores[i]))}")
                 for i in trace.kept.tolist()]
         suppressed = []
         if self.show_suppressed.isChecked():

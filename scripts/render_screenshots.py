@@ -71,9 +71,50 @@ def main() -> int:
             inspector.table.selectRow(suppressed[0])
         app.processEvents()
         window.grab().save(str(out / "inspect.png"))
+        # the Evaluate dock: the demo model's predictions (as `workbench detect --out`
+        # writes them, kept in the data set's .predictions folder) against the labels
+        render_evaluate(app, window, data, out)
         window.close()
-    print(f"wrote main_window.png, proposals.png and inspect.png to {out}")
+    print(f"wrote main_window.png, proposals.png, inspect.png, evaluate.png and "
+          f"evaluate_confusion.png to {out}")
     return 0
+
+
+def render_evaluate(app, window, data: Path, out: Path) -> None:
+    import contextlib
+    import io
+
+    from PySide6.QtCore import Qt
+
+    from ui import workers
+    from workbench.cli import main as cli
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        if cli(["detect", str(data), "--model", "demo", "--conf", "0.1",
+                "--out", str(data / ".predictions" / "demo-model")]) != 0:
+            raise SystemExit("workbench detect failed on the demo data")
+    window.docks["inspect"].hide()
+    window.evaluator.refresh_sets()
+    window.act["evaluate"].trigger()
+    window.resizeDocks([window.docks["evaluate"]], [620], Qt.Orientation.Horizontal)
+    panel = window.evaluator
+    panel.start()
+    while panel.busy() or not workers.idle():
+        app.processEvents()
+    if panel.report is None:
+        raise SystemExit(f"evaluation failed: {panel.summary.text()}")
+    panel.tabs.setCurrentIndex(1)   # PR curves
+    app.processEvents()
+    window.grab().save(str(out / "evaluate.png"))
+    panel.tabs.setCurrentIndex(2)   # the confusion matrix, one cell's images listed
+    app.processEvents()
+    counts = panel.report.matrix.counts
+    k = counts.shape[0] - 1
+    cell = max(((int(counts[t, p]), t, p) for t in range(k + 1) for p in range(k + 1)
+                if t != p), default=(0, 0, 0))
+    panel.select_cell(cell[1], cell[2])
+    app.processEvents()
+    window.grab().save(str(out / "evaluate_confusion.png"))
 
 
 if __name__ == "__main__":

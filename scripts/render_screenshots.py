@@ -112,7 +112,11 @@ def render_evaluate(app, window, data: Path, out: Path) -> None:
     k = counts.shape[0] - 1
     cell = max(((int(counts[t, p]), t, p) for t in range(k + 1) for p in range(k + 1)
                 if t != p), default=(0, 0, 0))
-    panel.select_cell(cell[1], cell[2])
+    images = panel.select_cell(cell[1], cell[2])
+    if images:   # the first of them on the canvas, with its TP / FP / FN boxes
+        window.show_evaluated(next(iter(sorted(images))))
+        while window.canvas.decoded is None or not workers.idle():
+            app.processEvents()
     app.processEvents()
     window.grab().save(str(out / "evaluate_confusion.png"))
 

@@ -14,7 +14,7 @@ from PIL import Image
 from tests.test_eval_cli import write_predictions
 from workbench.cli import main
 from workbench.confusion import confusion_entries, confusion_matrix
-from workbench.evaluate import GroundTruth, evaluate
+from workbench.evaluate import GroundTruth, Predictions, evaluate
 from workbench.evaluation.report import evaluate_prediction_set
 from workbench.evaluation.sources import load_predictions, truth_from_dataset
 from workbench.folder import open_dataset
@@ -55,19 +55,24 @@ def test_confusion_entries_are_the_matrix_image_by_image(dataset, tmp_path):
     assert sum(total[k, :]) > 0 and sum(total[:, k]) > 0  # the data has errors to find
 
 
-def test_images_by_errors_counts_false_alarms_misses_and_wrong_classes(dataset, tmp_path):
+def test_images_by_errors_are_each_image_evaluated_above_the_threshold(dataset, tmp_path):
     pred = write_predictions(dataset, tmp_path / "p", seed=5)
-    report = evaluate_prediction_set(open_dataset(dataset), pred, conf=0.2)
+    report = evaluate_prediction_set(open_dataset(dataset), pred, conf=0.3)
     truth, gt, preds = _inputs(dataset, pred)
     k = len(truth.class_names)
     rows = report.images_by_errors()
     assert [r.errors for r in rows] == sorted((r.errors for r in rows), reverse=True)
-    assert rows[0].errors > 0
+    assert rows[0].errors > 0 and len(rows) == len(gt)
     for row in rows:
-        c = confusion_matrix({row.name: gt[row.name]}, {row.name: preds[row.name]}, k,
-                             conf_threshold=0.2).counts
-        wrong = c[:k, :k].sum() - np.trace(c[:k, :k])
-        assert (row.fp, row.fn) == (c[k, :].sum() + wrong, c[:, k].sum() + wrong)
+        # the reference: the image alone, its predictions below the threshold dropped
+        p = preds[row.name]
+        keep = p.scores >= 0.3
+        alone = evaluate({row.name: gt[row.name]}, {row.name: Predictions(
+            p.boxes[keep], p.scores[keep], p.class_ids[keep])}, k).per_image[row.name]
+        assert (row.tp, row.fp, row.fn) == (alone.tp, alone.fp, alone.fn)
+        outcome = report.outcome(row.name)
+        assert len(outcome.pred_scores) == int(keep.sum())
+        assert len(outcome.missed_classes) == alone.fn
 
 
 def test_eval_plots_writes_pngs_and_the_curves(dataset, tmp_path):

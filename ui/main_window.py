@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
         self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.model_ready.connect(self.use_model)
         self.evaluator.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        self.evaluator.image_picked.connect(self.go_to_path)
+        self.evaluator.image_picked.connect(self.show_evaluated)
 
     # --- opening ----------------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> None:
@@ -211,6 +211,12 @@ class MainWindow(QMainWindow):
         if record is None:
             return False
         return self.go_to(dataset.images.index(record))
+
+    def show_evaluated(self, relative: str) -> None:
+        """An image picked in the Evaluate dock: show it with its TP/FP/FN boxes drawn as
+        Inspect draws (unless Inspect is showing its own picture)."""
+        if self.go_to_path(relative) and not self.inspector.active:
+            self.canvas.overlay.set_boxes(self.evaluator.picture(relative), [])
 
     def next_image(self) -> bool:
         row = self.images.filter.neighbour(self.session.index, 1)

@@ -126,3 +126,11 @@ def test_a_confusion_cell_click_lists_its_images_and_errors_jump(open_window, pr
                      pos=errors.visualItemRect(errors.item(0)).center())
     wait_idle(qtbot)
     assert w.session.dataset.relative_path(w.session.record).as_posix() == worst
+    # with Inspect's picture: the image's predictions above the threshold as TP / FP, and
+    # its missed objects as FN, exactly the counts the list shows
+    tags = [text.split()[0] for _, _, text in w.canvas.overlay.kept]
+    row = panel.report.images_by_errors()[0]
+    assert (tags.count("TP"), tags.count("FP"), tags.count("FN")) == (row.tp, row.fp, row.fn)
+    assert row.fp + row.fn > 0 and errors.item(0).text().split()[0] == str(row.fp + row.fn)
+    w.next_image()
+    assert w.canvas.overlay.is_empty()     # the picture belongs to its image

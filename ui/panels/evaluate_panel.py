@@ -13,7 +13,8 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import workers
+from ui.colors import score_text
 from ui.plot_view import PlotView
 from ui.session import LabelSession
 from workbench.dataset import ClassList, Dataset
@@ -40,6 +42,8 @@ from workbench.dataset import ClassList, Dataset
 PREDICTIONS_DIR = ".predictions"  # where the Detect panel keeps named prediction sets
 CLASS_COLUMNS = ("Class", "GT", "Pred", "AP", "P", "R", "TP", "FP", "FN")
 PathRole = Qt.ItemDataRole.UserRole + 1
+OUTCOME_COLORS = {"TP": QColor("#43a047"), "FP": QColor("#e53935"), "FN": QColor("#fb8c00"),
+                  "ignored": QColor("#9e9e9e")}
 
 
 def prediction_sets(root: Path) -> list[Path]:
@@ -235,8 +239,30 @@ class EvaluatePanel(QWidget):
     def _fill_errors(self) -> None:
         self.errors.clear()
         for row in self.report.images_by_errors():
-            self.errors.addItem(_image_item(f"{row.errors:>3}  FP {row.fp} FN {row.fn}  "
-                                            f"{row.name}", row.name))
+            self.errors.addItem(_image_item(f"{row.errors:>3}  FP {row.fp} FN {row.fn} "
+                                            f"TP {row.tp}  {row.name}", row.name))
+
+    def picture(self, name: str) -> list[tuple[QRectF, QColor, str]]:
+        """The image's outcome as Inspect draws it on the canvas: predictions at or above
+        the confidence tagged TP (green) or FP (red), objects nothing found tagged FN."""
+        report = self.report
+        if report is None or name not in report.gt:
+            return []
+        o = report.outcome(name)
+        names = report.class_names
+
+        def label(k: int) -> str:
+            return names[k] if 0 <= k < len(names) else str(k)
+
+        boxes = []
+        for box, score, k, tp, fp in zip(o.pred_boxes, o.pred_scores, o.pred_classes,
+                                         o.pred_tp, o.pred_fp, strict=True):
+            kind = "TP" if tp else "FP" if fp else "ignored"
+            boxes.append((_rect(box), OUTCOME_COLORS[kind],
+                          f"{kind} {label(int(k))} {score_text(float(score))}"))
+        for box, k in zip(o.missed_boxes, o.missed_classes, strict=True):
+            boxes.append((_rect(box), OUTCOME_COLORS["FN"], f"FN {label(int(k))}"))
+        return boxes
 
     def _draw_curves(self, figure) -> None:
         from workbench.plots import draw_pr_curves
@@ -282,6 +308,11 @@ class EvaluatePanel(QWidget):
 
     def _pick(self, item: QListWidgetItem) -> None:
         self.image_picked.emit(item.data(PathRole))
+
+
+def _rect(box) -> QRectF:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return QRectF(x1, y1, x2 - x1, y2 - y1)
 
 
 def _image_item(text: str, name: str) -> QListWidgetItem:

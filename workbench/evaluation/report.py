@@ -2,9 +2,12 @@
 window's Evaluate view shows, computed in one place so the two always agree.
 
 Beyond :func:`workbench.evaluate.evaluate` it keeps the confusion matrix with the image of
-every count (a cell lists its images) and each image's errors at the matrix's confidence
-threshold: a prediction that matched no object is a false positive, an object nothing
-found is a false negative, and an object found with the wrong class is one of each.
+every count (a cell lists its images) and each image's outcome at the confidence threshold
+``conf``: the evaluation's own matches (per class, at the IoU threshold) restricted to the
+predictions scoring at least ``conf``. Matching is greedy in descending score order, so
+the matches of those predictions do not depend on the lower ones: a prediction is a true
+or false positive exactly as in the full evaluation, and an object is missed when no
+prediction at or above ``conf`` matched it (what the Inspect dock counts on one image).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from workbench.confusion import ConfusionEntries, ConfusionMatrix, confusion_entries
 from workbench.errors import WorkbenchError
-from workbench.evaluate import Evaluation, GroundTruth, evaluate
+from workbench.evaluate import Evaluation, GroundTruth, Predictions, evaluate
 from workbench.evaluation.sources import Truth, load_predictions, truth_from_dataset
 
 
@@ -25,10 +28,25 @@ class ImageErrors:
     name: str   # the image's path relative to the dataset root
     fp: int
     fn: int
+    tp: int = 0
 
     @property
     def errors(self) -> int:
         return self.fp + self.fn
+
+
+@dataclass(frozen=True, eq=False)
+class ImageOutcome:
+    """One image at the confidence threshold: every prediction at or above it with its
+    outcome, and the objects nothing found. Boxes are xyxy pixels."""
+
+    pred_boxes: np.ndarray
+    pred_scores: np.ndarray
+    pred_classes: np.ndarray
+    pred_tp: np.ndarray          # bool per prediction; neither TP nor FP: matched an ignored box
+    pred_fp: np.ndarray
+    missed_boxes: np.ndarray
+    missed_classes: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,15 +57,33 @@ class Report:
     entries: ConfusionEntries = field(repr=False)
     n_images: int = 0
     notes: list[str] = field(default_factory=list)
+    gt: dict[str, GroundTruth] = field(default_factory=dict, repr=False)
+    pred: dict[str, Predictions] = field(default_factory=dict, repr=False)
+
+    @property
+    def conf(self) -> float:
+        return self.matrix.conf_threshold
+
+    def outcome(self, name: str) -> ImageOutcome:
+        """The image's predictions at or above ``conf`` with TP/FP flags, and its misses."""
+        found = self.result.per_image[name]
+        pred = self.pred.get(name, Predictions.empty())
+        gt = self.gt[name]
+        confident = pred.scores >= self.conf
+        matched = found.gt_pred >= 0
+        matched[matched] = confident[found.gt_pred[matched]]
+        missed = ~matched & ~found.gt_ignored
+        return ImageOutcome(pred.boxes[confident], pred.scores[confident],
+                            pred.class_ids[confident], found.pred_tp[confident],
+                            found.pred_fp[confident], gt.boxes[missed], gt.class_ids[missed])
 
     def images_by_errors(self) -> list[ImageErrors]:
-        """Every evaluated image, most errors (FP + FN) first, ties by name."""
-        k = len(self.class_names)
-        e = self.entries
-        cross = (e.true < k) & (e.predicted < k) & (e.true != e.predicted)  # wrong class
-        fp = np.bincount(e.image[(e.true == k) | cross], minlength=len(e.names))
-        fn = np.bincount(e.image[(e.predicted == k) | cross], minlength=len(e.names))
-        rows = [ImageErrors(name, int(fp[i]), int(fn[i])) for i, name in enumerate(e.names)]
+        """Every evaluated image, most errors (FP + FN at ``conf``) first, ties by name."""
+        rows = []
+        for name in self.gt:
+            o = self.outcome(name)
+            rows.append(ImageErrors(name, int(o.pred_fp.sum()), len(o.missed_classes),
+                                    int(o.pred_tp.sum())))
         return sorted(rows, key=lambda r: (-r.errors, r.name))
 
 
@@ -67,7 +103,7 @@ def evaluate_truth(truth: Truth, pred: dict, *, iou: float = 0.5, metric: str = 
     np.add.at(counts, (entries.true, entries.predicted), 1)
     matrix = ConfusionMatrix(counts, float(iou), float(conf))
     return Report(truth.class_names, result, matrix, entries, len(gt),
-                  truth.notes + list(notes or []))
+                  truth.notes + list(notes or []), gt, dict(pred))
 
 
 def evaluate_prediction_set(dataset, predictions: str | Path, *, iou: float = 0.5,

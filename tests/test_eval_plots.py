@@ -124,3 +124,31 @@ def test_training_plot_is_matplotlib_with_the_rows(tmp_path):
     assert loss_ax.get_yscale() == "log"
     np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), [r["loss"] for r in rows])
     np.testing.assert_allclose(map_ax.lines[0].get_ydata(), [r["val_map50"] for r in rows])
+
+
+def test_matplotlib_loads_only_when_a_plot_is_drawn(tmp_path):
+    """The window and the CLI start without it: the CLI parser, the core modules that plot,
+    and a whole main window (Train and Evaluate docks hidden)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from ui import settings\n"
+        f"settings.use_file({str(tmp_path / 's.ini')!r})\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from workbench.cli import build_parser; build_parser()\n"
+        "import workbench.plots, workbench.evaluation.report, workbench.train.protocol\n"
+        "from ui.main_window import MainWindow\n"
+        "w = MainWindow(); w.show(); app.processEvents()\n"
+        "print('matplotlib' in sys.modules)\n"
+        "w.docks['train'].show(); w.docks['train'].raise_(); w.trainer.plot.set_rows([])\n"
+        "app.processEvents()\n"
+        "print('matplotlib' in sys.modules)\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True"]

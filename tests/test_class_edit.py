@@ -102,3 +102,12 @@ def test_an_image_with_only_a_warning_is_renumbered_like_the_others(both):
     swap = {0: 1, 1: 0, 2: 2, 3: 3}
     again = folder.open_dataset(both, "yolo")
     assert [b.class_id for b in again.images[1].boxes] == [swap[c] for c in before]
+
+
+def test_drop_last_forgets_the_names():
+    from workbench.dataset import ClassList
+
+    classes = ClassList(["a", "b", "c"])
+    assert classes.drop_last(2) == ["b", "c"]
+    assert classes.names == ["a"] and classes.index("b") is None
+    assert classes.append("c") == 1 and classes.names == ["a", "c"]

@@ -40,7 +40,7 @@ from workbench.dataset import Dataset
 
 APP_NAME = "Detection Workbench"
 TABBED_WITH_STATS = ("inspect", "train", "evaluate")  # hidden until asked for
-LEFT_DOCK_WIDTH = 380  # the Train and Evaluate tables show every column at this width
+LEFT_DOCK_WIDTH = 400  # the Inspect, Train and Evaluate tables show every column at this width
 AUTOSAVE_MS = 30_000
 PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
 

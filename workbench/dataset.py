@@ -134,6 +134,8 @@ class ClassList:
         if count <= 0:
             return []
         dropped, self._names = self._names[-count:], self._names[:-count]
+        for name in dropped:
+            del self._index[name]
         return dropped
 
     def note_unknown(self, name: str) -> None:

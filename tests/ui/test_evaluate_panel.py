@@ -65,6 +65,12 @@ def test_numbers_are_the_cli_numbers(open_window, predicted, qtbot, metric):
     w = open_window(root)
     panel = w.evaluator
     assert panel.sets.currentText() == "demo-run"   # the data set's prediction sets are listed
+    (root / ".predictions" / "later-run").mkdir()     # a set made while the window is open
+    w.act["evaluate"].trigger()
+    assert [panel.sets.itemText(i) for i in range(panel.sets.count())] == ["demo-run",
+                                                                          "later-run"]
+    assert panel.sets.currentText() == "demo-run"
+    w.act["evaluate"].trigger()
     panel = evaluate_in_window(w, qtbot, metric=metric, conf=0.3)
     cli = cli_eval(root, pred, "--metric", metric, "--conf", "0.3")
     assert panel.report.result.to_dict(panel.report.class_names) == {

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -159,6 +159,10 @@ class EvaluatePanel(QWidget):
             self.sets.addItem(Path(chosen).name, chosen)
         self.sets.setCurrentIndex(max(self.sets.findData(chosen), 0))
         self.run_button.setEnabled(dataset is not None)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh_sets()   # a Detect run may have added a set since
 
     def set_folder(self, folder: str | Path) -> None:
         folder = str(Path(folder).resolve())

@@ -352,6 +352,36 @@ def test_fifos_named_like_images_and_labels_never_block(tmp_path):
     assert _cli("anchors", str(src), "-n", "2", "--size", "64", timeout=60).returncode in (0, 2)
 
 
+def test_fifo_and_outward_link_in_a_separate_label_folder(tmp_path):
+    demo = _demo(tmp_path / "demo", images=3)
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_bytes((demo / "classes.txt").read_bytes())
+    for image in demo.glob("img_*.jpg"):
+        image.rename(root / "images" / image.name)
+        (demo / f"{image.stem}.txt").rename(root / "labels" / f"{image.stem}.txt")
+    (root / "labels" / "img_00001.txt").unlink()
+    (root / "labels" / "img_00001.txt").symlink_to("/etc/passwd")
+    (root / "labels" / "img_00002.txt").unlink()
+    os.mkfifo(root / "labels" / "img_00002.txt")
+    done = _cli("stats", str(root), "--json", timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["labeled"] == 1
+    assert any("img_00001.txt" in p and "outside" in p for p in report["problems"])
+    assert any("img_00002.txt" in p and "FIFO" in p for p in report["problems"])
+
+
+def test_detect_on_a_device_or_fifo_named_like_an_image_is_one_line(tmp_path):
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for name in ("zero.jpg", "pipe.jpg"):
+        done = _cli("detect", str(tmp_path / name), "--model", "demo", timeout=60)
+        assert done.returncode == 2 and name in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------ item 10: class lists
 
 def test_huge_class_ids_and_class_lists_end_fast_with_one_line(tmp_path):

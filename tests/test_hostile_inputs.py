@@ -214,12 +214,18 @@ def test_convert_killed_mid_way_leaves_no_half_output_and_the_rerun_works(tmp_pa
             src / f"big_{i:02d}.png", compress_level=0)
     out = tmp_path / "out"
     killed_mid_way = False
-    for delay in (0.3, 0.8, 1.5):
+    for _ in range(5):
         child = subprocess.Popen([sys.executable, "-m", "workbench", "convert", str(src),
                                   "--to", "yolo", "--out", str(out), "--force"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        os.kill(child.pid, signal.SIGKILL)
+        # kill as soon as the first image is written (in OUT, or where OUT is being built)
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            if any(tmp_path.glob("*out*/big_*.png")) or any(tmp_path.glob(".out*/big_*")):
+                break
+            time.sleep(0.002)
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
         if child.returncode == -signal.SIGKILL:
             killed_mid_way = True

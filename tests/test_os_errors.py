@@ -107,15 +107,20 @@ def test_stdout_redirected_to_a_full_disk_names_the_file(data, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("json_lines", [False, True])
-def test_train_on_a_full_disk(data, tmp_path, json_lines):
+@pytest.mark.parametrize(("json_lines", "limit"), [
+    (False, 3000),     # full while writing the metrics plot (an OSError)
+    (True, 3000),
+    (False, 100_000),  # full while saving a checkpoint (TensorFlow's OutOfRangeError)
+])
+def test_train_on_a_full_disk(data, tmp_path, json_lines, limit):
     pytest.importorskip("tensorflow")
     run = tmp_path / "run"
     args = ["train", data, "--template", MICRO, "--size", 64, "--epochs", 1, "--batch", 2,
             "--out", run] + (["--json"] if json_lines else [])
-    proc = _workbench(*args, limit=3000)
+    proc = _workbench(*args, limit=limit)
     says = _one_line(proc, "train")
     assert says.startswith(str(run)) and says.endswith("File too large")
     if json_lines:  # the GUI reads the same line as the last event
         last = parse_event(proc.stdout.strip().splitlines()[-1])
         assert last["event"] == "error" and last["message"] == says
+    assert not list(run.rglob("*_temp"))  # no half-written checkpoint left behind

@@ -479,13 +479,16 @@ def check_decodable(path: str | Path) -> str | None:
 
     Stricter than :func:`load_bgr` (OpenCV fills a cut JPEG with grey and warns): PIL decodes
     the whole file and refuses a truncated or corrupt stream, as TensorFlow's decoders do.
-    Costs a full decode: ``workbench stats --decode`` and training's start-up use it.
+    Costs a full decode: ``workbench stats --decode`` and training's start-up use it. A JPEG
+    is decoded at 1/8 scale, which still parses every byte of its stream (a cut one is
+    refused) in a third of the time (``bench/bench_decode_check.py``).
     """
     path = Path(path)
     try:
         data, _ = _read_checked(path)
         try:
             with Image.open(io.BytesIO(data)) as img:
+                img.draft("RGB", (max(img.width // 8, 1), max(img.height // 8, 1)))
                 img.load()
         except Exception as exc:  # noqa: BLE001 - PIL's decoders raise any kind on bad data
             raise ImageError(path, f"cannot decode image: {exc}") from None

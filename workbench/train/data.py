@@ -77,31 +77,16 @@ def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[Imag
     """The records whose image does not decode in full, each with one line saying why.
 
     A dataset scan reads headers only, so a truncated JPEG looks clean there, and TensorFlow
-    then stopped the run mid-epoch with InvalidArgumentError. PIL refuses a truncated or
-    corrupt stream as TensorFlow's decoders do; the check runs once, before training starts.
-    (workbench.images.check_decodable, where present, is the same check for ``stats``.)
+    then stopped the run mid-epoch with InvalidArgumentError. The check
+    (:func:`workbench.images.check_decodable`, as ``stats --decode``) runs once, before
+    training starts, on a few threads.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def problem(rec: ImageRecord) -> str | None:
-        import warnings
-
-        from PIL import Image
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # DecompressionBombWarning: refused below
-                with Image.open(rec.path) as img:
-                    # a JPEG decoded at 1/8 scale still parses every byte of its stream (a cut
-                    # one is refused), 3x faster: bench/bench_decode_check.py
-                    img.draft("RGB", (max(img.width // 8, 1), max(img.height // 8, 1)))
-                    img.load()
-        except Exception as exc:  # noqa: BLE001 - PIL's decoders raise any kind on bad data
-            return f"{rec.path}: cannot decode image: {exc}"
-        return None
+    from workbench.images import check_decodable
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = list(pool.map(problem, records))
+        found = list(pool.map(lambda rec: check_decodable(rec.path), records))
     return [(rec, why) for rec, why in zip(records, found, strict=True) if why]
 
 

@@ -139,12 +139,33 @@ def restore_checkpoint(checkpoint, prefix: Path) -> None:
     try:
         checkpoint.restore(str(prefix)).assert_existing_objects_matched()
     except (tf.errors.OpError, ValueError, IndexError, AssertionError) as exc:
-        # TensorFlow prefixes its messages with {{function_node ...}}: not for people
-        text = re.sub(r"\{\{.*?\}\}\s*", "", str(exc)).strip()
-        first = (text.splitlines() or [type(exc).__name__])[0]
         raise WorkbenchError(f"{prefix}: the checkpoint is damaged or from another model "
-                             f"({first[:200]}); the run cannot be resumed (nothing was "
+                             f"({_tf_message(exc)}); the run cannot be resumed (nothing was "
                              "changed)") from None
+
+
+def save_checkpoint(manager, step: int) -> str:
+    """``manager.save``; a full disk (TensorFlow's OutOfRangeError, not an OSError) becomes one
+    line naming the folder. The previous checkpoints stay: TensorFlow writes to a temporary
+    name first."""
+    import tensorflow as tf
+
+    try:
+        return manager.save(checkpoint_number=step)
+    except tf.errors.OpError as exc:
+        import shutil
+
+        # what TensorFlow left half-written: its temporary folder, named in its message
+        shutil.rmtree(Path(manager.directory, f"ckpt-{step}_temp"), ignore_errors=True)
+        # "<temporary file>; File too large [Op:SaveV2]": the reason, not the temporary name
+        reason = re.sub(r"\s*\[Op:\w+\]$", "", _tf_message(exc).rsplit("; ", 1)[-1])
+        raise WorkbenchError(f"{manager.directory}: cannot save a checkpoint: {reason}") from None
+
+
+def _tf_message(exc: BaseException) -> str:
+    """The first line of a TensorFlow error, without its {{function_node ...}} prefix."""
+    text = re.sub(r"\{\{.*?\}\}\s*", "", str(exc)).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _load_records(settings: TrainSettings):
@@ -419,7 +440,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         return step
 
     def save(kind: str) -> str:
-        path = manager.save(checkpoint_number=int(state["step"].numpy()))
+        path = save_checkpoint(manager, int(state["step"].numpy()))
         reporter.emit("checkpoint", kind=kind, path=path, epoch=int(state["epoch"].numpy()),
                       step=int(state["step"].numpy()))
         return path
@@ -519,7 +540,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                           best_epoch=int(state["best_epoch"].numpy()), frozen=frozen,
                           eta_s=(epochs - epoch - 1) * epoch_seconds)
             if improved:
-                path = best_manager.save(checkpoint_number=int(state["step"].numpy()))
+                path = save_checkpoint(best_manager, int(state["step"].numpy()))
                 export_bundle(model, cfg, class_names, bundle_dir, run["name"])
                 reporter.emit("checkpoint", kind="best", path=path, epoch=epoch + 1,
                               step=int(state["step"].numpy()), bundle=str(bundle_dir),

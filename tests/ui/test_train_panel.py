@@ -139,7 +139,11 @@ def test_stop_interrupts_with_a_checkpoint_and_resume_continues(make_panel, tmp_
     done = panel.done_event
     assert done["status"] == "interrupted"
     stop = panel.checkpoints[-1]
-    assert stop["kind"] == "interrupt" and Path(stop["path"] + ".index").is_file()
+    # a stop inside an epoch saves an "interrupt" checkpoint; one that lands during the
+    # epoch's validation is covered by that epoch's own checkpoint: either way the last
+    # checkpoint holds the step the run stopped at
+    assert stop["kind"] in ("interrupt", "epoch") and Path(stop["path"] + ".index").is_file()
+    assert stop["step"] == done["step"]
     assert "Interrupted" in panel.result.text()
     assert panel.resume.isChecked()               # Start again continues the run
 

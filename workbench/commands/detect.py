@@ -45,6 +45,9 @@ def add_parser(subparsers) -> None:
                    help="output format with --out (default yolo)")
     p.add_argument("--save-images", action="store_true",
                    help="also write each image with its boxes drawn to OUT/annotated/")
+    from .detect_ray import add_arguments as add_ray_arguments
+
+    add_ray_arguments(p)  # --ray, --workers, --gpus-per-worker
     p.set_defaults(func=run)
 
 
@@ -102,8 +105,12 @@ def run(args: argparse.Namespace) -> int:
     paths = _split_images(src, args.split) if args.split else resolve_sources(src)
     if not paths:
         raise WorkbenchError(f"{src}: no images found")
-    detector = Detector(bundle, args.backend,
-                        parse_size_arg(args.size) if args.size else None, args.letterbox)
+    size = parse_size_arg(args.size) if args.size else None
+    from .detect_ray import run_on_ray, wants_ray
+
+    if wants_ray(args):  # the same run, one Detector per Ray actor
+        return run_on_ray(args, bundle, paths, size)
+    detector = Detector(bundle, args.backend, size, args.letterbox)
     names = detector.class_names
     writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
               if args.out else None)

@@ -1,0 +1,216 @@
+"""Detection over a Ray cluster: the local pipeline, one Detector per Ray actor.
+
+The image list becomes a Ray Data dataset of paths, cut into blocks; ``map_batches`` sends each
+block to a pool of actors (``DetectWorker``), each holding one :class:`Detector` built on its
+own node (``auto`` picks that node's best engine, a GPU when ``gpus_per_worker`` gives it one).
+An actor runs the block through :func:`Detector.detect_many`, the same decode-ahead pipeline
+as a local run, and sends back small results (boxes, scores, classes; the image only when it
+is to be drawn). The caller writes them with the local run's writers, in input order, so the
+outputs equal a local run's.
+
+Model files travel through Ray's object store, so only the images need shared storage (a path
+every node can read). Failures: an unreadable image is one skipped result, as locally; a lost
+actor (process or node gone) is restarted by Ray Data and its unfinished blocks run again
+(``max_restarts=-1``, ``max_task_retries=-1``, Ray Data's defaults for actor pools); an
+exception escaping a block fails the job.
+
+Ray is imported only here, and only when ``workbench detect --ray`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.darknet.bundle import ModelBundle
+from workbench.errors import WorkbenchError
+
+INSTALL_HINT = 'pip install -e ".[cluster]"'
+BLOCK_IMAGES = 16  # images per Ray task: big enough to hide the task overhead, small to retry
+
+
+@dataclass
+class RaySettings:
+    """Where and how wide: ``address`` None starts a local Ray (or joins RAY_ADDRESS)."""
+
+    address: str | None = None
+    workers: int | None = None  # actors; None: one per CPU (per GPU share with GPUs)
+    gpus_per_worker: float = 0.0
+    block_images: int = BLOCK_IMAGES
+    num_cpus: int | None = None  # a local Ray's CPUs (None: all cores)
+
+
+@dataclass
+class RaySummary:
+    """What ran where: images per (node, engine), actors seen, and the cluster's address."""
+
+    address: str = ""
+    workers: int = 0
+    engines: Counter = field(default_factory=Counter)  # (node, engine, reason) -> images
+    actors: set = field(default_factory=set)  # (node, pid) of every actor that sent results
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        nodes = sorted({node for node, _, _ in self.engines})
+        out = [f"ray: {self.address}, {self.workers} workers asked, {len(self.actors)} actors "
+               f"answered on {len(nodes)} node{'s' * (len(nodes) != 1)}"]
+        for (node, engine, reason), images in sorted(self.engines.items()):
+            actors = sum(1 for n, _ in self.actors if n == node)
+            out.append(f"  node {node}: {engine} ({reason}), {actors} actor"
+                       f"{'s' * (actors != 1)}, {images} images")
+        return out
+
+
+def import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise WorkbenchError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def pack_bundle(bundle: ModelBundle) -> dict[str, bytes]:
+    """The bundle's three files by name, to ship to every node through the object store."""
+    return {p.name: p.read_bytes() for p in (bundle.cfg, bundle.weights, bundle.names)}
+
+
+def unpack_bundle(files: dict[str, bytes], folder: Path) -> ModelBundle:
+    from workbench.darknet.bundle import find_bundle
+
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return find_bundle(folder)
+
+
+class DetectWorker:
+    """A Ray Data actor: one Detector, fed blocks of image paths, answering one row per image.
+
+    Each row carries the pickled ImageResult (detections, size, error; the image only when
+    ``keep_images``), its index in the input and who computed it (node, engine, pid).
+    """
+
+    def __init__(self, model_files: dict[str, bytes], backend: str,
+                 size: tuple[int, int] | None, letterbox: bool, conf: float, nms: float,
+                 batch: int, keep_images: bool) -> None:
+        import ray
+
+        from workbench.detect.detector import Detector
+
+        if isinstance(model_files, ray.ObjectRef):
+            model_files = ray.get(model_files)
+        self._folder = tempfile.TemporaryDirectory(prefix="workbench-ray-model-")
+        bundle = unpack_bundle(model_files, Path(self._folder.name))
+        self.detector = Detector(bundle, backend, size, letterbox)
+        self.conf, self.nms, self.batch, self.keep_images = conf, nms, batch, keep_images
+        self.node = ray.util.get_node_ip_address()
+        self.pid = os.getpid()
+
+    def __call__(self, block: dict) -> dict:
+        results = list(self.detector.detect_many(
+            [Path(p) for p in block["path"]], self.conf, self.nms, batch=self.batch,
+            keep_images=self.keep_images))
+        backend = self.detector.backend
+        n = len(results)
+        return {"index": block["index"],
+                "result": [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in results],
+                "node": [self.node] * n, "engine": [backend.name] * n,
+                "reason": [backend.reason] * n, "pid": [self.pid] * n}
+
+
+def _connect(ray, settings: RaySettings) -> tuple[bool, str]:
+    """Join the cluster (or start a local Ray); True when this call started the connection."""
+    import logging
+
+    if ray.is_initialized():
+        return False, _address(ray)
+    # Ray Data's INFO lines (plan, "execution finished") would bury the summary
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    try:
+        ray.init(address=settings.address or None, num_cpus=settings.num_cpus,
+                 include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
+                 configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = settings.address or "a local Ray"
+        raise WorkbenchError(f"cannot start or reach {where}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from None
+    started_here = settings.address is None and "RAY_ADDRESS" not in os.environ
+    return True, (f"local Ray started here, {int(ray.cluster_resources().get('CPU', 0))} CPUs"
+                  if started_here else _address(ray))
+
+
+def _address(ray) -> str:
+    context = ray.get_runtime_context()
+    return getattr(context, "gcs_address", "") or "local"
+
+
+def default_workers(ray, gpus_per_worker: float) -> int:
+    """One actor per CPU of the cluster, or per GPU share when actors take GPUs."""
+    resources = ray.cluster_resources()
+    if gpus_per_worker > 0:
+        return max(int(resources.get("GPU", 0) // gpus_per_worker), 1)
+    return max(int(resources.get("CPU", 1)), 1)
+
+
+def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySettings, *,
+                  backend: str = "auto", size: tuple[int, int] | None = None,
+                  letterbox: bool = False, conf: float = 0.25, nms: float = 0.45,
+                  batch: int = 1, keep_images: bool = False,
+                  summary: RaySummary | None = None,
+                  worker_class: type = DetectWorker) -> Iterator:
+    """Yield one ImageResult per path, in input order, computed by Ray actors.
+
+    ``summary`` is filled in as results arrive. Closing the generator (or an exception, such
+    as KeyboardInterrupt, in the consumer) stops the job; a cluster this call joined keeps
+    running, a local Ray it started is shut down. ``worker_class`` is the actor class (a
+    subclass of DetectWorker).
+    """
+    ray = import_ray()
+    from ray.data import DataContext
+
+    if settings.gpus_per_worker < 0:
+        raise WorkbenchError("--gpus-per-worker must be 0 or more")
+    if settings.workers is not None and settings.workers < 1:
+        raise WorkbenchError("--workers must be at least 1")
+    summary = summary if summary is not None else RaySummary()
+    started, summary.address = _connect(ray, settings)
+    start = time.perf_counter()
+    try:
+        workers = settings.workers or default_workers(ray, settings.gpus_per_worker)
+        summary.workers = workers
+        context = DataContext.get_current()
+        context.execution_options.preserve_order = True  # the writers see the local order
+        context.enable_progress_bars = False  # ours is drawn by the caller
+        context.print_on_execution_start = False
+        items = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
+        block = max(1, settings.block_images)
+        ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // block)))
+        ds = ds.map_batches(
+            worker_class, batch_size=block, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1 if settings.gpus_per_worker == 0 else 0,
+            num_gpus=settings.gpus_per_worker or None,
+            fn_constructor_args=(pack_bundle(bundle), backend, size, letterbox, conf,
+                                 nms, batch, keep_images))
+        expected = 0
+        for row in ds.iter_rows():
+            if int(row["index"]) != expected:  # preserve_order makes this a broken promise
+                raise WorkbenchError(f"ray returned image {row['index']} where {expected} was "
+                                     "due")
+            expected += 1
+            summary.engines[(row["node"], row["engine"], row["reason"])] += 1
+            summary.actors.add((row["node"], int(row["pid"])))
+            summary.seconds = time.perf_counter() - start
+            yield pickle.loads(row["result"])
+    finally:
+        summary.seconds = time.perf_counter() - start
+        if started:
+            ray.shutdown()
+

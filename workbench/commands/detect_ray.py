@@ -65,13 +65,13 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int
                     else:
                         _print_detections(result, names)
                 bar.update(summary.images)
-    except KeyboardInterrupt:
-        results.close()  # stops the Ray job now; the cluster itself keeps running
+    except BaseException as exc:  # Ctrl+C or a failed job: keep what the finished images gave
+        results.close()  # stops the Ray job now; a cluster we joined keeps running
         if writer is not None:
             writer.close()
-        print(f"cancelled after {summary.images} of {len(paths)} images; their results are in "
-              f"{args.out}" if args.out else f"cancelled after {summary.images} images",
-              file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"cancelled after {summary.images} of {len(paths)} images"
+                  + (f"; their results are in {args.out}" if args.out else ""), file=sys.stderr)
         raise
     if writer is not None:
         writer.close()

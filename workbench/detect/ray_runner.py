@@ -45,6 +45,12 @@ class RaySettings:
     block_images: int = BLOCK_IMAGES
     num_cpus: int | None = None  # a local Ray's CPUs (None: all cores)
 
+    def __post_init__(self) -> None:
+        if self.gpus_per_worker < 0:
+            raise WorkbenchError("--gpus-per-worker must be 0 or more")
+        if self.workers is not None and self.workers < 1:
+            raise WorkbenchError("--workers must be at least 1")
+
 
 @dataclass
 class RaySummary:
@@ -175,10 +181,6 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
     ray = import_ray()
     from ray.data import DataContext
 
-    if settings.gpus_per_worker < 0:
-        raise WorkbenchError("--gpus-per-worker must be 0 or more")
-    if settings.workers is not None and settings.workers < 1:
-        raise WorkbenchError("--workers must be at least 1")
     summary = summary if summary is not None else RaySummary()
     started, summary.address = _connect(ray, settings)
     start = time.perf_counter()
@@ -190,7 +192,8 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
         context.enable_progress_bars = False  # ours is drawn by the caller
         context.print_on_execution_start = False
         items = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
-        block = max(1, settings.block_images)
+        # small jobs still spread over every actor
+        block = max(1, min(settings.block_images, -(-len(items) // workers)))
         ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // block)))
         ds = ds.map_batches(
             worker_class, batch_size=block, batch_format="numpy",
@@ -200,7 +203,17 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
             fn_constructor_args=(pack_bundle(bundle), backend, size, letterbox, conf,
                                  nms, batch, keep_images))
         expected = 0
-        for row in ds.iter_rows():
+        rows = iter(ds.iter_rows())
+        while True:
+            try:
+                row = next(rows, None)
+            except ray.exceptions.RayError as exc:  # a block raised: the job cannot finish
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                raise WorkbenchError(f"the Ray job failed after {expected} of {len(items)} "
+                                     f"images: {lines[-1] if lines else type(exc).__name__}") \
+                    from None
+            if row is None:
+                break
             if int(row["index"]) != expected:  # preserve_order makes this a broken promise
                 raise WorkbenchError(f"ray returned image {row['index']} where {expected} was "
                                      "due")

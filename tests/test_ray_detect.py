@@ -1,0 +1,157 @@
+"""`workbench detect --ray`: a real local Ray (2 CPUs) gives the local run's outputs, byte for
+byte, and keeps every result when an actor dies in the middle of the job."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_factory import random_bundle
+
+from workbench.cli import main
+from workbench.detect.detector import Detector
+from workbench.images import list_images
+from workbench.synth import make_demo_dataset
+
+COMMON = ["--backend", "cpu", "--size", "160", "--conf", "0.5"]
+
+
+def test_ray_options_without_ray_are_an_error(tmp_path, capsys):
+    make_demo_dataset(tmp_path / "ds", images=1, seed=0, size=64)
+    assert main(["detect", str(tmp_path / "ds"), "--model", "demo", "--workers", "2"]) == 2
+    assert "--workers and --gpus-per-worker need --ray" in capsys.readouterr().err
+
+
+def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
+    make_demo_dataset(tmp_path / "ds", images=1, seed=0, size=64)
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without Ray imports
+    assert main(["detect", str(tmp_path / "ds"), "--model", "demo", "--ray"]) == 2
+    err = capsys.readouterr().err
+    assert "--ray needs Ray" in err and '.[cluster]"' in err
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray of 2 CPUs for the module; `detect --ray` joins it instead of starting one."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[cluster]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
+                         seed=4)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Seven demo images in two folders plus one unreadable file among them."""
+    root = make_demo_dataset(tmp_path_factory.mktemp("data") / "ds", images=7, seed=3, size=192)
+    sub = root / "sub"
+    sub.mkdir()
+    for p in list_images(root)[:3]:
+        p.rename(sub / p.name)
+    (root / "broken.jpg").write_bytes(b"not a jpeg at all")
+    return root
+
+
+def local_results(model, root):
+    det = Detector(model, "cpu", size=160)
+    return list(det.detect_many(list_images(root), conf=0.5, nms=0.45))
+
+
+def same_tree(a: Path, b: Path) -> None:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b and files_a
+    _, mismatch, errors = filecmp.cmpfiles(a, b, files_a, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["coco", "yolo"])
+def test_ray_run_writes_what_the_local_run_writes(local_ray, model, images, tmp_path, capsys,
+                                                  fmt):
+    args = ["detect", str(images), "--model", str(model.cfg.parent), "--format", fmt, *COMMON]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    local_out = capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "ray"), "--ray", "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    same_tree(tmp_path / "local", tmp_path / "ray")
+    # the same first summary line (rate aside), the broken image skipped and named
+    assert local_out.split(",")[:2] == captured.out.split(",")[:2]
+    assert ", 1 skipped" in captured.out and "broken.jpg" in captured.err
+    # the summary names the cluster, the node and the engine that ran there
+    assert "ray: " in captured.out and "2 workers asked" in captured.out
+    node = local_ray.util.get_node_ip_address()
+    assert f"node {node}: opencv-cpu (" in captured.out
+
+
+@pytest.mark.slow
+def test_small_blocks_over_two_actors_keep_input_order(local_ray, model, images):
+    from workbench.detect.ray_runner import RaySettings, RaySummary, detect_on_ray
+
+    want = local_results(model, images)
+    summary = RaySummary()
+    got = list(detect_on_ray([r.path for r in want], model,
+                             RaySettings(workers=2, block_images=2), backend="cpu",
+                             size=(160, 160), conf=0.5, nms=0.45, summary=summary))
+    assert [r.path for r in got] == [r.path for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.error == w.error and (g.width, g.height) == (w.width, w.height)
+        if w.ok:
+            np.testing.assert_array_equal(g.detections.boxes, w.detections.boxes)
+            np.testing.assert_array_equal(g.detections.scores, w.detections.scores)
+            np.testing.assert_array_equal(g.detections.class_ids, w.detections.class_ids)
+    assert sum(summary.engines.values()) == len(want)
+    assert len(summary.actors) == 2  # four blocks, both actors took some
+
+
+def crashing_worker(marker: Path):
+    """The real actor, whose process exits on its second block the first time any actor gets
+    there, like a node lost in the middle of a job."""
+    from workbench.detect.ray_runner import DetectWorker
+
+    class Dying(DetectWorker):
+        calls = 0
+
+        def __call__(self, block):
+            self.calls += 1
+            if self.calls == 2:
+                try:
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    pass
+                else:
+                    os._exit(1)  # no exception, no cleanup: the process is simply gone
+            return super().__call__(block)
+
+    return Dying
+
+
+@pytest.mark.slow
+def test_a_lost_actor_is_restarted_and_its_block_retried(local_ray, model, images, tmp_path):
+    from workbench.detect.ray_runner import RaySettings, RaySummary, detect_on_ray
+
+    want = local_results(model, images)
+    summary = RaySummary()
+    marker = tmp_path / "died"
+    got = list(detect_on_ray([r.path for r in want], model,
+                             RaySettings(workers=1, block_images=3), backend="cpu",
+                             size=(160, 160), conf=0.5, nms=0.45, summary=summary,
+                             worker_class=crashing_worker(marker)))
+    assert marker.exists()  # the actor did die
+    # one actor asked for, two answered: the first, then its replacement that redid block 2
+    assert len(summary.actors) == 2
+    assert [r.path for r in got] == [r.path for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.error == w.error
+        if w.ok:
+            np.testing.assert_array_equal(g.detections.scores, w.detections.scores)
+            np.testing.assert_array_equal(g.detections.boxes, w.detections.boxes)

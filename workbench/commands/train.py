@@ -47,8 +47,11 @@ def add_parser(subparsers) -> None:
                    help="random rotation up to DEG degrees (default 0)")
     p.add_argument("--zoom", type=float, default=0.0,
                    help="random zoom, scale in [1-zoom, 1+zoom] (default 0)")
-    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
-                   help="mirrored: tf.distribute over every GPU (or logical CPU device)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   default="default",
+                   help="mirrored: tf.distribute over every GPU (or logical CPU device); "
+                   "multiworker: across machines, one process per machine, cluster from "
+                   "TF_CONFIG (docs/training.md)")
     p.add_argument("--verbose", action="store_true",
                    help="show TensorFlow's own start-up log (hidden by default)")
     add_labels_option(p)

@@ -41,7 +41,7 @@ from workbench.train.schedule import schedule_for
 CFG_FOLDER = Path(__file__).resolve().parents[2] / "darknet_cfg"
 TEMPLATES = ("yolov3-tiny", "yolov3", "demo-tiny")
 OPTIMIZERS = ("adam", "sgd")
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multiworker")
 VALID_CONF = 0.005  # darknet's mAP threshold: low-confidence candidates count for AP
 VALID_NMS = 0.45
 
@@ -235,6 +235,10 @@ def _make_strategy(name: str):
 
     if name == "default":
         return tf.distribute.get_strategy()
+    if name == "multiworker":  # across machines, from TF_CONFIG: workbench/train/multiworker.py
+        from workbench.train.multiworker import make_strategy
+
+        return make_strategy()
     if name != "mirrored":
         raise WorkbenchError(f"unknown strategy {name!r} (use {' or '.join(STRATEGIES)})")
     gpus = tf.config.list_logical_devices("GPU")
@@ -298,9 +302,11 @@ def validate(predict, records, batches, width: int, height: int, num_classes: in
     return float(result.map50)
 
 
-def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: int):
+def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: int,
+                 write: bool = True):
     """(run_dir, cfg, schedule, saved config, SavedRun or None) - fresh, or read back (and
-    checked whole, nothing written) from a run to resume."""
+    checked whole, nothing written) from a run to resume. ``write`` False (a multi-worker
+    run's non-chief workers) leaves RUN_DIR to the chief."""
     run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
     config_path = run_dir / "config.json"
     if settings.resume:
@@ -316,12 +322,13 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: 
     check_cfg(cfg)  # what detect and export would refuse must not be trained
     steps = max(train_images // settings.batch, 1) * settings.epochs
     schedule = schedule_for(cfg, settings.lr, steps, settings.policy)
-    run_dir.mkdir(parents=True, exist_ok=True)
     saved = {"settings": {k: (str(v) if isinstance(v, Path) else v)
                           for k, v in asdict(settings).items()},
              "classes": class_names, "schedule": schedule.to_dict()}
-    atomic_write_text(run_dir / "model.cfg", format_cfg(cfg))
-    atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
+    if write:  # not on a multi-worker run's non-chief workers: the chief writes RUN_DIR
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "model.cfg", format_cfg(cfg))
+        atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
     return run_dir, cfg, schedule, saved, None
 
 
@@ -354,17 +361,25 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
     from workbench.train.data import examples_from_records, make_dataset
     from workbench.train.loss import yolo_loss
     from workbench.train.model import build_model, heads_info, run_heads, set_trainable_prefix
+    from workbench.train.multiworker import (
+        is_chief,
+        remove_scratch,
+        sync_batch_norm,
+        weights_digest,
+        write_dir,
+    )
 
     class_names, train_records, valid_records = _load_records(settings)
     train_records, valid_records, skipped = _drop_undecodable(settings, train_records,
                                                               valid_records)
-    run_dir, cfg, schedule, saved, previous = _prepare_run(settings, class_names,
-                                                           len(train_records))
+    strategy = _make_strategy(settings.strategy)
+    run_dir, cfg, schedule, saved, previous = _prepare_run(
+        settings, class_names, len(train_records), write=is_chief(strategy))
+    out_dir = write_dir(run_dir, strategy)  # RUN_DIR, or a non-chief worker's scratch folder
     run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
     width, height = cfg.width, cfg.height
     num_classes = len(class_names)
     heads = heads_info(cfg)
-    strategy = _make_strategy(settings.strategy)
     replicas = strategy.num_replicas_in_sync
     batch = max(min(run["batch"], len(train_records)) // replicas, 1) * replicas
     train_ex = examples_from_records(train_records, num_classes)
@@ -375,6 +390,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
 
     with strategy.scope():
         model = build_model(cfg, width, height)
+        if settings.strategy == "multiworker":
+            sync_batch_norm(model)  # else each worker's moving statistics drift apart
         if run["optimizer"] == "sgd":
             momentum = cfg.net.get_float("momentum", 0.9)
             optimizer = keras.optimizers.SGD(schedule.rate(0), momentum=momentum)
@@ -387,8 +404,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                               ("best_epoch", 0), ("bad_epochs", 0))}
         best_map = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_map")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_map, **state)
-    manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=2)
-    best_manager = tf.train.CheckpointManager(checkpoint, run_dir / "best", max_to_keep=1)
+    manager = tf.train.CheckpointManager(checkpoint, out_dir / "checkpoints", max_to_keep=2)
+    best_manager = tf.train.CheckpointManager(checkpoint, out_dir / "best", max_to_keep=1)
 
     loaded: list[int] = []
     resumed = previous is not None
@@ -403,12 +420,13 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
     frozen_layers = run.get("frozen_layers", 0) if resumed else _frozen_layers(cfg, loaded)
     saved["settings"]["frozen_layers"] = frozen_layers
     if not resumed:
-        atomic_write_text(run_dir / "config.json", json.dumps(saved, indent=2) + "\n")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "config.json", json.dumps(saved, indent=2) + "\n")
 
     epochs = settings.epochs if settings.resume else run["epochs"]
     metrics = previous.metrics if resumed else []
     metrics = [m for m in metrics if m["epoch"] <= int(state["epoch"].numpy())]
-    bundle_dir = run_dir / "bundle"
+    bundle_dir = out_dir / "bundle"
     reporter.emit("start", run_dir=str(run_dir), dataset=str(settings.dataset),
                   template=run["template"], classes=class_names, width=width, height=height,
                   epochs=epochs, start_epoch=int(state["epoch"].numpy()) + 1,
@@ -447,8 +465,11 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
 
     def finish(status: str) -> TrainResult:
         best = float(best_map.numpy())
-        bundle = bundle_dir if bundle_dir.is_dir() else None
-        reporter.emit("done", status=status, run_dir=str(run_dir),
+        remove_scratch(run_dir, out_dir)
+        bundle = run_dir / "bundle" if (run_dir / "bundle").is_dir() else None
+        synced = ({"weights_sha256": weights_digest(model)}
+                  if settings.strategy == "multiworker" else {})
+        reporter.emit("done", status=status, run_dir=str(run_dir), **synced,
                       bundle=str(bundle) if bundle else None,
                       best_map50=best if best >= 0 else None,
                       best_epoch=int(state["best_epoch"].numpy()),
@@ -533,8 +554,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                    "val_map50": val_map, "images_per_s": count * batch / max(train_seconds, 1e-9),
                    "seconds": time.perf_counter() - t_epoch}
             metrics.append(row)
-            write_metrics_csv(run_dir / "metrics.csv", metrics)
-            draw_metrics_png(run_dir / "metrics.png", metrics)
+            write_metrics_csv(out_dir / "metrics.csv", metrics)
+            draw_metrics_png(out_dir / "metrics.png", metrics)
             epoch_seconds = float(np.median([m["seconds"] for m in metrics[-5:]]))
             reporter.emit("epoch", **row, best_map50=max(float(best_map.numpy()), 0.0),
                           best_epoch=int(state["best_epoch"].numpy()), frozen=frozen,

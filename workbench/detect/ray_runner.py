@@ -61,11 +61,13 @@ class RaySummary:
     engines: Counter = field(default_factory=Counter)  # (node, engine, reason) -> images
     actors: set = field(default_factory=set)  # (node, pid) of every actor that sent results
     seconds: float = 0.0
+    actor_seconds: float = 0.0  # time the actors spent detecting (their share of each block)
 
     def lines(self) -> list[str]:
         nodes = sorted({node for node, _, _ in self.engines})
         out = [f"ray: {self.address}, {self.workers} workers asked, {len(self.actors)} actors "
-               f"answered on {len(nodes)} node{'s' * (len(nodes) != 1)}"]
+               f"answered on {len(nodes)} node{'s' * (len(nodes) != 1)}; detecting took them "
+               f"{self.actor_seconds:.1f} s of the job's {self.seconds:.1f} s"]
         for (node, engine, reason), images in sorted(self.engines.items()):
             actors = sum(1 for n, _ in self.actors if n == node)
             out.append(f"  node {node}: {engine} ({reason}), {actors} actor"
@@ -119,25 +121,28 @@ class DetectWorker:
         self.pid = os.getpid()
 
     def __call__(self, block: dict) -> dict:
+        start = time.perf_counter()
         results = list(self.detector.detect_many(
             [Path(p) for p in block["path"]], self.conf, self.nms, batch=self.batch,
             keep_images=self.keep_images))
         backend = self.detector.backend
         n = len(results)
+        seconds = (time.perf_counter() - start) / max(n, 1)
         return {"index": block["index"],
                 "result": [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in results],
                 "node": [self.node] * n, "engine": [backend.name] * n,
-                "reason": [backend.reason] * n, "pid": [self.pid] * n}
+                "reason": [backend.reason] * n, "pid": [self.pid] * n,
+                "seconds": [seconds] * n}
 
 
 def _connect(ray, settings: RaySettings) -> tuple[bool, str]:
     """Join the cluster (or start a local Ray); True when this call started the connection."""
     import logging
 
-    if ray.is_initialized():
-        return False, _address(ray)
     # Ray Data's INFO lines (plan, "execution finished") would bury the summary
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if ray.is_initialized():
+        return False, _address(ray)
     try:
         ray.init(address=settings.address or None, num_cpus=settings.num_cpus,
                  include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
@@ -220,6 +225,7 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
             expected += 1
             summary.engines[(row["node"], row["engine"], row["reason"])] += 1
             summary.actors.add((row["node"], int(row["pid"])))
+            summary.actor_seconds += float(row["seconds"])
             summary.seconds = time.perf_counter() - start
             yield pickle.loads(row["result"])
     finally:

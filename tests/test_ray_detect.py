@@ -155,3 +155,37 @@ def test_a_lost_actor_is_restarted_and_its_block_retried(local_ray, model, image
         if w.ok:
             np.testing.assert_array_equal(g.detections.scores, w.detections.scores)
             np.testing.assert_array_equal(g.detections.boxes, w.detections.boxes)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_job_keeps_results_and_the_cluster(local_ray, model, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    root = make_demo_dataset(tmp_path / "many", images=300, seed=2, size=64)
+    out = tmp_path / "out"
+    address = local_ray.get_runtime_context().gcs_address
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "detect", str(root), "--model", str(model.cfg.parent),
+         "--out", str(out), "--ray", address, "--workers", "1", *COMMON],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.glob("*.txt")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # what Ctrl+C sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "cancelled after" in err and "workbench detect: interrupted" in err
+    written = [p for p in out.glob("*.txt") if p.name != "classes.txt"]
+    assert 0 < len(written) < 300 and (out / "classes.txt").is_file()
+    # the cluster is still up, and the CPU this job's actor held is free again: it is gone
+    assert local_ray.cluster_resources().get("CPU") == 2
+    deadline = time.monotonic() + 30
+    while local_ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert local_ray.available_resources().get("CPU") == 2

@@ -75,15 +75,17 @@ def same_tree(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["coco", "yolo"])
+@pytest.mark.parametrize("options", [["--format", "coco"], ["--format", "yolo", "--save-images"]])
 def test_ray_run_writes_what_the_local_run_writes(local_ray, model, images, tmp_path, capsys,
-                                                  fmt):
-    args = ["detect", str(images), "--model", str(model.cfg.parent), "--format", fmt, *COMMON]
+                                                  options):
+    args = ["detect", str(images), "--model", str(model.cfg.parent), *options, *COMMON]
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
     local_out = capsys.readouterr().out
     assert main([*args, "--out", str(tmp_path / "ray"), "--ray", "--workers", "2"]) == 0
     captured = capsys.readouterr()
     same_tree(tmp_path / "local", tmp_path / "ray")
+    if "--save-images" in options:  # drawn from images that came back from the actors
+        assert len(list((tmp_path / "ray" / "annotated").rglob("*.jpg"))) == 7
     # the same first summary line (rate aside), the broken image skipped and named
     assert local_out.split(",")[:2] == captured.out.split(",")[:2]
     assert ", 1 skipped" in captured.out and "broken.jpg" in captured.err
@@ -94,11 +96,15 @@ def test_ray_run_writes_what_the_local_run_writes(local_ray, model, images, tmp_
 
 
 @pytest.mark.slow
-def test_small_blocks_over_two_actors_keep_input_order(local_ray, model, images):
+def test_small_blocks_over_two_actors_keep_input_order(local_ray, model, images, monkeypatch):
+    from ray.data import DataContext
+
     from workbench.detect.ray_runner import RaySettings, RaySummary, detect_on_ray
 
     want = local_results(model, images)
     summary = RaySummary()
+    # both actors up before the first block goes out, or on a busy machine one takes them all
+    monkeypatch.setattr(DataContext.get_current(), "wait_for_min_actors_s", 300)
     got = list(detect_on_ray([r.path for r in want], model,
                              RaySettings(workers=2, block_images=2), backend="cpu",
                              size=(160, 160), conf=0.5, nms=0.45, summary=summary))

@@ -55,20 +55,18 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-@pytest.mark.slow
-def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
-    data = make_demo_dataset(tmp_path / "data", images=10, seed=7, size=64, valid_fraction=0.2)
-    run = tmp_path / "run"
+def run_workers(data: Path, run: Path, *extra: str) -> list[list[dict]]:
+    """Two `workbench train --strategy multiworker` processes on fresh 127.0.0.1 ports; each
+    one's JSON events. 8 training images at global batch 4 (2 per worker): two steps an epoch."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
     for index in range(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
                "TF_CONFIG": tf_config(hosts, "worker", index)}
-        # 8 training images, global batch 4 (2 per worker): two steps
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "workbench", "train", str(data), "--template", str(MICRO),
-             "--size", "64", "--batch", "4", "--epochs", "1", "--strategy", "multiworker",
-             "--out", str(run), "--json"],
+             "--size", "64", "--batch", "4", "--strategy", "multiworker", "--out", str(run),
+             "--json", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
     outputs = []
     try:
@@ -80,18 +78,39 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-    starts = [next(e for e in events if e["event"] == "start") for events in outputs]
-    assert all(s["replicas"] == 2 and s["steps_per_epoch"] == 2 for s in starts)
+    return outputs
+
+
+def check_in_step(outputs: list[list[dict]], steps: list[int]) -> None:
+    """Both workers report the same all-reduced loss each step and the same weights at the end."""
     losses = [[e["loss"] for e in events if e["event"] == "batch"] for events in outputs]
-    assert len(losses[0]) == 2 and losses[0] == losses[1]  # the all-reduced loss of each step
+    assert [e["step"] for e in outputs[0] if e["event"] == "batch"] == steps
+    assert losses[0] == losses[1]
     done = [events[-1] for events in outputs]
     assert all(d["event"] == "done" and d["status"] == "finished" for d in done)
-    # every weight, batch-norm moving statistics included, is the same on both workers
+    # every weight, batch-norm moving statistics included
     assert done[0]["weights_sha256"] == done[1]["weights_sha256"]
+
+
+@pytest.mark.slow
+def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
+    data = make_demo_dataset(tmp_path / "data", images=10, seed=7, size=64, valid_fraction=0.2)
+    run = tmp_path / "run"
+    outputs = run_workers(data, run, "--epochs", "1")
+    starts = [next(e for e in events if e["event"] == "start") for events in outputs]
+    assert all(s["replicas"] == 2 and s["steps_per_epoch"] == 2 for s in starts)
+    check_in_step(outputs, [1, 2])
     # the chief wrote the run; worker 1 wrote only to its scratch folder, now gone
-    assert sorted(p.name for p in run.iterdir()) == [
-        "best", "bundle", "checkpoints", "config.json", "metrics.csv", "metrics.png",
-        "model.cfg"]
+    expected = ["best", "bundle", "checkpoints", "config.json", "metrics.csv", "metrics.png",
+                "model.cfg"]
+    assert sorted(p.name for p in run.iterdir()) == expected
     assert {p.suffix for p in (run / "bundle").iterdir()} == {".cfg", ".weights", ".names"}
     saved = [e["path"] for e in outputs[1] if e["event"] == "checkpoint"]
     assert saved and all(Path(p).is_relative_to(run / ".worker-1") for p in saved)
+
+    # --resume: both workers restore the chief's checkpoint and go on in step
+    outputs = run_workers(data, run, "--epochs", "2", "--resume")
+    starts = [next(e for e in events if e["event"] == "start") for events in outputs]
+    assert all(s["resumed"] and s["step"] == 2 for s in starts)
+    check_in_step(outputs, [3, 4])
+    assert sorted(p.name for p in run.iterdir()) == expected

@@ -419,8 +419,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         loaded = sorted(start.layers)
     frozen_layers = run.get("frozen_layers", 0) if resumed else _frozen_layers(cfg, loaded)
     saved["settings"]["frozen_layers"] = frozen_layers
+    out_dir.mkdir(parents=True, exist_ok=True)
     if not resumed:
-        out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "config.json", json.dumps(saved, indent=2) + "\n")
 
     epochs = settings.epochs if settings.resume else run["epochs"]

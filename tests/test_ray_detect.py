@@ -26,6 +26,24 @@ def test_ray_options_without_ray_are_an_error(tmp_path, capsys):
     assert "--workers and --gpus-per-worker need --ray" in capsys.readouterr().err
 
 
+def test_an_unreachable_cluster_is_one_line_in_seconds(tmp_path, capsys):
+    import socket
+    import time
+
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[cluster]')")
+    make_demo_dataset(tmp_path / "ds", images=1, seed=0, size=64)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    assert main(["detect", str(tmp_path / "ds"), "--model", "demo", "--out", str(tmp_path / "o"),
+                 "--ray", f"127.0.0.1:{port}"]) == 2
+    assert time.monotonic() - start < 30
+    err = capsys.readouterr().err
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err
+    assert not (tmp_path / "o").exists()  # nothing written for a job that never started
+
+
 def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
     make_demo_dataset(tmp_path / "ds", images=1, seed=0, size=64)
     monkeypatch.setitem(sys.modules, "ray", None)  # what an install without Ray imports

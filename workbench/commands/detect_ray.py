@@ -42,8 +42,6 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int
 
     src = Path(args.src)
     names = bundle.class_names()
-    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
-              if args.out else None)
     settings = RaySettings(address=args.ray or None, workers=args.workers,
                            gpus_per_worker=args.gpus_per_worker)
     summary, ray_summary, skipped = RunSummary(), RaySummary(), []
@@ -51,6 +49,8 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int
                             letterbox=args.letterbox, conf=args.conf, nms=args.nms,
                             batch=args.batch, keep_images=args.save_images,
                             summary=ray_summary)
+    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
+              if args.out else None)
     try:
         with ProgressBar("detect", len(paths)) as bar:
             for result in results:

@@ -143,6 +143,8 @@ def _connect(ray, settings: RaySettings) -> tuple[bool, str]:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if ray.is_initialized():
         return False, _address(ray)
+    if settings.address:
+        check_reachable(settings.address)
     try:
         ray.init(address=settings.address or None, num_cpus=settings.num_cpus,
                  include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
@@ -155,6 +157,22 @@ def _connect(ray, settings: RaySettings) -> tuple[bool, str]:
     started_here = settings.address is None and "RAY_ADDRESS" not in os.environ
     return True, (f"local Ray started here, {int(ray.cluster_resources().get('CPU', 0))} CPUs"
                   if started_here else _address(ray))
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, where Ray would retry an unreachable head for minutes."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    if address == "auto" or ":" not in hostport:
+        return  # "auto" and bare names are Ray's to resolve
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"cannot reach the Ray cluster at {address}: {exc} (is `ray start "
+                             "--head` running there, and the port open?)") from None
 
 
 def _address(ray) -> str:
@@ -176,18 +194,26 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
                   batch: int = 1, keep_images: bool = False,
                   summary: RaySummary | None = None,
                   worker_class: type = DetectWorker) -> Iterator:
-    """Yield one ImageResult per path, in input order, computed by Ray actors.
+    """One ImageResult per path, in input order, computed by Ray actors (a generator).
 
-    ``summary`` is filled in as results arrive. Closing the generator (or an exception, such
-    as KeyboardInterrupt, in the consumer) stops the job; a cluster this call joined keeps
-    running, a local Ray it started is shut down. ``worker_class`` is the actor class (a
-    subclass of DetectWorker).
+    Joins the cluster (or starts a local Ray) at once, so a bad address fails before anything
+    is written; the job starts with the first result asked for. ``summary`` is filled in as
+    results arrive. Closing the generator (or an exception, such as KeyboardInterrupt, in the
+    consumer) stops the job; a cluster this call joined keeps running, a local Ray it started
+    is shut down. ``worker_class`` is the actor class (a subclass of DetectWorker).
     """
     ray = import_ray()
-    from ray.data import DataContext
-
     summary = summary if summary is not None else RaySummary()
     started, summary.address = _connect(ray, settings)
+    return _run_job(ray, started, paths, bundle, settings, summary, worker_class,
+                    (backend, size, letterbox, conf, nms, batch, keep_images))
+
+
+def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,
+             settings: RaySettings, summary: RaySummary, worker_class: type,
+             worker_args: tuple) -> Iterator:
+    from ray.data import DataContext
+
     start = time.perf_counter()
     try:
         workers = settings.workers or default_workers(ray, settings.gpus_per_worker)
@@ -205,8 +231,7 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=1 if settings.gpus_per_worker == 0 else 0,
             num_gpus=settings.gpus_per_worker or None,
-            fn_constructor_args=(pack_bundle(bundle), backend, size, letterbox, conf,
-                                 nms, batch, keep_images))
+            fn_constructor_args=(pack_bundle(bundle), *worker_args))
         expected = 0
         rows = iter(ds.iter_rows())
         while True:

@@ -44,6 +44,20 @@ def test_an_unreachable_cluster_is_one_line_in_seconds(tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing written for a job that never started
 
 
+def test_a_bad_model_is_refused_before_ray_starts(tmp_path, capsys, model):
+    make_demo_dataset(tmp_path / "ds", images=1, seed=0, size=64)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in (model.cfg, model.names):
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / model.weights.name).write_bytes(model.weights.read_bytes()[:-40])  # cut short
+    args = ["detect", str(tmp_path / "ds"), "--model", str(bad), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    local = capsys.readouterr().err
+    assert main([*args, "--ray", "127.0.0.1:1"]) == 2  # no cluster there: never reached
+    assert capsys.readouterr().err == local and "model.weights" in local
+
+
 def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
     make_demo_dataset(tmp_path / "ds", images=1, seed=0, size=64)
     monkeypatch.setitem(sys.modules, "ray", None)  # what an install without Ray imports

@@ -34,6 +34,8 @@ def wants_ray(args: argparse.Namespace) -> bool:
 
 
 def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int:
+    from workbench.darknet.validate import check_bundle
+    from workbench.detect.detector import parse_size
     from workbench.detect.pipeline import RunSummary
     from workbench.detect.ray_runner import RaySettings, RaySummary, detect_on_ray
     from workbench.progress import ProgressBar
@@ -41,7 +43,8 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int
     from .detect import DetectionWriter, _print_detections, _relative
 
     src = Path(args.src)
-    names = bundle.class_names()
+    # the local run's checks and messages, here, before any node loads the model
+    names = check_bundle(bundle, *(parse_size(size) if size else (None, None))).class_names
     settings = RaySettings(address=args.ray or None, workers=args.workers,
                            gpus_per_worker=args.gpus_per_worker)
     summary, ray_summary, skipped = RunSummary(), RaySummary(), []

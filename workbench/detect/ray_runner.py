@@ -215,6 +215,7 @@ def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,
     from ray.data import DataContext
 
     start = time.perf_counter()
+    rows = None
     try:
         workers = settings.workers or default_workers(ray, settings.gpus_per_worker)
         summary.workers = workers
@@ -231,7 +232,8 @@ def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=1 if settings.gpus_per_worker == 0 else 0,
             num_gpus=settings.gpus_per_worker or None,
-            fn_constructor_args=(pack_bundle(bundle), *worker_args))
+            # by reference: inlined, the model would make a UDF of over 100 MB
+            fn_constructor_args=(ray.put(pack_bundle(bundle)), *worker_args))
         expected = 0
         rows = iter(ds.iter_rows())
         while True:
@@ -255,6 +257,8 @@ def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,
             yield pickle.loads(row["result"])
     finally:
         summary.seconds = time.perf_counter() - start
+        if hasattr(rows, "close"):
+            rows.close()  # Ray Data's own clean-up, while Ray is still connected
         if started:
             ray.shutdown()
 

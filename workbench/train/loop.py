@@ -374,7 +374,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                                                               valid_records)
     strategy = _make_strategy(settings.strategy)
     run_dir, cfg, schedule, saved, previous = _prepare_run(
-        settings, class_names, len(train_records), write=is_chief(strategy))
+        settings, class_names, len(train_records), is_chief(strategy))  # chief: writes RUN_DIR
     out_dir = write_dir(run_dir, strategy)  # RUN_DIR, or a non-chief worker's scratch folder
     run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
     width, height = cfg.width, cfg.height

@@ -65,6 +65,7 @@ def open_window(qtbot):
 
     yield make
     for window in made:
+        window.ask_discard = lambda what: True   # a test's leftover proposals: no dialog
         window.close()
 
 

@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
                 lambda on, d=self.docks[key]: on and d.raise_())
         self.docks["inspect"].visibilityChanged.connect(self.inspector.set_active)
         self.docks["detect"].visibilityChanged.connect(self._detect_shown)
+        self.docks["detect"].toggleViewAction().toggled.connect(
+            lambda on: self.docks["detect"].raise_() if on else None)  # the front tab
         # several images can be picked for "accept predictions as labels"
         self.images.list.setSelectionMode(self.images.list.SelectionMode.ExtendedSelection)
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()

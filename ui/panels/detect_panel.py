@@ -444,6 +444,9 @@ class DetectPanel(QWidget):
     def _run_done(self, info: sets.RunInfo) -> None:
         self.last_info = info
         self.engine_name, self.engine_reason = info.engine, info.reason
+        self.class_names = list(info.classes)
+        self.engine_label.setText(f"{self.engine_name}: {self.engine_reason}")
+        self.model_info.emit(self.info_text())
         per_second = len(info.images) / info.seconds if info.seconds > 0 else 0.0
         text = (f"{len(info.images)} images in {duration(info.seconds)} "
                 f"({per_second:.1f} images/s) on {info.engine}"

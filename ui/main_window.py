@@ -465,11 +465,12 @@ class MainWindow(QMainWindow):
 
         The bundle is checked first (files, cfg, names, weights size): a bad one is refused
         with one line and the current model stays."""
-        from workbench.detect.model_check import check_model
+        from workbench.darknet.bundle import find_bundle
+        from workbench.darknet.validate import check_bundle
         from workbench.errors import WorkbenchError
 
         try:
-            check_model(folder)
+            check_bundle(find_bundle(folder))
         except WorkbenchError as exc:
             self.show_error(f"Model not loaded: {exc}")
             return False

@@ -566,6 +566,7 @@ class DetectPanel(QWidget):
                 color = class_color(names.index(name)) if name in names else QColor("white")
                 item = BoxItem(proposal=True)
                 item.show_box(box.xyxy(), color, f"{name} {score:.2f}")
+                item.label.setPos(box.x1, box.y2)   # under the box: the label's tag is on top
                 item.setZValue(3)
                 scene.addItem(item)
                 self._items.append(item)

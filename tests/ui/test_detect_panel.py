@@ -195,6 +195,7 @@ def test_a_run_shows_rate_and_eta_and_cancel_keeps_what_was_done(open_window, tm
     panel.set_name.setText("partial")
     assert panel.run()
     assert not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
+    assert "a detection run in progress" in w.unaccepted_work()   # Ctrl+Q would ask
     qtbot.waitUntil(lambda: panel.progress.value() >= 2, timeout=RUN_MS)
     assert "images/s" in panel.rate.text() and "ETA" in panel.rate.text()
     panel.cancel_button.click()
@@ -213,3 +214,53 @@ def test_a_folder_source_saves_its_set_beside_its_images(open_window, demo, tmp_
     assert main(["detect", str(other), "--model", "demo", "--out", str(tmp_path / "cli")]) == 0
     assert _files(other / ".predictions" / "elsewhere") == _files(tmp_path / "cli")
     assert w.detector_panel.sets.findData("elsewhere") < 0   # not a set of the open data set
+
+
+def test_export_with_images_draws_each_one(detected, tmp_path, qtbot):
+    out = tmp_path / "drawn"
+    assert detected.detector_panel.export(out, "yolo", save_images=True) is not None
+    wait_idle(qtbot, RUN_MS)
+    drawn = sorted(p.name for p in (out / "annotated").rglob("*.jpg"))
+    assert len(drawn) == 6
+    main(["detect", str(detected.session.dataset.root), "--model", "demo", "--conf", "0.3",
+          "--nms", "0.5", "--out", str(tmp_path / "cli"), "--save-images"])
+    assert drawn == sorted(p.name for p in (tmp_path / "cli" / "annotated").rglob("*.jpg"))
+
+
+def test_an_explicit_engine_and_size_run_as_detect_backend_and_size(open_window, demo,
+                                                                      tmp_path, qtbot):
+    w = open_window(demo)
+    w.act["detect"].trigger()
+    panel = w.detector_panel
+    wait_idle(qtbot, RUN_MS)
+    panel.engine.setCurrentIndex(panel.engine.findData("cpu"))
+    panel.size.setValue(160)
+    panel.size.editingFinished.emit()
+    wait_idle(qtbot, RUN_MS)
+    assert panel.engine_name == "opencv-cpu" and "engine opencv-cpu · cpu" in \
+        w.model_label.text()
+    _run(qtbot, w, "cpu160")
+    info = json.loads((demo / ".predictions" / "cpu160" / "run.json").read_text())
+    assert info["engine"] == "opencv-cpu" and info["size"] == [160, 160]
+    assert main(["detect", str(demo), "--model", "demo", "--backend", "cpu", "--size", "160",
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert _files(demo / ".predictions" / "cpu160") == _files(tmp_path / "cli")
+
+
+def test_data_set_sources_all_unlabeled_and_filtered(open_window, demo, qtbot):
+    w = open_window(demo)
+    panel = w.detector_panel
+    images = w.session.dataset.images
+    for record in images[3:]:
+        record.path.with_suffix(".txt").unlink()
+    w.open_folder(demo)                         # re-read: three images have no labels now
+    qtbot.waitUntil(lambda: not w.loading(), timeout=10_000)
+    wait_idle(qtbot)
+    images = w.session.dataset.images
+    panel.source.setCurrentIndex(panel.source.findData("all"))
+    assert panel.sources()[0] == [r.path for r in images]
+    panel.source.setCurrentIndex(panel.source.findData("unlabeled"))
+    assert panel.sources()[0] == [r.path for r in images[3:]]
+    w.images.name_edit.setText(images[1].path.stem)   # the list's filter
+    panel.source.setCurrentIndex(panel.source.findData("filtered"))
+    assert panel.sources() == ([images[1].path], demo.resolve())

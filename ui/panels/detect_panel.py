@@ -151,7 +151,7 @@ class DetectPanel(QWidget):
         self.size.setSingleStep(32)
         self.size.setSpecialValueText("model's own")
         self.size.setSuffix(" px")
-        self.set_name = QLineEdit()
+        self.set_name = QLineEdit(placeholderText="MODEL-DATE-TIME when left empty")
         self.set_name.setToolTip("The run's results are kept under this name in the images' "
                                  "folder (.predictions/NAME)")
         self.run_button = QPushButton("Run")
@@ -246,7 +246,6 @@ class DetectPanel(QWidget):
         if self.model != DEMO:
             settings.add_recent_model(self.model)
         self._rebuild_picker()
-        self.set_name.setText(self._default_set_name())
         self.reload()
 
     def add_trained(self, bundle: str) -> None:
@@ -386,10 +385,15 @@ class DetectPanel(QWidget):
                                       f"A prediction set called {name!r} exists. Replace it?")
         return answer == QMessageBox.StandardButton.Yes
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._update_source_label()   # the list's filter may have changed meanwhile
+
     def run(self) -> bool:
         """Start a run with the panel's settings; False (and a status line) when it cannot."""
         if self._job is not None or self._loading is not None:
             return False
+        self._update_source_label()
         found = self.sources()
         if found is None:
             self.status.emit("Detect: choose a source first (open a data set or pick a folder)")
@@ -407,7 +411,6 @@ class DetectPanel(QWidget):
         replace_set = set_dir.exists()
         if replace_set and not self.ask_replace(name):
             return False
-        self.set_name.setText(name)
         info = sets.RunInfo(model=str(self.model), source=str(
             self.source_path if self.source.currentData() in ("folder", "file")
             else f"{root} ({self.source.currentText()})"))

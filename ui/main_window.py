@@ -28,8 +28,8 @@ from ui.image_cache import Decoded, ImageCache
 from ui.image_list import image_status
 from ui.menus import build_actions, build_menus, rebuild_recent_models
 from ui.panels.class_panel import ClassPanel
-from ui.panels.evaluate_panel import EvaluatePanel
 from ui.panels.detect_panel import DEMO, DetectPanel
+from ui.panels.evaluate_panel import EvaluatePanel
 from ui.panels.image_panel import ImagePanel
 from ui.panels.inspect_panel import InspectPanel
 from ui.panels.prelabel import Prelabeler

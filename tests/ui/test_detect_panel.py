@@ -92,6 +92,7 @@ def test_the_engine_list_holds_only_engines_that_run_here(open_window, demo, qtb
 
 
 def _cli_lines(demo: Path, record) -> list[list[str]]:
+    """The lines of the set's file for ``record`` (the same text `detect --out` writes)."""
     path = (demo / ".predictions" / "mine" / record.path.relative_to(demo)).with_suffix(".txt")
     return [line.split() for line in path.read_text().splitlines()]
 
@@ -159,30 +160,35 @@ def test_export_writes_what_detect_format_writes(detected, demo, tmp_path, qtbot
         assert _files(out) == _files(cli) and len(_files(cli)) >= 6
 
 
-def test_accept_predictions_for_selected_images_one_undo_each(detected, demo, qtbot):
-    w, panel = detected, detected.detector_panel
-    panel.show_mode.setCurrentIndex(panel.show_mode.findData("both"))
-    view = w.images.list
-    selection = view.selectionModel()
-    selection.clearSelection()
-    for row in (2, 4):
-        selection.select(w.images.filter.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
-    assert w.selected_rows() == [2, 4]
+def test_accept_predictions_for_selected_images_one_undo_each(open_window, tmp_path, qtbot):
+    data = make_demo_dataset(tmp_path / "accept", images=6, seed=3, size=160)
+    for name in ("img_00002", "img_00004"):
+        (data / f"{name}.txt").unlink()            # two images to label from predictions
+    w = open_window(data)
+    w.act["detect"].trigger()
+    _run(qtbot, w)
+    panel = w.detector_panel
     images = w.session.dataset.images
-    before = {row: len(images[row].boxes) for row in (2, 4)}
-    expected = {row: len(panel.predictions(row)) for row in (2, 4)}
+    rows = [i for i, r in enumerate(images) if not r.labeled]
+    assert rows == [2, 4]
+    selection = w.images.list.selectionModel()
+    selection.clearSelection()
+    for row in rows:
+        selection.select(w.images.filter.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+    assert w.selected_rows() == rows
+    expected = {row: _cli_lines(data, images[row]) for row in rows}
     assert all(expected.values())
     added = panel.accept_selected()
-    assert added == sum(expected.values())
-    for row in (2, 4):
-        assert len(images[row].boxes) == before[row] + expected[row]
+    assert added == sum(len(lines) for lines in expected.values())
+    for row in rows:
+        assert sorted(b.class_id for b in images[row].boxes) == sorted(int(f[0]) for f in expected[row])   # demo names = data set's
         stack = w.session.stack(row)
         assert stack.count() == 1 and stack.isClean()                # saved with autosave
         label = images[row].path.with_suffix(".txt").read_text().splitlines()
-        assert len(label) == before[row] + expected[row]
+        assert len(label) == len(expected[row])
         stack.undo()
-        assert len(images[row].boxes) == before[row]
-    assert len(w.session.dataset.images[0].boxes) == len(images[0].boxes)   # untouched
+        assert images[row].boxes == []
+    assert all(w.session.stack(r).count() == 0 for r in range(6) if r not in rows)
 
 
 def test_a_run_shows_rate_and_eta_and_cancel_keeps_what_was_done(open_window, tmp_path, qtbot):

@@ -181,6 +181,13 @@ class DetectPanel(QWidget):
         self.accept_button.setToolTip("One undoable edit per image; the class and score "
                                       "filters apply")
 
+        for combo in (self.source, self.picker, self.engine, self.sets, self.show_mode,
+                      self.class_filter, self.export_format):
+            # long paths and names must not widen the dock past the left column
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
         run_box = QGroupBox("Run")
         form = QFormLayout(run_box)
         form.addRow("Source", self.source)
@@ -211,10 +218,10 @@ class DetectPanel(QWidget):
         filters.addWidget(self.min_score)
         rform.addRow("Filter", filters)
         export = QHBoxLayout()
-        export.addWidget(self.export_format, 1)
         export.addWidget(self.export_images)
         export.addWidget(self.export_button)
-        rform.addRow("Export", export)
+        rform.addRow("Export", self.export_format)
+        rform.addRow("", export)
         rform.addRow(self.accept_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

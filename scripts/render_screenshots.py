@@ -71,12 +71,41 @@ def main() -> int:
             inspector.table.selectRow(suppressed[0])
         app.processEvents()
         window.grab().save(str(out / "inspect.png"))
+        # the Detect dock mid-run: the demo model over the whole data set, into a named set
+        window.docks["inspect"].hide()
+        window.act["detect"].trigger()
+        panel = window.detector_panel
+        while not workers.idle() or not panel.engine_name:
+            app.processEvents()
+        panel.set_name.setText("demo-model")            # Evaluate below scores this set
+        panel.conf.setValue(0.1)
+        if not panel.run():
+            raise SystemExit("the Detect dock did not start a run")
+        half = len(window.session.dataset.images) // 2
+        while panel.running() and panel.progress.value() < half:
+            app.processEvents()
+        window.grab().save(str(out / "detect_run.png"))
+        while panel.running() or not workers.idle():
+            app.processEvents()
+        # the saved set drawn over an image: labels solid, predictions dashed with scores
+        window.go_to(5)                                # one without labels: predictions only
+        window.go_to(3)
+        while window.canvas.decoded is None or not workers.idle():
+            app.processEvents()
+        panel.show_mode.setCurrentIndex(panel.show_mode.findData("both"))
+        panel.min_score.setValue(0.3)
+        app.processEvents()
+        if not panel.overlay_count():
+            raise SystemExit("the prediction set has nothing on this image")
+        window.grab().save(str(out / "predictions.png"))
+        panel.sets.setCurrentIndex(0)                  # no overlay under Evaluate's picture
+        window.docks["detect"].hide()
         # the Evaluate dock: the demo model's predictions (as `workbench detect --out`
         # writes them, kept in the data set's .predictions folder) against the labels
         render_evaluate(app, window, data, out)
         window.close()
-    print(f"wrote main_window.png, proposals.png, inspect.png, evaluate.png and "
-          f"evaluate_confusion.png to {out}")
+    print(f"wrote main_window.png, proposals.png, inspect.png, detect_run.png, predictions.png, "
+          f"evaluate.png and evaluate_confusion.png to {out}")
     return 0
 
 

@@ -26,8 +26,9 @@ from ui import settings, workers
 from ui.canvas import CanvasView
 from ui.image_cache import Decoded, ImageCache
 from ui.image_list import image_status
-from ui.menus import build_actions, build_menus
+from ui.menus import build_actions, build_menus, rebuild_recent_models
 from ui.panels.class_panel import ClassPanel
+from ui.panels.detect_panel import DEMO, DetectPanel
 from ui.panels.evaluate_panel import EvaluatePanel
 from ui.panels.image_panel import ImagePanel
 from ui.panels.inspect_panel import InspectPanel
@@ -39,8 +40,8 @@ from ui.shortcuts import CheatSheet
 from workbench.dataset import Dataset
 
 APP_NAME = "Detection Workbench"
-TABBED_WITH_STATS = ("inspect", "train", "evaluate")  # hidden until asked for
-LEFT_DOCK_WIDTH = 400  # the Inspect, Train and Evaluate tables show every column at this width
+TABBED_WITH_STATS = ("inspect", "train", "evaluate", "detect")  # hidden until asked for
+LEFT_DOCK_WIDTH = 400  # the Inspect, Train, Evaluate and Detect panels show every column at this width
 AUTOSAVE_MS = 30_000
 PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
 
@@ -76,6 +77,9 @@ class MainWindow(QMainWindow):
         self.inspector = InspectPanel(self.session, self.canvas, lambda: self.prelabeler.model)
         self.trainer = TrainPanel(self.session)
         self.evaluator = EvaluatePanel(self.session)
+        self.detector_panel = DetectPanel(self.session, self.canvas, self.images.filter.source_rows,
+                                          self.selected_rows)
+        self._model_maps: dict[str, float] = {}  # val mAP@0.5 of models trained here
         self._last_save_error: tuple[int, str] | None = None  # (image, error) autosave met
         self.docks = {}
         for key, title, widget, area in (
@@ -84,7 +88,8 @@ class MainWindow(QMainWindow):
                 ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea),
                 ("inspect", "Inspect", self.inspector, Qt.DockWidgetArea.LeftDockWidgetArea),
                 ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("evaluate", "Evaluate", self.evaluator, Qt.DockWidgetArea.LeftDockWidgetArea)):
+                ("evaluate", "Evaluate", self.evaluator, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("detect", "Detect", self.detector_panel, Qt.DockWidgetArea.LeftDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{key}")  # saveState needs names
             dock.setWidget(_scrolling(widget))
@@ -99,8 +104,17 @@ class MainWindow(QMainWindow):
             self.docks[key].toggleViewAction().triggered.connect(
                 lambda on, d=self.docks[key]: on and d.raise_())
         self.docks["inspect"].visibilityChanged.connect(self.inspector.set_active)
+        self.docks["detect"].visibilityChanged.connect(self._detect_shown)
+        self.docks["detect"].toggleViewAction().toggled.connect(
+            lambda on: self.docks["detect"].raise_() if on else None)  # the front tab
+        # several images can be picked for "accept predictions as labels"
+        self.images.list.setSelectionMode(self.images.list.SelectionMode.ExtendedSelection)
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
-        for label in (self.pointer_label, self.zoom_label, self.position_label):
+        self.model_label = QLabel(self.detector_panel.info_text())
+        self.model_label.setToolTip("The model of Detect, Propose and Inspect; its engine and "
+                                    "device once loaded")
+        for label in (self.model_label, self.pointer_label, self.zoom_label,
+                      self.position_label):
             self.statusBar().addPermanentWidget(label)
         self.act = build_actions(self)
         build_menus(self)
@@ -131,9 +145,17 @@ class MainWindow(QMainWindow):
         self.classes.edit_done.connect(self._class_edit_done)
         self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        self.trainer.model_ready.connect(self.use_model)
         self.evaluator.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.evaluator.image_picked.connect(self.show_evaluated)
+        self.trainer.model_ready.connect(self.trained_model_ready)
+        d = self.detector_panel
+        d.status.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        d.model_info.connect(self.model_label.setText)
+        d.model_chosen.connect(self.use_model)
+        d.load_requested.connect(self.load_model)
+        d.ask_add_classes = self.ask_add_classes   # one question, as for proposals
+        # a finished run is a new set for Evaluate too
+        d.running_changed.connect(lambda running: running or self.evaluator.refresh_sets())
 
     # --- opening ----------------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> None:
@@ -438,10 +460,86 @@ class MainWindow(QMainWindow):
         if folder:
             self.use_model(folder)
 
-    def use_model(self, folder: str) -> None:
-        """Proposals and the Inspect dock use this model bundle from now on."""
+    def use_model(self, folder: str) -> bool:
+        """Detect, proposals and the Inspect dock use this model bundle from now on.
+
+        The bundle is checked first (files, cfg, names, weights size): a bad one is refused
+        with one line and the current model stays."""
+        from workbench.darknet.bundle import find_bundle
+        from workbench.darknet.validate import check_bundle
+        from workbench.errors import WorkbenchError
+
+        try:
+            check_bundle(find_bundle(folder))
+        except WorkbenchError as exc:
+            self.show_error(f"Model not loaded: {exc}")
+            return False
+        folder = DEMO if str(folder) == DEMO else str(Path(folder).resolve())
         self.prelabeler.set_model(folder)
         self.inspector.model_changed()
+        self.detector_panel.set_model(folder)
+        self.model_label.setText(self.detector_panel.info_text())
+        rebuild_recent_models(self)
+        return True
+
+    def current_model(self) -> str:
+        return str(self.prelabeler.model)
+
+    def trained_model_ready(self, bundle: str) -> None:
+        """A training run ended with a model: always listed in the Detect dock's picker; it
+        replaces the current model only when the run finished with a better validation
+        mAP@0.5 than the current model's on the same images, and the user says yes."""
+        done = self.trainer.done_event or {}
+        self.detector_panel.add_trained(bundle)
+        new_map = done.get("best_map50")
+        if done.get("status") not in ("finished", "early_stopped") or new_map is None:
+            self.statusBar().showMessage(
+                f"Training {done.get('status', 'ended')}: its model is listed under Model in "
+                "the Detect dock; the current model is unchanged", 20_000)
+            return
+        self._model_maps[str(Path(bundle).resolve())] = float(new_map)
+        current = self.current_model()
+        known = self._model_maps.get(current if current == DEMO else str(Path(current).resolve()))
+        if known is not None:
+            self._compare_trained(bundle, float(new_map), known)
+            return
+        from workbench.detect.model_score import validation_map50
+
+        self.statusBar().showMessage("Training finished: scoring the current model on the "
+                                     "same validation images…")
+        workers.start(lambda job: validation_map50(current, self.session.dataset,
+                                                   cancelled=lambda: job.cancelled),
+                      on_result=lambda m: self._compare_trained(bundle, float(new_map), m),
+                      on_error=lambda e: self.statusBar().showMessage(
+                          f"Current model not scored ({e}); kept it. The trained model is "
+                          "listed in the Detect dock", 20_000))
+
+    def _compare_trained(self, bundle: str, new_map: float, current_map: float | None) -> None:
+        if current_map is not None and new_map <= current_map:
+            self.statusBar().showMessage(
+                f"Trained model: validation mAP@0.5 {new_map:.4f}, not better than the current "
+                f"model's {current_map:.4f}: current model kept (the trained one is listed in "
+                "the Detect dock)", 20_000)
+            return
+        was = "unknown" if current_map is None else f"{current_map:.4f}"
+        if self.ask_use_trained(f"The trained model reached validation mAP@0.5 {new_map:.4f} "
+                                f"(current model: {was} on the same images). Use it for "
+                                "Detect, Propose and Inspect?"):
+            self.use_model(bundle)
+
+    def ask_use_trained(self, text: str) -> bool:
+        """Yes/no before a trained model replaces the current one (tests replace this)."""
+        answer = QMessageBox.question(self, "Use the trained model?", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def selected_rows(self) -> list[int]:
+        """Data set rows selected in the image list."""
+        selection = self.images.list.selectionModel().selectedRows()
+        return sorted(self.images.filter.mapToSource(i).row() for i in selection)
+
+    def _detect_shown(self, visible: bool) -> None:
+        if visible and not self.detector_panel.engine_name:
+            self.detector_panel.reload()   # the engine and its reason show once loaded
 
     def show_cheat_sheet(self) -> None:
         CheatSheet(self).show()
@@ -498,7 +596,32 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self._rebuild_recent_menu()
 
+    def unaccepted_work(self) -> str:
+        """What closing would throw away that is not on disk ("" when nothing)."""
+        proposals = {row: p for row, p in self.session.proposals.items() if p}
+        parts = []
+        if proposals:
+            parts.append(f"{sum(len(p) for p in proposals.values())} proposed boxes on "
+                         f"{len(proposals)} image(s) not accepted")
+        if self.detector_panel.running():
+            parts.append("a detection run in progress (the images done so far are kept)")
+        if self.prelabeler.busy():
+            parts.append("proposing in progress")
+        return "; ".join(parts)
+
+    def ask_discard(self, what: str) -> bool:
+        """True to quit anyway (tests replace this method)."""
+        answer = QMessageBox.question(self, "Quit", f"Quit and discard: {what}?",
+                                      QMessageBox.StandardButton.Discard
+                                      | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Discard
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        what = self.unaccepted_work()
+        if what and not self.ask_discard(what):
+            event.ignore()
+            return
         if not self.resolve_all():
             event.ignore()
             return
@@ -509,7 +632,9 @@ class MainWindow(QMainWindow):
         self.prelabeler.cancel()
         self.inspector.cancel()
         self.evaluator.cancel()
+        self.detector_panel.shutdown()
         self.trainer.shutdown(5000)  # SIGTERM: the trainer saves a checkpoint first
         workers.shutdown()
         event.accept()
+
 

@@ -78,6 +78,13 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     evaluate = w.docks["evaluate"].toggleViewAction()
     evaluate.setText("&Evaluate predictions (mAP, PR curves, confusion)")
     actions["evaluate"] = evaluate
+    detect = w.docks["detect"].toggleViewAction()
+    detect.setText("&Detect on a folder or the data set…")
+    detect.setShortcuts(keys_for("detect"))
+    w.addAction(detect)
+    actions["detect"] = detect
+    actions["demo_model"] = QAction("Built-in &demo model", w)
+    actions["demo_model"].triggered.connect(lambda: w.use_model("demo"))
     actions["cancel_proposals"] = QAction("&Cancel proposing", w)
     actions["cancel_proposals"].triggered.connect(w.prelabeler.cancel)
     actions["autosave"] = QAction("&Autosave", w, checkable=True, checked=True)
@@ -127,12 +134,30 @@ def build_menus(w: MainWindow) -> None:
     for key in ("next", "previous", "jump", "find"):
         go.addAction(a[key])
     model = bar.addMenu("&Model")
-    for key in ("load_model", "propose", "propose_unlabeled", "cancel_proposals", "accept",
-                "reject"):
+    model.addAction(a["load_model"])
+    model.addAction(a["demo_model"])
+    w.recent_models_menu = model.addMenu("Recent &models")
+    w.recent_models_menu.aboutToShow.connect(lambda: rebuild_recent_models(w))
+    rebuild_recent_models(w)
+    model.addSeparator()
+    for key in ("propose", "propose_unlabeled", "cancel_proposals", "accept", "reject"):
         model.addAction(a[key])
     model.addSeparator()
+    model.addAction(a["detect"])
     model.addAction(a["inspect"])
     model.addAction(a["train"])
     model.addAction(a["evaluate"])
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a["cheat_sheet"])
+
+
+def rebuild_recent_models(w: MainWindow) -> None:
+    """Model > Recent models: one click back to any model used before."""
+    from ui import settings
+
+    menu = w.recent_models_menu
+    menu.clear()
+    for folder in settings.recent_models():
+        action = menu.addAction(folder)
+        action.triggered.connect(lambda _=False, f=folder: w.use_model(f))
+    menu.setEnabled(not menu.isEmpty())

@@ -288,28 +288,33 @@ class LabelSession(QObject):
     def current_proposals(self) -> list[Proposal]:
         return self.proposals.get(self.index, [])
 
-    def new_class_names(self) -> list[str]:
-        """Class names of the current proposals that the data set's list lacks, in order."""
+    def new_class_names(self, index: int | None = None) -> list[str]:
+        """Class names of image ``index``'s proposals (default: the current image's) that
+        the data set's list lacks, in order."""
         names: list[str] = []
         if self.dataset is None:
             return names
-        for p in self.current_proposals():
+        index = self.index if index is None else index
+        for p in self.proposals.get(index, []):
             if self.dataset.classes.index(p.name) is None and p.name not in names:
                 names.append(p.name)
         return names
 
-    def accept_proposals(self, add_classes: bool = True) -> int:
-        """Accepted proposals become one undoable edit. Model classes map to the data set's
-        by name; names it lacks are appended (in the same undoable edit) when
-        ``add_classes``, else their proposals are dropped. Proposals that repeat a label of
-        the same class are skipped (``skipped_duplicates``). Returns the boxes added."""
-        proposals = self.proposals.get(self.index, [])
-        record = self.record
+    def accept_proposals(self, add_classes: bool = True, index: int | None = None) -> int:
+        """Accepted proposals of image ``index`` (default: the current one) become one
+        undoable edit on that image's stack. Model classes map to the data set's by name;
+        names it lacks are appended (in the same undoable edit) when ``add_classes``, else
+        their proposals are dropped. Proposals that repeat a label of the same class are
+        skipped (``skipped_duplicates``). Returns the boxes added."""
+        index = self.index if index is None else index
+        proposals = self.proposals.get(index, [])
+        record = (self.dataset.images[index]
+                  if self.dataset is not None and 0 <= index < len(self.dataset.images) else None)
         self.skipped_duplicates = 0
         if record is None or not proposals:
             return 0
         classes = self.dataset.classes
-        new = self.new_class_names() if add_classes else []
+        new = self.new_class_names(index) if add_classes else []
         if not add_classes:
             proposals = [p for p in proposals if classes.index(p.name) is not None]
         proposals, self.skipped_duplicates = without_duplicates(proposals, record.boxes,
@@ -325,19 +330,20 @@ class LabelSession(QObject):
             except Exception:
                 classes.drop_last(len(new))  # the proposals stay on screen
                 raise
-        del self.proposals[self.index]
+        del self.proposals[index]
         if new or boxes:
-            stack = self.stack()
+            stack = self.stack(index)
             stack.beginMacro("Accept proposals")
             if new:
                 stack.push(edits.AddClasses(self.dataset, new, self._classes_edited,
                                             applied=True))
                 self.classes_changed.emit()
             if boxes:
-                stack.push(edits.AddBoxes(record, boxes, self._notify(self.index),
+                stack.push(edits.AddBoxes(record, boxes, self._notify(index),
                                           "Accept proposals"))
             stack.endMacro()
-        self.proposals_changed.emit()
+        if index == self.index:
+            self.proposals_changed.emit()
         return len(boxes)
 
     def _write_class_file(self) -> None:

@@ -1,4 +1,4 @@
-"""QSettings, used only for window geometry, dock layout and recent folders.
+"""QSettings, used only for window geometry, dock layout, recent folders and recent models.
 
 Tests (and scripts) redirect everything to one ini file with :func:`use_file` or the
 ``WORKBENCH_SETTINGS`` environment variable, so they never touch the user's settings.
@@ -43,3 +43,18 @@ def add_recent_folder(folder: str | Path) -> list[str]:
     folders = folders[:MAX_RECENT]
     settings().setValue("recent_folders", folders)
     return folders
+
+
+def recent_models() -> list[str]:
+    """Model bundle folders used before, newest first (the built-in demo is never listed)."""
+    value = settings().value("recent_models", [])
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in value or [] if v]
+
+
+def add_recent_model(folder: str | Path) -> list[str]:
+    folder = str(Path(folder).resolve())
+    models = ([folder] + [m for m in recent_models() if m != folder])[:MAX_RECENT]
+    settings().setValue("recent_models", models)
+    return models

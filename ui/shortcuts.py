@@ -55,6 +55,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "of the model's predictions)", "Model"),
     Shortcut("train", ("Ctrl+T",), "Show or hide the Train dock (train a model on this "
              "dataset in a child process)", "Model"),
+    Shortcut("detect", ("Ctrl+R",), "Show or hide the Detect dock (run a model on the data "
+             "set or a folder, browse, export and accept the results)", "Model"),
     Shortcut("fit", ("Ctrl+F",), "Fit the image to the window", "View"),
     Shortcut("actual_size", ("Ctrl+1",), "Actual size (1:1)", "View"),
     Shortcut("zoom_in", ("Ctrl++", "Ctrl+="), "Zoom in", "View"),

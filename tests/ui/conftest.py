@@ -50,6 +50,9 @@ def open_window(qtbot):
 
     def make(folder: Path, **kwargs) -> MainWindow:
         window = MainWindow(**kwargs)
+        # a test's leftover proposals: quit without the question (pytest-qt closes the
+        # window first); the Ctrl+Q tests put their own answer here
+        window.ask_discard = lambda what: True
         qtbot.addWidget(window)
         window.resize(900, 700)
         window.show()

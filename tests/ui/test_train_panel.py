@@ -194,14 +194,16 @@ def test_a_second_stop_kills_and_shutdown_leaves_no_child(make_panel, tmp_path, 
     assert _gone(pid) and not panel.running() and not ready
 
 
-def test_the_window_has_a_train_dock_whose_model_feeds_proposals(open_window, demo, tmp_path):
+def test_the_window_has_a_train_dock_whose_model_is_offered_not_forced(open_window, demo,
+                                                                       tmp_path):
     from tests.model_factory import random_bundle
 
     w = open_window(demo)
     assert w.docks["train"].widget().widget() is w.trainer and not w.docks["train"].isVisible()
     bundle = random_bundle(tmp_path / "model", "yolov3-tiny", classes=4, size=160)
-    w.trainer.model_ready.emit(str(bundle.cfg.parent))
-    assert str(w.prelabeler.model) == str(bundle.cfg.parent)
+    w.trainer.model_ready.emit(str(bundle.cfg.parent))   # no finished run: listed only
+    assert str(w.prelabeler.model) == "demo"
+    assert w.detector_panel.picker.findData(str(bundle.cfg.parent)) >= 0
 
 
 def test_images_left_out_before_training_are_shown(make_panel, tmp_path):

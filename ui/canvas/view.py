@@ -74,6 +74,7 @@ class CanvasView(QGraphicsView):
         self._selected: set[int] = set()
         self.mode = "edit"              # or "draw"
         self.keep_drawing = False       # stay in draw mode after each box
+        self.labels_visible = True      # the Detect dock may show predictions only
         self._drag: dict | None = None
         self._pointer: QPointF | None = None
         self._fit_mode = True
@@ -148,6 +149,7 @@ class CanvasView(QGraphicsView):
             self.scene().removeItem(self.boxes.pop())
         while len(self.boxes) < len(boxes):
             item = BoxItem()
+            item.setVisible(self.labels_visible)
             self.scene().addItem(item)
             self.boxes.append(item)
         for i, (box, item) in enumerate(zip(boxes, self.boxes, strict=True)):
@@ -169,6 +171,12 @@ class CanvasView(QGraphicsView):
             item.show_box(p.box.xyxy(), color, f"{p.name} {score_text(p.score)}")
             self.scene().addItem(item)
             self.proposals.append(item)
+
+    def set_labels_visible(self, visible: bool) -> None:
+        """Show or hide the label boxes (they stay editable data either way)."""
+        self.labels_visible = visible
+        for item in self.boxes:
+            item.setVisible(visible)
 
     def selected(self) -> list[int]:
         return sorted(self._selected)

@@ -38,8 +38,8 @@ from ui.colors import score_text
 from ui.plot_view import PlotView
 from ui.session import LabelSession
 from workbench.dataset import ClassList, Dataset
+from workbench.prediction_sets import PREDICTIONS_DIR  # where the Detect dock keeps its sets
 
-PREDICTIONS_DIR = ".predictions"  # where the Detect panel keeps named prediction sets
 CLASS_COLUMNS = ("Class", "GT", "Pred", "AP", "P", "R", "TP", "FP", "FN")
 PathRole = Qt.ItemDataRole.UserRole + 1
 OUTCOME_COLORS = {"TP": QColor("#43a047"), "FP": QColor("#e53935"), "FN": QColor("#fb8c00"),

@@ -205,3 +205,29 @@ def test_augment_settings_come_from_the_cfg():
     s = AugmentSettings.from_cfg(cfg, zoom=0.2)
     assert (s.flip, s.jitter, s.hue, s.saturation, s.exposure, s.zoom) == (
         True, 0.2, 0.1, 1.5, 1.5, 0.2)
+
+
+def test_warm_up_starts_after_the_frozen_epochs_and_the_decay_comes_in_the_run():
+    cfg = read_cfg(CFG_FOLDER / "yolov3-tiny.cfg")  # burn_in=1000, power=4
+    s = schedule_for(cfg, 1e-3, total_steps=1000, policy="cosine", hold=100)
+    assert s.hold == 100 and s.burn_in == 90  # a tenth of what follows the frozen epochs
+    # frozen epochs: the fresh heads train at the full rate (no warm-up spent on them)
+    assert [s.rate(i) for i in (0, 50, 99)] == [1e-3] * 3
+    # then the warm-up, from near zero, as the pretrained layers start to train
+    assert s.rate(100) == pytest.approx(1e-3 * (1 / 90) ** 4)
+    assert s.rate(189) == pytest.approx(1e-3)
+    # and the cosine reaches its floor at the last step
+    assert s.rate(999) == pytest.approx(1e-5, rel=1e-3)
+    decay = s.decay_step()
+    halfway = 1e-3 * (1 + s.final_fraction) / 2  # half-way from the rate to its floor
+    assert s.rate(decay) <= halfway + 1e-15 < s.rate(decay - 1)
+    assert LearningRateSchedule.from_dict(s.to_dict()) == s
+    old = {k: v for k, v in s.to_dict().items() if k != "hold"}  # a run saved before `hold`
+    assert LearningRateSchedule.from_dict(old).hold == 0
+
+
+def test_decay_step_of_steps_and_constant():
+    s = LearningRateSchedule(lr=0.01, policy="steps", steps=(800, 900), scales=(0.1, 0.1),
+                             total_steps=1000)
+    assert s.decay_step() == 800
+    assert LearningRateSchedule(lr=0.01, policy="constant", total_steps=10).decay_step() == 0

@@ -68,7 +68,9 @@ def test_micro_model_loss_decreases(trained):
     assert result.status == "finished" and result.steps == 8 * 3
     losses = [e["loss"] for e in rec.of("epoch")]
     assert len(losses) == 8 and all(np.isfinite(losses))
-    assert np.mean(losses[-2:]) < 0.6 * losses[0]
+    # the fresh heads start from the objectness prior, so the first epoch's loss is already
+    # far below objectness 0.5's; what is left still falls by more than 15 %
+    assert np.mean(losses[-2:]) < 0.85 * losses[0]
     batches = rec.of("batch")
     assert [b["step"] for b in batches] == list(range(1, 25))
     assert all(b["lr"] > 0 and b["images_per_s"] > 0 for b in batches)
@@ -92,12 +94,17 @@ def test_run_folder_has_checkpoints_bundle_metrics_and_plot(trained):
 
 def _best_keras_model(run: Path):
     from workbench.darknet.cfg import read_cfg
+    from workbench.train.ema import WeightAverage
     from workbench.train.model import build_model
 
     cfg = read_cfg(run / "model.cfg")
     model = build_model(cfg)
-    tf.train.Checkpoint(model=model).restore(
+    # what the bundle holds is the checkpoint's weight average, not its live weights
+    average = WeightAverage(model.trainable_variables)
+    tf.train.Checkpoint(model=model, weight_average=average.module).restore(
         tf.train.latest_checkpoint(str(run / "best"))).expect_partial()
+    for v, shadow in zip(average.variables, average.shadows, strict=True):
+        v.assign(shadow)
     return cfg, model
 
 
@@ -180,6 +187,13 @@ def test_freeze_first_epochs_then_unfreeze(micro, tmp_path):
     train(_settings(micro, out, weights=tmp_path / "start.weights", freeze_epochs=1), rec)
     assert rec.of("start")[0]["frozen_layers"] == 5
     assert [e["frozen"] for e in rec.of("epoch")] == [True, False]
+    # the ETA at the end of the frozen epoch prices the unfrozen epoch's steps higher (until
+    # they are timed): 3 steps at UNFROZEN_STEP_COST times the frozen step time
+    from workbench.train.loop import UNFROZEN_STEP_COST
+
+    last_frozen = [b for b in rec.of("batch") if b["epoch"] == 1][-1]
+    frozen_step = 6 / last_frozen["images_per_s"]  # batch 6
+    assert last_frozen["eta_s"] == pytest.approx(3 * UNFROZEN_STEP_COST * frozen_step, rel=1e-6)
     from workbench.train.model import build_model
 
     paths = sorted(tf.train.get_checkpoint_state(str(out / "checkpoints")).all_model_checkpoint_paths,
@@ -209,7 +223,16 @@ def test_early_stopping_on_map_with_patience(micro, tmp_path):
     rec = Recorder()
     result = train(_settings((cfg, flat), tmp_path / "run", epochs=6, patience=2), rec)
     assert result.status == "early_stopped"
-    assert result.epochs_done == 3 and result.best_epoch == 1
+    # patience ran out after epoch 3, but the stop waits for the learning rate's decay
+    from workbench.train.schedule import LearningRateSchedule
+
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    schedule = LearningRateSchedule.from_dict(config["schedule"])
+    steps_per_epoch = rec.of("start")[0]["steps_per_epoch"]
+    first_allowed = max(3, -(-schedule.decay_step() // steps_per_epoch))
+    assert first_allowed > 3  # the old rule stopped at epoch 3, before the decay
+    assert schedule.rate(schedule.decay_step()) < schedule.rate(schedule.decay_step() - 1)
+    assert result.epochs_done == first_allowed < 6 and result.best_epoch == 1
     assert rec.of("done")[0]["status"] == "early_stopped"
 
 
@@ -252,3 +275,59 @@ def test_a_cfg_with_a_single_yolo_head_trains_and_exports(micro, tmp_path):
     detector = Detector(result.bundle, backend="tensorflow", size=64)
     found = detector.detect(np.zeros((64, 64, 3), np.uint8), conf=0.001)
     assert found.boxes.shape[1] == 4
+
+
+def test_validation_map_equals_workbench_detect_plus_eval(trained, micro, tmp_path, capsys):
+    # the figure the trainer reports for its best epoch is what a user gets from the CLI on
+    # the same bundle, images and thresholds (conf 0.005, NMS 0.45, VOC all-point)
+    from workbench.cli import main
+
+    result, rec = trained
+    _, data = micro
+    best_row = [e for e in rec.of("epoch") if e["epoch"] == result.best_epoch][0]
+    pred = tmp_path / "pred"
+    assert main(["detect", str(data / "valid.txt"), "--model", str(result.bundle),
+                 "--conf", "0.005", "--nms", "0.45", "--out", str(pred)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--gt", str(data), "--pred", str(pred), "--split", "valid",
+                 "--metric", "voc", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["images"] == len((data / "valid.txt").read_text().split())
+    assert figures["map50"] == pytest.approx(best_row["val_map50"], abs=1e-4)
+
+
+def test_full_weights_for_another_class_count_start_the_run(micro, tmp_path):
+    cfg_path, _ = micro
+    from workbench.darknet.cfg import customize
+
+    seven = customize(read_cfg(cfg_path), 7, 64, 64)  # the data set has 4 classes
+    write_weights(random_weights(seven, seed=1), tmp_path / "seven.weights")
+    rec = Recorder()
+    train(_settings(micro, tmp_path / "run", weights=tmp_path / "seven.weights", epochs=1), rec)
+    start = rec.of("start")[0]
+    assert start["weights_report"] == ("loaded 5 of 7 conv layers; 2 [yolo] heads start "
+                                       "fresh: 7 -> 4 classes")
+    assert start["freeze_epochs"] == 0  # auto: at most a fifth of a 1-epoch run
+
+
+def test_anchors_auto_come_from_the_training_split(micro, tmp_path):
+    from workbench.darknet.anchors import kmeans_anchors
+    from workbench.darknet.cfg import anchors_of
+    from workbench.folder import open_dataset
+    from workbench.train.data import split_records
+
+    _, data = micro
+    rec = Recorder()
+    train(_settings(micro, tmp_path / "run", anchors="auto", epochs=1), rec)
+    note = rec.of("start")[0]["anchors_report"]
+    assert note.startswith("anchors from the training split: mean IoU ")
+    before, after = (float(x) for x in note.split("mean IoU ")[1].split(" (the cfg's) -> "))
+    assert after > before
+    cfg = read_cfg(tmp_path / "run" / "model.cfg")
+    got = anchors_of(cfg.layers[cfg.yolo_layers()[0]])
+    train_records, _ = split_records(open_dataset(data))
+    wh = np.asarray([(b.width * 64 / r.width, b.height * 64 / r.height)
+                     for r in train_records for b in r.boxes])
+    expected = kmeans_anchors(wh, len(got), seed=0)
+    np.testing.assert_allclose(got, np.round(expected.anchors), atol=0)
+    assert after == pytest.approx(expected.mean_iou, abs=5e-4)

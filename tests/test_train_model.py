@@ -16,6 +16,7 @@ from workbench.train.model import (  # noqa: E402
     build_model,
     decode_outputs,
     heads_info,
+    run_heads,
     set_trainable_prefix,
 )
 
@@ -117,3 +118,21 @@ def test_decode_outputs_numpy_and_tensorflow_agree_with_a_hand_computed_row():
     expected = [(3 + sig[0]) / 4, (2 + sig[1]) / 4, np.exp(p[2]) * aw / 64,
                 np.exp(p[3]) * ah / 64, sig[4], sig[4] * sig[5], sig[4] * sig[6]]
     np.testing.assert_allclose(rows_np[1][1, (2 * 4 + 3) * 3 + 1], expected, rtol=1e-6)
+
+
+def test_fresh_heads_start_from_the_objectness_prior():
+    from workbench.train.model import OBJECTNESS_PRIOR, init_head_priors
+
+    cfg = random_cfg("yolov3-tiny", classes=3, size=96)
+    model = build_model(cfg)
+    heads = heads_info(cfg)
+    x = np.random.default_rng(0).random((1, 96, 96, 3), dtype=np.float32)
+
+    def objectness():
+        rows = decode_outputs([o.numpy() for o in run_heads(model, x)], heads, 96, 96)
+        return np.concatenate([r[0, :, 4] for r in rows])
+
+    assert abs(np.median(objectness()) - 0.5) < 0.1  # Keras' zero bias: 0.5 everywhere
+    assert init_head_priors(model, cfg, heads) == 2
+    after = objectness()
+    assert np.median(after) == pytest.approx(OBJECTNESS_PRIOR, rel=0.5)

@@ -27,6 +27,7 @@ VERBS = {
     "anchors": "anchors",
     "export": "export",
     "train": "train",
+    "weights": "weights",
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "tensorflow")
 FORMATS = ("yolo", "voc", "coco", "csv")
 SPLITS = ("train", "valid", "test", "trainval")
+DEFAULT_CONF = 0.25
 
 
 def add_parser(subparsers) -> None:
@@ -27,8 +28,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cfg", help="Darknet .cfg (with --weights and --names)")
     p.add_argument("--weights", help="Darknet .weights")
     p.add_argument("--names", help="class names, one per line")
-    p.add_argument("--conf", type=float, default=0.25,
-                   help="confidence threshold, objectness x class probability (default 0.25)")
+    p.add_argument("--conf", type=float, default=None,
+                   help="confidence threshold, objectness x class probability (default: the "
+                   "threshold `workbench train` calibrated into the bundle's thresholds.json "
+                   "when it has one, else 0.25)")
     p.add_argument("--nms", type=float, default=0.45,
                    help="IoU threshold of the class-aware NMS (default 0.45)")
     p.add_argument("--size", default=None, help="network input, N or WxH, multiples of 32 "
@@ -94,13 +97,22 @@ def run(args: argparse.Namespace) -> int:
 
     from .anchors import parse_size_arg
 
-    if not 0.0 <= args.conf <= 1.0 or not 0.0 <= args.nms <= 1.0:
+    if (args.conf is not None and not 0.0 <= args.conf <= 1.0) or not 0.0 <= args.nms <= 1.0:
         raise WorkbenchError("--conf and --nms must lie between 0 and 1")
     if args.save_images and not args.out:
         raise WorkbenchError("--save-images needs --out DIR")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise WorkbenchError(f"--out {args.out}: is a file; give a folder")
     bundle = _bundle(args)
+    if args.conf is None:
+        from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_conf
+
+        calibrated = read_model_conf(bundle)
+        args.conf = DEFAULT_CONF if calibrated is None else calibrated
+        if calibrated is not None:
+            print(f"using the model's calibrated --conf {calibrated:g} "
+                  f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --conf to override",
+                  file=sys.stderr)
     src = Path(args.src)
     paths = _split_images(src, args.split) if args.split else resolve_sources(src)
     if not paths:

@@ -23,8 +23,10 @@ def add_parser(subparsers) -> None:
                    "train split trains and its valid split validates when it has one")
     p.add_argument("--template", default="yolov3-tiny",
                    help="yolov3-tiny, yolov3, demo-tiny or a .cfg file (default yolov3-tiny)")
-    p.add_argument("--weights", help="start from these darknet weights (full or partial, e.g. "
-                   "yolov3-tiny.conv.15); default: random initialization")
+    p.add_argument("--weights", help="start from these darknet weights: a full file, also one "
+                   "for another class count (yolov3-tiny.weights from COCO: every layer whose "
+                   "shape fits loads, the [yolo] heads start fresh), or a partial one "
+                   "(yolov3-tiny.conv.15); default: random initialization")
     p.add_argument("--size", type=int, default=416,
                    help="network width and height, a multiple of 32 (default 416)")
     p.add_argument("--epochs", type=int, default=50, help="epochs to train (default 50)")
@@ -32,12 +34,26 @@ def add_parser(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 0.001)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam, or sgd with the cfg's momentum (default adam)")
-    p.add_argument("--policy", choices=("auto", "steps", "cosine", "constant"), default="auto",
-                   help="learning-rate policy after burn-in; auto follows the cfg (default)")
-    p.add_argument("--freeze-epochs", type=int, default=0, metavar="K",
-                   help="train only the heads for the first K epochs (needs --weights)")
+    p.add_argument("--policy", choices=("auto", "steps", "cosine", "constant"),
+                   default="cosine", help="learning-rate policy after the warm-up (default "
+                   "cosine, down to 1%% at the last step; auto follows the cfg)")
+    p.add_argument("--freeze-epochs", type=int, default=-1, metavar="K",
+                   help="with --weights: train only what the file does not cover for the first "
+                   "K epochs; the warm-up starts after them (default 2, at most a fifth of "
+                   "the run; 0 without --weights)")
     p.add_argument("--patience", type=int, default=10,
-                   help="stop after this many epochs without a better mAP@0.5 (0: never)")
+                   help="early stopping: stop after this many epochs without a better "
+                   "validation mAP@0.5, but never before the learning rate has decayed to "
+                   "half (default 10; 0: never)")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
+                   default="auto", help="auto (default): mixed bfloat16 on a CPU with AMX or "
+                   "AVX-512 BF16, mixed float16 on a GPU, else float32")
+    p.add_argument("--ema", type=float, default=0.9998, metavar="DECAY",
+                   help="validate and export a moving average of the weights with this "
+                   "decay (default 0.9998, ramped up over the first steps; 0: off)")
+    p.add_argument("--anchors", choices=("cfg", "auto"), default="cfg",
+                   help="auto: k-means anchors from the training split (prints the mean IoU "
+                   "gained); cfg: the template's (default)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/DATASET-TEMPLATE)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--name", default="model", help="file name of the exported bundle")
@@ -119,4 +135,5 @@ def _settings(args: argparse.Namespace):
         out=Path(args.out) if args.out else None, resume=args.resume,
         strategy=args.strategy, patience=args.patience, seed=args.seed,
         augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name,
-        labels=Path(args.labels) if args.labels else None)
+        labels=Path(args.labels) if args.labels else None, precision=args.precision,
+        ema=args.ema, anchors=args.anchors)

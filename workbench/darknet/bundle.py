@@ -77,3 +77,33 @@ def write_bundle(folder: str | Path, name: str, cfg: DarknetCfg, weights: Darkne
     write_weights(weights, bundle.weights)
     atomic_write_text(bundle.names, "".join(f"{n}\n" for n in class_names))
     return bundle
+
+
+#: Beside the cfg/weights/names: the confidence threshold the training run calibrated.
+THRESHOLDS_FILE = "thresholds.json"
+
+
+def write_model_conf(folder: str | Path, conf: float, why: str) -> Path:
+    """Store ``conf`` as the bundle's default detection threshold (``detect`` uses it)."""
+    import json
+
+    path = Path(folder) / THRESHOLDS_FILE
+    atomic_write_text(path, json.dumps({"conf": round(float(conf), 4), "why": why}, indent=2)
+                      + "\n")
+    return path
+
+
+def read_model_conf(bundle: ModelBundle) -> float | None:
+    """The bundle's calibrated threshold (``thresholds.json`` beside its cfg), or None."""
+    import json
+
+    path = bundle.cfg.parent / THRESHOLDS_FILE
+    if not path.is_file():
+        return None
+    try:
+        conf = float(json.loads(path.read_text(encoding="utf-8"))["conf"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: not a thresholds file ({exc})") from None
+    if not 0.0 <= conf <= 1.0:
+        raise ModelError(f"{path}: conf {conf} is not between 0 and 1")
+    return conf

@@ -178,3 +178,109 @@ def random_weights(cfg: DarknetCfg, seed: int = 0, *, scale: float = 1.0) -> Dar
             w.variance = rng.uniform(0.5, 1.5, out).astype(np.float32)
         layers[i] = w
     return DarknetWeights(layers, 0, 2, 0, 0)
+
+
+@dataclass
+class TransferReport:
+    """What :func:`read_weights_for_transfer` could use: layers that fit, heads that do not."""
+
+    weights: DarknetWeights  # only the layers whose shape fits the target cfg
+    conv_layers: int  # convolutions in the target cfg
+    fresh_heads: list[int] = field(default_factory=list)  # target layers that start fresh
+    source_classes: int | None = None  # the file's class count when it differs from the cfg's
+    partial: bool = False  # the file covers only the first layers
+
+    def summary(self, target_classes: int) -> str:
+        """e.g. ``loaded 11 of 13 conv layers; 2 [yolo] heads start fresh: 80 -> 3 classes``."""
+        text = f"loaded {len(self.weights.layers)} of {self.conv_layers} conv layers"
+        if self.fresh_heads:
+            n = len(self.fresh_heads)
+            text += f"; {n} [yolo] head{'s' if n > 1 else ''} start{'' if n > 1 else 's'} fresh"
+            if self.source_classes is not None:
+                text += f": {self.source_classes} -> {target_classes} classes"
+        elif self.partial:
+            text += " (a partial file); the rest start fresh"
+        return text
+
+
+def _head_convolutions(cfg: DarknetCfg) -> list[int]:
+    """The convolution feeding each [yolo] layer, in cfg order."""
+    result = []
+    for i in cfg.yolo_layers():
+        j = i - 1
+        while j >= 0 and cfg.layers[j].kind != "convolutional":
+            j -= 1
+        if j >= 0:
+            result.append(j)
+    return result
+
+
+def _with_classes(cfg: DarknetCfg, classes: int) -> DarknetCfg:
+    """``cfg`` with ``classes`` in every [yolo] and the head convolutions' filters to match."""
+    other = cfg.copy()
+    for i, j in zip(other.yolo_layers(), _head_convolutions(other), strict=True):
+        head = other.layers[i]
+        head.options["classes"] = str(classes)
+        n_anchors = len(head.get_ints("mask", [0] * max(head.get_int("num", 1), 1)))
+        other.layers[j].options["filters"] = str((classes + 5) * n_anchors)
+    return other
+
+
+def source_classes(path: str | Path, cfg: DarknetCfg) -> int | None:
+    """The class count a full weights file was trained for, read from its size: the file holds
+    ``cfg``'s layers with other [yolo] heads (e.g. the 80-class COCO file for a 3-class cfg).
+    None when no whole class count explains the size."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    header = 16
+    try:
+        major, minor = (int(v) for v in np.fromfile(path, "<i4", 2))
+        header = 20 if major * 10 + minor >= 2 else 16
+    except (OSError, ValueError):
+        return None
+    floats = (size - header) // 4
+    inputs = conv_input_channels(cfg)
+    per_class = 0  # floats each extra class adds over all heads: anchors * (kernel + bias)
+    for i, j in zip(cfg.yolo_layers(), _head_convolutions(cfg), strict=True):
+        s = cfg.layers[j]
+        n_anchors = len(cfg.layers[i].get_ints("mask", [0] * max(cfg.layers[i].get_int("num", 1), 1)))
+        bn = bool(s.get_int("batch_normalize", 0))
+        per_class += n_anchors * (inputs[j] * s.get_int("size", 1) ** 2 + (4 if bn else 1))
+    diff = floats - floats_needed(cfg)
+    if per_class <= 0 or diff % per_class:
+        return None
+    classes = cfg.classes + diff // per_class
+    return classes if classes >= 1 and classes != cfg.classes else None
+
+
+def read_weights_for_transfer(path: str | Path, cfg: DarknetCfg) -> TransferReport:
+    """Start weights for ``cfg`` from a darknet file as users have it.
+
+    A file laid out for ``cfg`` (full or partial) loads as is. A full file for the same network
+    with another class count (the 80-class COCO file for a 1-class cfg) is read with its own
+    layout; every convolution whose shape fits ``cfg`` is kept (backbone and neck), the
+    mismatched [yolo] head convolutions start fresh. Anything else raises ModelError.
+    """
+    n_conv = len(conv_layer_sizes(cfg))
+    try:
+        weights = read_weights(path, cfg, allow_partial=True)
+    except ModelError:
+        classes = source_classes(path, cfg)
+        if classes is None:
+            raise
+        source = read_weights(path, _with_classes(cfg, classes), allow_partial=False)
+        expected = {i: (o, bn, c, k) for i, o, bn, c, k in conv_layer_sizes(cfg)}
+        kept, fresh = {}, []
+        for i, w in source.layers.items():
+            o, bn, c, k = expected[i]
+            if tuple(w.kernel.shape) == (o, c, k, k) and w.batch_normalized == bn:
+                kept[i] = w
+            else:
+                fresh.append(i)
+        return TransferReport(DarknetWeights(kept, source.major, source.minor, source.revision,
+                                             source.seen), n_conv, sorted(fresh), classes)
+    heads = [j for j in _head_convolutions(cfg) if j not in weights.layers]
+    return TransferReport(weights, n_conv, heads, None, partial=len(weights.layers) < n_conv)

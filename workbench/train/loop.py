@@ -9,8 +9,12 @@ evaluator the detector uses, and keeps in RUN_DIR:
     model.cfg         the customized cfg being trained
     checkpoints/      one tf.train.Checkpoint per epoch: model, optimizer, step, schedule state
     best/             the checkpoint with the best validation mAP@0.5
-    bundle/           that best model exported as NAME.cfg / NAME.weights / NAME.names
+    bundle/           that best model exported as NAME.cfg / NAME.weights / NAME.names (and
+                      thresholds.json when its best-F1 confidence is far from detect's 0.25)
     metrics.csv, metrics.png
+
+Validation exports the (weight-averaged) model as a bundle and scores it with the detector
+``workbench detect`` uses, so its mAP is the one ``detect`` + ``eval`` give for that bundle.
 
 SIGINT and SIGTERM finish the current step, save a checkpoint and return cleanly; ``--resume``
 continues from it with the same data order.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import threading
 import time
@@ -34,6 +39,7 @@ from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, read_cfg
 from workbench.darknet.validate import check_cfg, check_input_size
 from workbench.errors import WorkbenchError
 from workbench.train.augment import AugmentSettings
+from workbench.train.ema import DEFAULT_DECAY
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
 from workbench.train.run_folder import check_fresh_run_dir, read_saved_run
 from workbench.train.schedule import schedule_for
@@ -44,6 +50,12 @@ OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multiworker")
 VALID_CONF = 0.005  # darknet's mAP threshold: low-confidence candidates count for AP
 VALID_NMS = 0.45
+DEFAULT_CONF = 0.25  # workbench detect's --conf
+#: with --weights and no --freeze-epochs: epochs that train only what the file does not cover
+AUTO_FREEZE_EPOCHS = 2
+#: an unfrozen step costs about this many frozen ones (backward through the backbone too);
+#: the ETA uses it until the first unfrozen steps have been timed
+UNFROZEN_STEP_COST = 1.8
 
 
 @dataclass
@@ -58,8 +70,8 @@ class TrainSettings:
     batch: int = 8
     lr: float = 1e-3
     optimizer: str = "adam"
-    policy: str = "auto"
-    freeze_epochs: int = 0
+    policy: str = "cosine"
+    freeze_epochs: int = -1  # -1: AUTO_FREEZE_EPOCHS with --weights, else 0
     out: Path | None = None
     resume: bool = False
     strategy: str = "default"
@@ -69,6 +81,9 @@ class TrainSettings:
     rotate: float = 0.0
     zoom: float = 0.0
     valid_fraction: float = 0.1
+    precision: str = "auto"  # auto | float32 | bfloat16 | float16 (workbench.train.precision)
+    ema: float = DEFAULT_DECAY  # decay of the weight average validated and exported (0: off)
+    anchors: str = "cfg"  # cfg: the template's; auto: k-means over the training split
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
     labels: Path | None = None  # label folder apart from the images (--labels)
@@ -228,6 +243,13 @@ def _check_settings(settings: TrainSettings) -> None:
                                  f"(use {', '.join(allowed)})")
     if settings.epochs < 1 or settings.batch < 1:
         raise WorkbenchError("--epochs and --batch must be at least 1")
+    if settings.anchors not in ("cfg", "auto"):
+        raise WorkbenchError(f"--anchors {settings.anchors!r}: use cfg or auto")
+    from workbench.train.precision import PRECISIONS
+
+    if settings.precision not in PRECISIONS:
+        raise WorkbenchError(f"unknown precision {settings.precision!r} "
+                             f"(use {', '.join(PRECISIONS)})")
 
 
 def _make_strategy(name: str):
@@ -265,44 +287,57 @@ def _ground_truth(records) -> dict:
     return {str(r.path): GroundTruth.from_boxes(r.boxes) for r in records}
 
 
-def make_predict(model, heads, width: int, height: int):
-    """A traced function: images -> OpenCV-convention rows per head (built once per run)."""
-    import tensorflow as tf
-
-    from workbench.train.model import decode_outputs, run_heads
-
-    # autograph off: nothing here branches on tensors, and autograph re-reads source files,
-    # which breaks a long run when the code is edited under it
-    @tf.function(autograph=False)
-    def predict(images):
-        return decode_outputs(run_heads(model, images), heads, width, height)
-
-    return predict
-
-
-def validate(predict, records, batches, width: int, height: int, num_classes: int) -> float:
-    """mAP@0.5 (VOC all-point) of ``predict`` on ``records`` (``batches``: their plain
-    pipeline, in order), decoded and NMS'ed as the detector does (stretch resize, OpenCV's rows,
-    class-aware NMS at 0.45, candidates above 0.005)."""
-    from workbench.detect.decode import class_aware_nms, decode
+def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = "auto"):
+    """(mAP@0.5, Evaluation, predictions) of the bundle in ``bundle_dir`` on ``records``: the
+    detector ``workbench detect`` runs (same engine choice, image decoding, resize, decode,
+    class-aware NMS at 0.45, candidates above 0.005) scored by ``workbench eval``'s
+    ``evaluate`` (VOC all-point AP). One code path, so the trainer's mAP is detect + eval's."""
+    from workbench.detect.detector import Detector
     from workbench.evaluate import Predictions, evaluate
+
+    detector = Detector(bundle_dir, backend)
     preds = {}
-    i = 0
-    for images, _, _ in batches:
-        rows = [r.numpy() for r in predict(images)]
-        for j in range(rows[0].shape[0]):
-            rec = records[i]
-            cands = decode([r[j] for r in rows], rec.width, rec.height, width, height, VALID_CONF)
-            keep = class_aware_nms(cands, VALID_NMS)
-            preds[str(rec.path)] = Predictions(cands.boxes[keep], cands.scores[keep],
-                                               cands.class_ids[keep])
-            i += 1
+    for result in detector.detect_many([r.path for r in records], VALID_CONF, VALID_NMS,
+                                       workers=1):
+        d = result.detections
+        preds[str(result.path)] = (Predictions(d.boxes, d.scores, d.class_ids) if result.ok
+                                   else Predictions.empty())
     result = evaluate(_ground_truth(records), preds, num_classes, iou_threshold=0.5,
                       metric="voc")
-    return float(result.map50)
+    return float(result.map50), result, preds
 
 
-def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: int,
+def auto_anchors(cfg: DarknetCfg, train_records, width: int, height: int):
+    """(anchors, mean IoU of the cfg's anchors, mean IoU of the new ones) for ``--anchors auto``:
+    k-means over the training split's box sizes at the network input, as many as the cfg has."""
+    from workbench.darknet.anchors import kmeans_anchors, wh_iou
+    from workbench.darknet.cfg import anchors_of
+
+    sizes = []
+    for r in train_records:
+        if r.width > 0 and r.height > 0:
+            sizes.extend((b.width * width / r.width, b.height * height / r.height)
+                         for b in r.boxes)
+    wh = np.asarray(sizes, np.float64).reshape(-1, 2)
+    wh = wh[(wh[:, 0] > 0) & (wh[:, 1] > 0)]
+    old = np.asarray(anchors_of(cfg.layers[cfg.yolo_layers()[0]]), np.float64)
+    if len(wh) < len(old):
+        raise WorkbenchError(f"--anchors auto: {len(wh)} labeled boxes in the training split are "
+                             f"too few for {len(old)} anchors")
+    result = kmeans_anchors(wh, len(old), seed=0)
+    before = float(wh_iou(wh, old).max(axis=1).mean())
+    return [tuple(a) for a in result.anchors], before, result.mean_iou
+
+
+def resolved_freeze_epochs(settings: TrainSettings) -> int:
+    """``--freeze-epochs``, or with -1 (the default) AUTO_FREEZE_EPOCHS when starting from
+    weights (at most a fifth of the run) and 0 without."""
+    if settings.freeze_epochs >= 0:
+        return settings.freeze_epochs
+    return min(AUTO_FREEZE_EPOCHS, settings.epochs // 5) if settings.weights else 0
+
+
+def _prepare_run(settings: TrainSettings, class_names: list[str], train_records: list,
                  write: bool = True):
     """(run_dir, cfg, schedule, saved config, SavedRun or None) - fresh, or read back (and
     checked whole, nothing written) from a run to resume. ``write`` False (a multi-worker
@@ -316,15 +351,29 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_images: 
     # (one whose state is damaged must not be overwritten either: its bundle is still good)
     check_fresh_run_dir(run_dir)
     _check_settings(settings)
+    train_images = len(train_records)
     template = resolve_template(settings.template)
     cfg = customize(template, len(class_names), settings.size, settings.size,
                     n_images=train_images)
+    anchors_note = None
+    if settings.anchors == "auto":
+        anchors, before, after = auto_anchors(cfg, train_records, settings.size, settings.size)
+        cfg = customize(template, len(class_names), settings.size, settings.size,
+                        anchors=anchors, n_images=train_images)
+        anchors_note = (f"anchors from the training split: mean IoU {before:.3f} (the cfg's) "
+                        f"-> {after:.3f}")
     check_cfg(cfg)  # what detect and export would refuse must not be trained
-    steps = max(train_images // settings.batch, 1) * settings.epochs
-    schedule = schedule_for(cfg, settings.lr, steps, settings.policy)
+    freeze_epochs = resolved_freeze_epochs(settings)
+    steps_per_epoch = max(train_images // settings.batch, 1)
+    steps = steps_per_epoch * settings.epochs
+    hold = steps_per_epoch * min(freeze_epochs, settings.epochs) if settings.weights else 0
+    schedule = schedule_for(cfg, settings.lr, steps, settings.policy, hold=hold)
     saved = {"settings": {k: (str(v) if isinstance(v, Path) else v)
                           for k, v in asdict(settings).items()},
              "classes": class_names, "schedule": schedule.to_dict()}
+    saved["settings"]["freeze_epochs"] = freeze_epochs
+    if anchors_note:
+        saved["anchors_note"] = anchors_note
     if write:  # not on a multi-worker run's non-chief workers: the chief writes RUN_DIR
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "model.cfg", format_cfg(cfg))
@@ -357,10 +406,18 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
     import keras
     import tensorflow as tf
 
+    from workbench.darknet.weights import conv_layer_sizes
     from workbench.train.darknet_io import export_bundle, load_darknet_weights
     from workbench.train.data import examples_from_records, make_dataset
+    from workbench.train.ema import WeightAverage
     from workbench.train.loss import yolo_loss
-    from workbench.train.model import build_model, heads_info, run_heads, set_trainable_prefix
+    from workbench.train.model import (
+        build_model,
+        heads_info,
+        init_head_priors,
+        run_heads,
+        set_trainable_prefix,
+    )
     from workbench.train.multiworker import (
         is_chief,
         remove_scratch,
@@ -368,18 +425,21 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         weights_digest,
         write_dir,
     )
+    from workbench.train.precision import keras_policy, resolve_precision
 
     class_names, train_records, valid_records = _load_records(settings)
     train_records, valid_records, skipped = _drop_undecodable(settings, train_records,
                                                               valid_records)
     strategy = _make_strategy(settings.strategy)
     run_dir, cfg, schedule, saved, previous = _prepare_run(
-        settings, class_names, len(train_records), is_chief(strategy))  # chief: writes RUN_DIR
+        settings, class_names, train_records, is_chief(strategy))  # chief: writes RUN_DIR
     out_dir = write_dir(run_dir, strategy)  # RUN_DIR, or a non-chief worker's scratch folder
     run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
     width, height = cfg.width, cfg.height
     num_classes = len(class_names)
     heads = heads_info(cfg)
+    precision = resolve_precision(run.get("precision", "float32"),
+                                  bool(tf.config.list_logical_devices("GPU")))
     replicas = strategy.num_replicas_in_sync
     batch = max(min(run["batch"], len(train_records)) // replicas, 1) * replicas
     train_ex = examples_from_records(train_records, num_classes)
@@ -389,7 +449,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                if run["augment"] else None)
 
     with strategy.scope():
-        model = build_model(cfg, width, height)
+        model = build_model(cfg, width, height, dtype=keras_policy(precision))
         if settings.strategy == "multiworker":
             sync_batch_norm(model)  # else each worker's moving statistics drift apart
         if run["optimizer"] == "sgd":
@@ -397,26 +457,43 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             optimizer = keras.optimizers.SGD(schedule.rate(0), momentum=momentum)
         else:
             optimizer = keras.optimizers.Adam(schedule.rate(0))
+        if precision == "float16":  # float16 gradients underflow without loss scaling
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         # built on every variable up front: unfreezing later must find their slots
         optimizer.build(model.trainable_variables)
         state = {k: tf.Variable(v, dtype=tf.int64, trainable=False, name=k)
                  for k, v in (("step", 0), ("epoch", 0), ("batch_in_epoch", 0),
                               ("best_epoch", 0), ("bad_epochs", 0))}
         best_map = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_map")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_map, **state)
+    # outside the strategy's scope: plain variables, updated in the step's cross-replica part
+    # (mirrored ones assigned there hang a MirroredStrategy on CPU devices)
+    ema_decay = float(run.get("ema", 0.0) or 0.0)
+    average = WeightAverage(model.trainable_variables, ema_decay) if ema_decay > 0 else None
+    extra = {"weight_average": average.module} if average is not None else {}
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_map,
+                                     **extra, **state)
     manager = tf.train.CheckpointManager(checkpoint, out_dir / "checkpoints", max_to_keep=2)
     best_manager = tf.train.CheckpointManager(checkpoint, out_dir / "best", max_to_keep=1)
 
     loaded: list[int] = []
+    weights_note = None
     resumed = previous is not None
     if resumed:
         restore_checkpoint(checkpoint, previous.checkpoint)
-    elif run.get("weights"):
-        from workbench.darknet.weights import read_weights
+    else:
+        if run.get("weights"):
+            from workbench.darknet.weights import read_weights_for_transfer
 
-        start = read_weights(run["weights"], cfg, allow_partial=True)
-        load_darknet_weights(model, cfg, start)
-        loaded = sorted(start.layers)
+            transfer = read_weights_for_transfer(run["weights"], cfg)
+            load_darknet_weights(model, cfg, transfer.weights)
+            loaded = sorted(transfer.weights.layers)
+            weights_note = transfer.summary(num_classes)
+        # heads the file does not cover start from the priors, not from objectness 0.5
+        init_head_priors(model, cfg, heads,
+                         [i for i, *_ in conv_layer_sizes(cfg) if i not in loaded])
+        if average is not None:  # the average starts from the start weights
+            for shadow, v in zip(average.shadows, average.variables, strict=True):
+                shadow.assign(v)
     frozen_layers = run.get("frozen_layers", 0) if resumed else _frozen_layers(cfg, loaded)
     saved["settings"]["frozen_layers"] = frozen_layers
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -435,7 +512,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                   strategy=settings.strategy, replicas=replicas, resumed=resumed,
                   optimizer=run["optimizer"], lr=schedule.lr, policy=schedule.policy,
                   freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers,
-                  skipped_images=skipped)
+                  skipped_images=skipped, precision=precision, ema=ema_decay,
+                  weights_report=weights_note, anchors_report=saved.get("anchors_note"))
 
     def make_step():
         variables = model.trainable_variables
@@ -445,6 +523,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                 parts = yolo_loss(run_heads(model, images, training=True), boxes, classes, heads,
                                   width, height)
                 scaled = parts["total"] / replicas  # gradients are summed over replicas
+                scaled = optimizer.scale_loss(scaled)  # unchanged unless float16
             grads = tape.gradient(scaled, variables)
             optimizer.apply_gradients(zip(grads, variables, strict=True))
             return parts
@@ -452,6 +531,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         @tf.function(autograph=False)
         def step(images, boxes, classes):
             parts = strategy.run(replica_step, args=(images, boxes, classes))
+            if average is not None:
+                average.update()
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                     for k, v in parts.items()}
 
@@ -463,8 +544,35 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                       step=int(state["step"].numpy()))
         return path
 
+    def calibrate() -> dict:
+        """Score the best bundle's operating point on the validation images; store its best-F1
+        confidence in the bundle when detect's default 0.25 would lose recall."""
+        if valid_ex is None or not bundle_dir.is_dir():
+            return {}
+        from workbench.darknet.bundle import write_model_conf
+        from workbench.evaluation.operating_point import operating_point
+
+        _, evaluation, preds = validate_bundle(bundle_dir, valid_records, num_classes)
+        point = operating_point(evaluation, preds, DEFAULT_CONF)
+        if point is None:
+            return {}
+        info = {"best_f1_conf": point.conf, "best_f1": point.f1,
+                "recall_at_best_f1": point.recall, "recall_at_default_conf": point.recall_at,
+                "default_conf": DEFAULT_CONF, "conf_stored": False}
+        # the issue's rule: the default must keep the recall within 5 points of the best F1's
+        if point.recall - point.recall_at > 0.05:
+            write_model_conf(bundle_dir, point.conf,
+                             f"best F1 on {len(valid_records)} validation images; "
+                             f"recall {point.recall:.3f} there, {point.recall_at:.3f} at "
+                             f"{DEFAULT_CONF}")
+            info["conf_stored"] = True
+        return info
+
     def finish(status: str) -> TrainResult:
         best = float(best_map.numpy())
+        calibration = calibrate() if out_dir == run_dir else {}  # the chief's bundle only
+        # the last epoch's bundle was only there to be validated; the best one is `bundle`
+        shutil.rmtree(candidate_dir, ignore_errors=True)
         remove_scratch(run_dir, out_dir)
         bundle = run_dir / "bundle" if (run_dir / "bundle").is_dir() else None
         synced = ({"weights_sha256": weights_digest(model)}
@@ -474,15 +582,47 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                       best_map50=best if best >= 0 else None,
                       best_epoch=int(state["best_epoch"].numpy()),
                       epoch=int(state["epoch"].numpy()), step=int(state["step"].numpy()),
-                      metrics_csv=str(run_dir / "metrics.csv"), plot=str(run_dir / "metrics.png"))
+                      metrics_csv=str(run_dir / "metrics.csv"), plot=str(run_dir / "metrics.png"),
+                      **calibration)
         return TrainResult(status, run_dir, bundle, best if best >= 0 else None,
                            int(state["best_epoch"].numpy()), int(state["epoch"].numpy()),
                            int(state["step"].numpy()), metrics)
 
-    predict = make_predict(model, heads, width, height)
-    # built once: the same images every epoch, plain resize, in record order
-    valid_batches = (make_dataset(valid_ex, width, height, batch) if valid_ex is not None
-                     else None)
+    def export(folder: Path) -> None:
+        """The weight average (when on) exported as a bundle; the live weights stay."""
+        if average is None:
+            export_bundle(model, cfg, class_names, folder, run["name"])
+            return
+        with average.swapped():
+            export_bundle(model, cfg, class_names, folder, run["name"])
+
+    def is_frozen(epoch: int) -> bool:
+        return frozen_layers > 0 and epoch < run["freeze_epochs"]
+
+    step_seconds: dict[bool, list[float]] = {True: [], False: []}  # by frozen
+    valid_seconds: list[float] = []
+
+    def eta(epoch: int, in_epoch: int) -> float:
+        """Seconds left: the remaining steps of each phase at that phase's step time (an
+        unfrozen step is estimated at UNFROZEN_STEP_COST frozen ones until timed), plus a
+        validation per remaining epoch."""
+        def per_step(frozen: bool) -> float:
+            if step_seconds[frozen]:
+                return float(np.median(step_seconds[frozen][-20:]))
+            other = step_seconds[not frozen][-20:]
+            if not other:
+                return 0.0
+            factor = 1 / UNFROZEN_STEP_COST if frozen else UNFROZEN_STEP_COST
+            return float(np.median(other)) * factor
+        left = 0.0
+        for e in range(epoch, epochs):
+            steps = steps_per_epoch - (in_epoch if e == epoch else 0)
+            left += steps * per_step(is_frozen(e))
+        if valid_seconds:
+            left += (epochs - epoch) * float(np.median(valid_seconds[-5:]))
+        return left
+
+    candidate_dir = out_dir / "last"
     stop.install()
     try:
         if stop.is_set():  # signalled during start-up: keep the model built so far
@@ -490,10 +630,9 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                 save("interrupt")
             return finish("interrupted")
         step_fn, frozen_now = None, None
-        step_seconds: list[float] = []
         while int(state["epoch"].numpy()) < epochs:
             epoch = int(state["epoch"].numpy())
-            frozen = frozen_layers > 0 and epoch < run["freeze_epochs"]
+            frozen = is_frozen(epoch)
             if frozen != frozen_now:
                 set_trainable_prefix(model, cfg, frozen_layers, not frozen)
                 step_fn, frozen_now = make_step(), frozen
@@ -513,7 +652,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                                          "try a lower --lr")
                 dt = time.perf_counter() - t0
                 train_seconds += dt
-                step_seconds.append(dt)
+                if count > 0:  # the first step of a phase includes tracing
+                    step_seconds[frozen].append(dt)
                 state["step"].assign_add(1)
                 state["batch_in_epoch"].assign_add(1)
                 count += 1
@@ -521,13 +661,12 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                     sums[k] += parts[k]
                 in_epoch = int(state["batch_in_epoch"].numpy())
                 if settings.batch_events and in_epoch % settings.batch_events == 0:
-                    recent = float(np.median(step_seconds[-20:]))
-                    left = (epochs - epoch) * steps_per_epoch - in_epoch
+                    recent = float(np.median((step_seconds[frozen] or [dt])[-20:]))
                     reporter.emit("batch", epoch=epoch + 1, batch=in_epoch,
                                   step=int(state["step"].numpy()), box=parts["box"],
                                   obj=parts["obj"], cls=parts["cls"], loss=parts["total"],
                                   lr=lr, images_per_s=batch / max(recent, 1e-9),
-                                  eta_s=left * recent)
+                                  eta_s=eta(epoch, in_epoch))
                 if stop.is_set():
                     save("interrupt")
                     return finish("interrupted")
@@ -535,8 +674,10 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             state["batch_in_epoch"].assign(0)
             val_map = None
             if valid_ex is not None:
-                val_map = validate(predict, valid_records, valid_batches, width, height,
-                                   num_classes)
+                t_valid = time.perf_counter()
+                export(candidate_dir)
+                val_map = validate_bundle(candidate_dir, valid_records, num_classes)[0]
+                valid_seconds.append(time.perf_counter() - t_valid)
             # no labeled objects in validation gives mAP NaN: it counts as 0 for the best model
             score = 0.0 if val_map is None or not np.isfinite(val_map) else val_map
             val_map = None if val_map is None or not np.isfinite(val_map) else val_map
@@ -556,18 +697,20 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             metrics.append(row)
             write_metrics_csv(out_dir / "metrics.csv", metrics)
             draw_metrics_png(out_dir / "metrics.png", metrics)
-            epoch_seconds = float(np.median([m["seconds"] for m in metrics[-5:]]))
             reporter.emit("epoch", **row, best_map50=max(float(best_map.numpy()), 0.0),
                           best_epoch=int(state["best_epoch"].numpy()), frozen=frozen,
-                          eta_s=(epochs - epoch - 1) * epoch_seconds)
+                          eta_s=eta(epoch + 1, 0))
             if improved:
                 path = save_checkpoint(best_manager, int(state["step"].numpy()))
-                export_bundle(model, cfg, class_names, bundle_dir, run["name"])
+                export(bundle_dir)
                 reporter.emit("checkpoint", kind="best", path=path, epoch=epoch + 1,
                               step=int(state["step"].numpy()), bundle=str(bundle_dir),
                               val_map50=val_map)
             save("epoch")
-            if run["patience"] and int(state["bad_epochs"].numpy()) >= run["patience"]:
+            # early stopping waits for the learning rate's decay: before it, a plateau is
+            # the high-rate phase, not the end of learning
+            if (run["patience"] and int(state["bad_epochs"].numpy()) >= run["patience"]
+                    and int(state["step"].numpy()) >= schedule.decay_step()):
                 return finish("early_stopped")
             if stop.is_set():
                 return finish("interrupted")

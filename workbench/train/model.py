@@ -91,15 +91,18 @@ def _sized(cfg: DarknetCfg, width: int | None, height: int | None) -> DarknetCfg
 
 
 def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = None,
-                batch_norm_epsilon: float = OPENCV_BN_EPSILON) -> Any:
+                batch_norm_epsilon: float = OPENCV_BN_EPSILON, dtype: str | None = None) -> Any:
     """A ``keras.Model``: input (None, H, W, 3) float32 RGB in [0, 1], one raw output per head.
 
     Each output is (None, gh, gw, len(mask) * (5 + classes)), the head convolution's linear
-    output. ``width``/``height`` default to the cfg's [net] size.
+    output. ``width``/``height`` default to the cfg's [net] size. ``dtype``: a Keras dtype
+    policy for every layer (``mixed_bfloat16`` computes in bfloat16 with float32 weights);
+    None is the global policy (float32).
     """
     import keras
 
     check_supported(cfg)
+    kw = {"dtype": dtype} if dtype else {}
     sized = _sized(cfg, width, height)
     shapes = layer_shapes(sized)
     layers = sized.layers
@@ -111,7 +114,7 @@ def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = 
     for i, s in enumerate(layers):
         if s.kind == "convolutional":
             x = _convolution(keras, s, i, x, prev_hw, (shapes[i].height, shapes[i].width),
-                             batch_norm_epsilon)
+                             batch_norm_epsilon, kw)
         elif s.kind == "shortcut":
             j = shortcut_source(layers, i)
             if shapes[j] != shapes[i - 1]:
@@ -120,18 +123,19 @@ def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = 
             if s.get("activation", "linear") != "linear":
                 raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [shortcut] activation "
                                  "must be linear")
-            x = keras.layers.Add(name=f"shortcut_{i}")([outs[j], x])
+            x = keras.layers.Add(name=f"shortcut_{i}", **kw)([outs[j], x])
         elif s.kind == "route":
             sources = route_sources(layers, i)
             if len(sources) == 1:
-                x = keras.layers.Identity(name=f"route_{i}")(outs[sources[0]])
+                x = keras.layers.Identity(name=f"route_{i}", **kw)(outs[sources[0]])
             else:
-                x = keras.layers.Concatenate(axis=-1, name=f"route_{i}")([outs[j] for j in sources])
+                x = keras.layers.Concatenate(axis=-1, name=f"route_{i}", **kw)([outs[j] for j in sources])
         elif s.kind == "upsample":
             k = s.get_int("stride", 2)
-            x = keras.layers.UpSampling2D(k, interpolation="nearest", name=f"upsample_{i}")(x)
+            x = keras.layers.UpSampling2D(k, interpolation="nearest", name=f"upsample_{i}",
+                                              **kw)(x)
         elif s.kind == "maxpool":
-            x = _maxpool(keras, cfg, s, i, x, prev_hw, (shapes[i].height, shapes[i].width))
+            x = _maxpool(keras, cfg, s, i, x, prev_hw, (shapes[i].height, shapes[i].width), kw)
         # [yolo] passes its input through; the head convolution is the output
         outs.append(x)
         prev_hw = (shapes[i].height, shapes[i].width)
@@ -147,12 +151,16 @@ def run_heads(model: Any, images: Any, training: bool = False) -> list[Any]:
     Keras hands back a bare tensor, not a one-element list, for a model with a single output:
     a cfg with one [yolo] head would otherwise break every caller that iterates the heads.
     """
+    import tensorflow as tf
+
     out = model(images, training=training)
-    return list(out) if isinstance(out, (list, tuple)) else [out]
+    out = list(out) if isinstance(out, (list, tuple)) else [out]
+    # mixed precision computes in bfloat16/float16: the loss and the decoder work in float32
+    return [o if o.dtype == tf.float32 else tf.cast(o, tf.float32) for o in out]
 
 
 def _convolution(keras: Any, s: Any, i: int, x: Any, in_hw: tuple[int, int],
-                 out_hw: tuple[int, int], epsilon: float) -> Any:
+                 out_hw: tuple[int, int], epsilon: float, kw: dict) -> Any:
     size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)
     bn = bool(s.get_int("batch_normalize", 0))
     if stride == 1 and size % 2 == 1 and pad == size // 2:
@@ -163,19 +171,21 @@ def _convolution(keras: Any, s: Any, i: int, x: Any, in_hw: tuple[int, int],
         after = [max(0, (o - 1) * stride + size - n - pad)
                  for o, n in zip(out_hw, in_hw, strict=True)]
         if pad or any(after):
-            x = keras.layers.ZeroPadding2D(((pad, after[0]), (pad, after[1])), name=f"pad_{i}")(x)
+            x = keras.layers.ZeroPadding2D(((pad, after[0]), (pad, after[1])), name=f"pad_{i}",
+                                     **kw)(x)
         padding = "valid"
     x = keras.layers.Conv2D(s.get_int("filters", 1), size, strides=stride, padding=padding,
-                            use_bias=not bn, name=f"conv_{i}")(x)
+                            use_bias=not bn, name=f"conv_{i}", **kw)(x)
     if bn:
-        x = keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=f"bn_{i}")(x)
+        x = keras.layers.BatchNormalization(epsilon=epsilon, momentum=0.99, name=f"bn_{i}",
+                                               **kw)(x)
     if s.get("activation", "logistic") == "leaky":
-        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"leaky_{i}")(x)
+        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"leaky_{i}", **kw)(x)
     return x
 
 
 def _maxpool(keras: Any, cfg: DarknetCfg, s: Any, i: int, x: Any, in_hw: tuple[int, int],
-             out_hw: tuple[int, int]) -> Any:
+             out_hw: tuple[int, int], kw: dict) -> Any:
     size = s.get_int("size", s.get_int("stride", 1))
     stride = s.get_int("stride", 1)
     pad = s.get_int("padding", size - 1)
@@ -186,7 +196,8 @@ def _maxpool(keras: Any, cfg: DarknetCfg, s: Any, i: int, x: Any, in_hw: tuple[i
         if -(-n // stride) != o or total // 2 != pad // 2:
             raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [maxpool] size={size} "
                              f"stride={stride} padding={pad} is not supported at this input size")
-    return keras.layers.MaxPooling2D(size, strides=stride, padding="same", name=f"maxpool_{i}")(x)
+    return keras.layers.MaxPooling2D(size, strides=stride, padding="same", name=f"maxpool_{i}",
+                                     **kw)(x)
 
 
 def darknet_layers(model: Any, cfg: DarknetCfg, index: int) -> list[Any]:
@@ -262,3 +273,31 @@ def _decode_tf(raw: Any, head: HeadInfo, net_w: int, net_h: int) -> Any:
     cls = obj[..., None] * sig[..., 5:]
     rows = tf.concat([tf.stack([cx, cy, bw, bh, obj], -1), cls], -1)
     return tf.reshape(rows, [n, gh * gw * a, 5 + head.classes])
+
+
+#: a fresh head starts out predicting "no object" almost everywhere (RetinaNet's and YOLOv5's
+#: prior): with objectness 0.5 on every anchor the first steps' objectness loss is in the
+#: hundreds per image and its gradients swamp what the pretrained layers know
+OBJECTNESS_PRIOR = 0.01
+
+
+def init_head_priors(model: Any, cfg: DarknetCfg, heads: list[HeadInfo],
+                     layers: list[int] | None = None) -> int:
+    """Set the biases of the head convolutions (``layers``: darknet indices; None: every head)
+    so objectness starts at OBJECTNESS_PRIOR and class probabilities at YOLOv5's
+    ``0.6 / (classes - 0.99)``; returns how many heads were set."""
+    done = 0
+    for head in heads:
+        j = _head_convolution(cfg, head.layer_index)
+        if layers is not None and j not in layers:
+            continue
+        conv = model.get_layer(f"conv_{j}")
+        params = conv.get_weights()
+        if len(params) != 2:
+            continue  # a batch-normalized head has no bias to set
+        bias = params[1].reshape(len(head.mask), 5 + head.classes)
+        bias[:, 4] = np.log(OBJECTNESS_PRIOR / (1 - OBJECTNESS_PRIOR))
+        bias[:, 5:] = np.log(0.6 / max(head.classes - 0.99, 1e-3))
+        conv.set_weights([params[0], bias.reshape(-1)])
+        done += 1
+    return done

@@ -90,6 +90,12 @@ class HumanReporter(Reporter):
             if skipped:
                 out.write(f"skipped {len(skipped)} image(s) that do not decode:\n")
                 out.write("".join(f"  {line}\n" for line in skipped))
+            for key in ("weights_report", "anchors_report"):
+                if f.get(key):
+                    out.write(f"{f[key]}\n")
+            if f.get("precision"):
+                out.write(f"precision {f['precision']}"
+                          + (f", weight average (EMA) {f['ema']}" if f.get("ema") else "") + "\n")
         elif event == "batch" and self.tty:
             n = self.steps_per_epoch or 1
             done = min(f.get("batch", 0), n)
@@ -109,6 +115,12 @@ class HumanReporter(Reporter):
         elif event == "done":
             out.write(f"{f.get('status')}: best mAP@0.5 {f.get('best_map50')} at epoch "
                       f"{f.get('best_epoch')}; model bundle {f.get('bundle')}\n")
+            if f.get("best_f1_conf") is not None:
+                out.write(f"best-F1 confidence {f['best_f1_conf']:.3f} (recall "
+                          f"{f['recall_at_best_f1']:.3f}; at --conf {f['default_conf']}: "
+                          f"{f['recall_at_default_conf']:.3f})"
+                          + ("; stored in the bundle, detect uses it" if f.get("conf_stored")
+                             else "") + "\n")
         elif event == "error":
             out.write(f"error: {f.get('message')}\n")
         out.flush()

@@ -13,7 +13,7 @@ from workbench.detect.agreement import matched_detections
 from workbench.detect.backends import available_backends, make_backend
 from workbench.detect.detector import Detector
 from workbench.detect.opencv_backend import cuda_targets
-from workbench.errors import BackendUnavailable, ModelError
+from workbench.errors import BackendUnavailable, ModelError, WorkbenchError
 from workbench.synth import make_demo_dataset
 
 ov = pytest.importorskip("openvino")
@@ -209,9 +209,9 @@ def test_int8_calibrates_on_the_given_images_keeps_detections_and_is_cached(
 
 
 def test_int8_without_calibration_images_is_refused():
-    with pytest.raises(ModelError, match="--calibrate"):
+    with pytest.raises(WorkbenchError, match="--calibrate"):
         Detector("demo", "openvino", precision="int8")
-    with pytest.raises(ModelError, match="only used by --precision int8"):
+    with pytest.raises(WorkbenchError, match="only used by --precision int8"):
         Detector("demo", "openvino", precision="fp32", calibrate=[find_bundle("demo").cfg])
 
 

@@ -13,7 +13,7 @@ from workbench.darknet.bundle import ModelBundle, find_bundle
 from workbench.darknet.validate import check_bundle, check_input_size
 from workbench.detect.backends import Backend, make_backend
 from workbench.detect.decode import Candidates, class_aware_nms, decode, letterbox_geometry
-from workbench.errors import ImageError
+from workbench.errors import ImageError, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.detect.pipeline import ImageResult, RunSummary
@@ -101,10 +101,10 @@ class Detector:
 
             images = resolve_sources(calibrate)
         if precision == "int8" and not images:
-            raise ModelError("--precision int8 needs calibration images: --calibrate DIR "
+            raise WorkbenchError("--precision int8 needs calibration images: --calibrate DIR "
                              "(a folder of your own images, 100-300 is plenty)")
         if images and precision != "int8":
-            raise ModelError("--calibrate is only used by --precision int8")
+            raise WorkbenchError("--calibrate is only used by --precision int8")
         self.backend = make_backend(self.bundle, backend, self.width, self.height, precision,
                                     images)
 

@@ -180,3 +180,23 @@ def test_unreadable_video_is_one_line(model, tmp_path, capsys):
     assert detect(bad, "--model", model.cfg.parent) == 2
     err = capsys.readouterr().err
     assert "bad.mp4" in err and "cannot open" in err and "Traceback" not in err
+
+
+def test_a_source_that_ends_early_stops_the_run_cleanly(model, video, expected):
+    """A video shorter than its header says: the job past the end returns None."""
+    from workbench.detect.pipeline import ImageResult, run_jobs
+
+    det = Detector(model, "cpu", size=160)
+    frames = video[1]
+
+    def job(i):
+        if i >= 3:
+            return None
+        return ImageResult(video[0], 192, 192, frame=i), det.prepare(frames[i])
+
+    seen = []
+    results = list(run_jobs(det, (lambda i=i: job(i) for i in range(FRAMES)), FRAMES,
+                            float(CONF), 0.45, progress=lambda d, t: seen.append(d)))
+    assert [r.frame for r in results] == [0, 1, 2] and seen == [1, 2, 3]
+    for r in results:
+        np.testing.assert_array_equal(r.detections.class_ids, expected[r.frame].class_ids)

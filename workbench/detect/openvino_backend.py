@@ -111,32 +111,28 @@ def _calibration_key(paths: Sequence[Path]) -> str:
 def kept_in_float(model) -> list[str]:
     """Names of the convolutions int8 leaves in float: the first one and every head's.
 
-    The heads are the convolutions with no activation after them (the exporter names their
-    output ``layer{i}``; leaky ones are ``conv{i}`` then ``layer{i}``).
+    A head is a convolution without an activation: OpenVINO reads the exporter's Conv + bias
+    as Convolution -> Add, and after a head's Add comes the box decoding, not a PRelu (leaky).
     """
     convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
-    keep = [convs[0].get_friendly_name()] if convs else []
+    keep = {convs[0].get_friendly_name()} if convs else set()
     for op in convs:
-        consumers = {t.get_node().get_type_name()
-                     for out in op.outputs() for t in out.get_target_inputs()}
-        # the exporter's conv is Conv + bias Add; a head's result goes straight to the decoding
-        if not any(c in ("PRelu", "Relu", "LeakyRelu") for c in _after_bias(op, consumers)):
-            keep.append(op.get_friendly_name())
-    return sorted(set(keep))
+        if not {"PRelu", "Relu", "LeakyRelu"} & _types_after(op, skip="Add"):
+            keep.add(op.get_friendly_name())
+    return sorted(keep)
 
 
-def _after_bias(op, consumers: set[str]) -> set[str]:
-    """Types of the ops after the bias Add that follows a Convolution (or its direct users)."""
+def _types_after(op, skip: str) -> set[str]:
+    """Types of the ops fed by ``op``, looking through one op of type ``skip`` (the bias)."""
     found = set()
     for out in op.outputs():
-        for t in out.get_target_inputs():
-            node = t.get_node()
-            if node.get_type_name() == "Add":
-                for o in node.outputs():
-                    found |= {u.get_node().get_type_name() for u in o.get_target_inputs()}
+        for target in out.get_target_inputs():
+            node = target.get_node()
+            if node.get_type_name() == skip:
+                found |= _types_after(node, skip="")
             else:
                 found.add(node.get_type_name())
-    return found or consumers
+    return found
 
 
 def quantized_model(bundle: ModelBundle, width: int, height: int, images: Sequence[Path],

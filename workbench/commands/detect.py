@@ -15,12 +15,15 @@ SPLITS = ("train", "valid", "test", "trainval")
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "detect", help="run a YOLO model on an image, a folder or a list of images",
+        "detect", help="run a YOLO model on an image, a folder, a list of images or a video",
         description="Detect objects with a Darknet model (cfg + weights + names). SRC is an "
-        "image, a folder (searched recursively) or a text file listing image paths. Without "
+        "image, a folder (searched recursively), a text file listing image paths, or a video "
+        "(mp4, avi, mkv, ...: every frame, or one in --every N). Without "
         "--out the detections are printed; with it they are written in the chosen format "
-        "(YOLO labels get a trailing confidence column). Unreadable images are skipped and "
-        "listed. The engine used, and why, is printed at the end.")
+        "(YOLO labels get a trailing confidence column; a video's files are named by frame "
+        "index). Images whose names clash (a.jpg and a.png) are written as a_jpg, a_png. "
+        "Unreadable images are skipped and listed. The engine and precision used, and why, "
+        "are printed at the end.")
     p.add_argument("src", metavar="SRC", help="image, folder, list file or video")
     p.add_argument("--split", choices=SPLITS, help="SRC is a dataset folder: detect only the "
                    "images of this split (as `workbench stats` shows it)")

@@ -1,12 +1,20 @@
-"""Training step time in float32 against mixed bfloat16 (what ``--precision auto`` picks on a
-CPU with AMX / AVX-512 BF16).
+"""Engine x precision -> ms/image, mAP@0.5 and detections matched to fp32: the table behind
+``--precision auto`` (docs/engines.md).
 
-    python3 bench/bench_precision.py [--template yolov3-tiny] [--size 416] [--batch 8]
+For one model and one labeled image set: every engine/precision runs the same images; ms/image
+is the median batch-1 forward on pre-made blobs (engines alternate image by image); mAP@0.5 is
+VOC all-point AP over detections at conf 0.005 (``workbench eval``'s default metric); "matched"
+counts the OpenCV fp32 detections (conf 0.25, NMS 0.45) that the engine reproduces with the same
+class, IoU >= 0.9 and a score within 0.05 (``workbench.detect.agreement``).
 
-Both contenders run the trainer's step (Keras model from the cfg, YOLO loss, Adam) on the same
-batches held in memory, from the same start weights: A is built with the float32 policy, B with
-``mixed_bfloat16``. After a warm-up of each, blocks of steps alternate A B A B; the figures are
-medians per step. The ratio A/B is B's speed-up (> 1: bfloat16 is faster).
+    python3 bench/bench_precision.py --model demo --data DEMO_FOLDER
+    python3 bench/bench_precision.py --model BCCD_BUNDLE --data ../shared/datasets/bccd \\
+        --list ../shared/datasets/bccd/ImageSets/Main/test.txt --calibrate-list \\
+        ../shared/datasets/bccd/ImageSets/Main/train.txt
+
+``--data`` is a dataset folder (YOLO/VOC/COCO, opened as the GUI does) or a VOC devkit
+(JPEGImages/ + Annotations/, ``--list`` naming the image ids). Class names are matched to the
+model's by name; a model without the data set's classes gets no mAP (only "matched").
 """
 
 from __future__ import annotations
@@ -14,89 +22,123 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out" / "precision"
+ENGINES = [("cpu", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"),
+           ("openvino", "fp16"), ("openvino", "int8")]
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--template", default="yolov3-tiny")
-    p.add_argument("--size", type=int, default=416)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=4, help="steps per timed block")
-    p.add_argument("--rounds", type=int, default=3, help="A B rounds")
-    args = p.parse_args()
+def load_ground_truth(data: Path, ids_file: Path | None, class_names: list[str]):
+    """(image paths, {path: GroundTruth}) with class ids in the model's order (None: no mAP)."""
+    from workbench.dataset import Box
+    from workbench.evaluation.inputs import GroundTruth
 
-    import keras
-    import tensorflow as tf
+    if (data / "JPEGImages").is_dir():
+        from workbench.formats.voc import read_voc
 
-    from workbench.darknet.cfg import customize
+        ids = ([line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
+               if ids_file else sorted(p.stem for p in (data / "JPEGImages").glob("*.jpg")))
+        paths = [data / "JPEGImages" / f"{i}.jpg" for i in ids]
+        gt = {}
+        for i, path in zip(ids, paths, strict=True):
+            ann = read_voc(data / "Annotations" / f"{i}.xml")
+            boxes = [Box(o.x1, o.y1, o.x2, o.y2, class_names.index(o.name), o.difficult)
+                     for o in ann.objects if o.name in class_names]
+            if len(boxes) < len(ann.objects):
+                return paths, None  # the model does not know these classes
+            gt[str(path)] = GroundTruth.from_boxes(boxes)
+        return paths, gt
     from workbench.folder import open_dataset
-    from workbench.synth import CLASS_NAMES, make_demo_dataset
-    from workbench.train.data import examples_from_records, make_dataset, split_records
-    from workbench.train.loop import resolve_template
-    from workbench.train.loss import yolo_loss
-    from workbench.train.model import build_model, heads_info, run_heads
-    from workbench.train.precision import cpu_has_bf16
 
-    size, batch, steps = args.size, args.batch, args.steps
-    cfg = customize(resolve_template(args.template), len(CLASS_NAMES), size, size)
-    heads = heads_info(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = make_demo_dataset(Path(tmp) / "data", images=batch * steps, seed=1, size=416,
-                                 valid_fraction=0.0)
-        records, _ = split_records(open_dataset(root), valid_fraction=0.0)
-        examples = examples_from_records(records, len(CLASS_NAMES))
-        data = [tuple(tf.identity(t) for t in b)
-                for b in make_dataset(examples, size, size, batch, drop_remainder=True)]
+    dataset = open_dataset(data)
+    paths = [r.path for r in dataset.images]
+    names = list(dataset.classes.names)
+    if any(n not in class_names for n in names):
+        return paths, None
+    gt = {str(r.path): GroundTruth.from_boxes(
+        [Box(b.x1, b.y1, b.x2, b.y2, class_names.index(names[b.class_id]), b.difficult)
+         for b in r.boxes]) for r in dataset.images}
+    return paths, gt
 
-    def contender(policy: str, start=None):
-        model = build_model(cfg, size, size, dtype=policy)
-        if start is not None:
-            model.set_weights(start)
-        optimizer = keras.optimizers.Adam(1e-4)
-        optimizer.build(model.trainable_variables)
 
-        @tf.function(autograph=False)
-        def train_step(images, boxes, classes):
-            with tf.GradientTape() as tape:
-                parts = yolo_loss(run_heads(model, images, training=True), boxes, classes,
-                                  heads, size, size)
-            grads = tape.gradient(parts["total"], model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            return parts["total"]
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="model bundle folder or 'demo'")
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--list", type=Path, help="VOC devkit: the image ids to measure on")
+    parser.add_argument("--calibrate-list", type=Path,
+                        help="VOC devkit: the image ids int8 calibrates on (default: --data)")
+    parser.add_argument("--calibrate", type=Path, help="folder of images int8 calibrates on")
+    parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--timing-images", type=int, default=24)
+    parser.add_argument("--match-conf", type=float, default=0.25,
+                        help="confidence of the detections compared to fp32 (default 0.25; "
+                        "lower for a model that finds little above it)")
+    args = parser.parse_args()
+    os.environ.setdefault("WORKBENCH_CACHE_DIR", str(OUT / "cache"))
 
-        def run() -> list[float]:
-            times = []
-            for i in range(steps):
-                t0 = time.perf_counter()
-                float(train_step(*data[i % len(data)]))
-                times.append(time.perf_counter() - t0)
-            return times
+    import numpy as np
 
-        return model, run
+    from workbench.darknet.bundle import find_bundle
+    from workbench.detect.agreement import matched_detections
+    from workbench.detect.detector import Detector
+    from workbench.evaluate import evaluate
+    from workbench.evaluation.inputs import Predictions
+    from workbench.images import load_bgr
 
-    model_a, run_a = contender("float32")
-    _, run_b = contender("mixed_bfloat16", model_a.get_weights())
-    run_a()
-    run_b()  # warm-up: tracing, oneDNN kernel creation
-    a, b = [], []
-    for _ in range(args.rounds):
-        a += run_a()
-        b += run_b()
-    ma, mb = statistics.median(a), statistics.median(b)
-    print(f"{args.template} at {size}x{size}, batch {batch}, {len(a)} steps each, "
-          f"{os.cpu_count()} CPUs, bf16 units: {cpu_has_bf16()}, load {os.getloadavg()[0]:.1f}")
-    print(f"  A float32        : {ma * 1000:8.1f} ms/step  {batch / ma:6.1f} images/s")
-    print(f"  B mixed_bfloat16 : {mb * 1000:8.1f} ms/step  {batch / mb:6.1f} images/s")
-    print(f"  ratio A/B = {ma / mb:.3f}  (> 1: bfloat16 is faster)")
-    return 0
+    bundle = find_bundle(args.model)
+    names = bundle.class_names()
+    paths, gt = load_ground_truth(args.data, args.list, names)
+    if args.calibrate_list:
+        calibrate = [args.data / "JPEGImages" / f"{i.strip()}.jpg"
+                     for i in args.calibrate_list.read_text().splitlines() if i.strip()]
+    else:
+        calibrate = args.calibrate or paths
+    images = [load_bgr(p) for p in paths]
+    size = (args.size, args.size) if args.size else None
+    detectors = {}
+    for engine, precision in ENGINES:
+        try:
+            detectors[f"{engine} {precision}"] = Detector(
+                bundle, engine, size, precision=precision,
+                calibrate=calibrate if precision == "int8" else None)
+        except Exception as exc:  # noqa: BLE001 - report what cannot run here, go on
+            print(f"  {engine} {precision}: cannot run here: {exc}")
+    reference = detectors["cpu fp32"]
+    blobs = [reference.preprocess(im) for im in images[:args.timing_images]]
+    times: dict[str, list[float]] = {k: [] for k in detectors}
+    for blob in blobs * 2:  # the first pass warms up; engines alternate blob by blob
+        for key, det in detectors.items():
+            start = time.perf_counter()
+            det.backend.forward(blob)
+            times[key].append((time.perf_counter() - start) * 1000)
+    conf = args.match_conf
+    ref_dets = [reference.detect(im, conf, 0.45) for im in images]
+    n_ref = sum(len(d) for d in ref_dets)
+    print(f"{args.model} on {args.data} ({len(images)} images, {reference.width}x"
+          f"{reference.height}), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"| engine | precision | ms/image | mAP@0.5 | matched to fp32 (of {n_ref} at conf "
+          f"{conf}) |")
+    print("|---|---|---|---|---|")
+    for key, det in detectors.items():
+        matched = sum(matched_detections(r, det.detect(im, conf, 0.45))
+                      for r, im in zip(ref_dets, images, strict=True))
+        ms = statistics.median(times[key][len(blobs):])
+        if gt is not None:
+            pred = {}
+            for path, im in zip(paths, images, strict=True):
+                d = det.detect(im, 0.005, 0.45)
+                pred[str(path)] = Predictions(np.asarray(d.boxes, float), d.scores, d.class_ids)
+            m = f"{100 * evaluate(gt, pred, len(names)).map50:.2f}"
+        else:
+            m = "n/a (other classes)"
+        engine, precision = key.split()
+        print(f"| {det.backend.name} | {precision} | {ms:.1f} | {m} | {matched} "
+              f"({100 * matched / max(n_ref, 1):.0f}%) |", flush=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

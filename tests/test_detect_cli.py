@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import cv2
 import numpy as np
 import pytest
 from model_factory import random_bundle
@@ -47,7 +48,7 @@ def test_yolo_output_has_a_confidence_column_and_classes(model, images, expected
     root, paths = images
     assert detect(root, "--model", model.cfg.parent, "--out", tmp_path / "out") == 0
     out = capsys.readouterr().out
-    assert "3 images" in out and "backend: opencv-cpu (" in out and "images/s" in out
+    assert "3 images" in out and "backend: opencv-cpu fp32 (" in out and "images/s" in out
     assert (tmp_path / "out" / "classes.txt").read_text().split() == [f"class{i}" for i in range(4)]
     total = 0
     for p in paths:
@@ -129,3 +130,63 @@ def test_bad_input_is_one_line_and_exit_2(model, images, capsys, extra, message)
 def test_missing_source_is_a_clear_error(model, tmp_path, capsys):
     assert detect(tmp_path / "nope", "--model", model.cfg.parent) == 2
     assert "no such image, folder or list file" in capsys.readouterr().err
+
+
+def _stem_clash_sources(tmp_path, images):
+    """a.jpg + a.png in one folder, and b.jpg in two subfolders, all different images."""
+    _, paths = images
+    src = tmp_path / "src"
+    (src / "one").mkdir(parents=True)
+    (src / "two").mkdir()
+    pictures = [load_bgr(p) for p in paths]
+    cv2.imwrite(str(src / "a.jpg"), pictures[0])
+    cv2.imwrite(str(src / "a.png"), pictures[1])
+    cv2.imwrite(str(src / "one" / "b.jpg"), pictures[2])
+    cv2.imwrite(str(src / "two" / "b.jpg"), pictures[0][:, ::-1].copy())
+    return src
+
+
+def test_images_sharing_a_stem_each_get_their_own_output(model, images, tmp_path, capsys):
+    """Issue 11 item 2: a.jpg and a.png used to write one a.txt (and one annotated a.jpg)."""
+    src = _stem_clash_sources(tmp_path, images)
+    out = tmp_path / "out"
+    assert detect(src, "--model", model.cfg.parent, "--out", out, "--save-images") == 0
+    assert "4 images" in capsys.readouterr().out
+    labels = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")
+                    if p.name != "classes.txt")
+    assert labels == ["a_jpg.txt", "a_png.txt", "one/b.txt", "two/b.txt"]
+    drawn = sorted(p.relative_to(out).as_posix() for p in (out / "annotated").rglob("*.jpg"))
+    assert drawn == ["annotated/a_jpg.jpg", "annotated/a_png.jpg", "annotated/one/b.jpg",
+                     "annotated/two/b.jpg"]
+    det = Detector(model, "cpu", size=160)
+    for image, label in [("a.jpg", "a_jpg.txt"), ("a.png", "a_png.txt"),
+                         ("one/b.jpg", "one/b.txt"), ("two/b.jpg", "two/b.txt")]:
+        want = det.detect(load_bgr(src / image), conf=float(CONF))
+        rows = np.loadtxt(out / label, ndmin=2).reshape(-1, 6)
+        assert len(rows) == len(want)
+        np.testing.assert_allclose(rows[:, 5], want.scores, atol=1e-6)
+
+
+def test_a_list_file_naming_one_file_name_in_two_folders_writes_both(model, images, tmp_path,
+                                                                      capsys):
+    src = _stem_clash_sources(tmp_path, images)
+    listing = tmp_path / "lists" / "images.txt"  # outside SRC: outputs are flattened to names
+    listing.parent.mkdir()
+    listing.write_text(f"{src / 'one' / 'b.jpg'}\n{src / 'two' / 'b.jpg'}\n")
+    out = tmp_path / "out"
+    assert detect(listing, "--model", model.cfg.parent, "--out", out) == 0
+    assert sorted(p.name for p in out.glob("*.txt")) == ["b_jpg.txt", "b_jpg_2.txt",
+                                                         "classes.txt"]
+
+
+def test_output_stems_are_unique_and_deterministic(tmp_path):
+    from workbench.commands.detect import output_stems
+
+    src = tmp_path
+    paths = [src / "a.jpg", src / "A.PNG", src / "a_jpg.jpg", src / "s" / "x.jpg",
+             src / "s" / "x.jpeg", src / "c.v2.jpg"]
+    stems = output_stems(paths, src)
+    assert len({s.as_posix().casefold() for s in stems.values()}) == len(paths)
+    assert stems == output_stems(list(paths), src)
+    assert stems[src / "c.v2.jpg"].as_posix() == "c.v2"
+    assert stems[src / "s" / "x.jpeg"].as_posix() == "s/x_jpeg"

@@ -48,7 +48,7 @@ def test_backend_reports_opencv_cpu_on_this_build(tiny, tmp_path, monkeypatch):
     assert backend.name == "opencv-cpu" and backend.reason
     auto = make_backend(tiny, "auto", 160, 160)
     assert "cuda" not in auto.name and auto.reason.startswith("auto:")
-    assert auto.name in ("onnxruntime-cpu", "opencv-cpu")
+    assert auto.name in ("openvino-cpu", "onnxruntime-cpu", "opencv-cpu")
 
 
 @pytest.mark.parametrize("name", ["cuda", "cuda-fp16", "opencv-cuda"])

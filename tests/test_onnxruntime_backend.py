@@ -123,9 +123,14 @@ def test_make_backend_names_onnxruntime(tiny):
 
 @pytest.mark.skipif(bool(cuda_targets()) or "CUDAExecutionProvider" in available_providers(),
                     reason="a CUDA engine is available here")
-def test_auto_prefers_onnxruntime_on_a_cpu_only_machine(tiny):
+def test_auto_prefers_onnxruntime_on_a_cpu_only_machine_without_openvino(tiny, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    monkeypatch.delitem(sys.modules, "workbench.detect.openvino_backend", raising=False)
     backend = make_backend(tiny, "auto", 416, 416)
     assert backend.name == "onnxruntime-cpu" and "auto" in backend.reason
+    assert "openvino is not installed" in backend.reason
 
 
 def test_detections_after_nms_equal_opencvs(tiny):

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "tensorflow")
+BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "openvino",
+            "tensorflow")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 FORMATS = ("yolo", "voc", "coco", "csv")
 SPLITS = ("train", "valid", "test", "trainval")
 DEFAULT_CONF = 0.25
@@ -14,13 +16,16 @@ DEFAULT_CONF = 0.25
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "detect", help="run a YOLO model on an image, a folder or a list of images",
+        "detect", help="run a YOLO model on an image, a folder, a list of images or a video",
         description="Detect objects with a Darknet model (cfg + weights + names). SRC is an "
-        "image, a folder (searched recursively) or a text file listing image paths. Without "
+        "image, a folder (searched recursively), a text file listing image paths, or a video "
+        "(mp4, avi, mkv, ...: every frame, or one in --every N). Without "
         "--out the detections are printed; with it they are written in the chosen format "
-        "(YOLO labels get a trailing confidence column). Unreadable images are skipped and "
-        "listed. The engine used, and why, is printed at the end.")
-    p.add_argument("src", metavar="SRC", help="image, folder or list file")
+        "(YOLO labels get a trailing confidence column; a video's files are named by frame "
+        "index). Images whose names clash (a.jpg and a.png) are written as a_jpg, a_png. "
+        "Unreadable images are skipped and listed. The engine and precision used, and why, "
+        "are printed at the end.")
+    p.add_argument("src", metavar="SRC", help="image, folder, list file or video")
     p.add_argument("--split", choices=SPLITS, help="SRC is a dataset folder: detect only the "
                    "images of this split (as `workbench stats` shows it)")
     p.add_argument("--model", metavar="DIR",
@@ -39,8 +44,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--letterbox", action="store_true",
                    help="keep the aspect ratio (pad) instead of stretching the image")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="engine (default auto: OpenCV CUDA, onnxruntime CUDA, onnxruntime "
-                   "CPU, OpenCV CPU, the first that runs here)")
+                   help="engine (default auto: OpenCV CUDA, onnxruntime CUDA, OpenVINO CPU, "
+                   "onnxruntime CPU, OpenCV CPU, the first that runs here)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="arithmetic of the engine (default auto: bf16 on OpenVINO where the "
+                   "CPU has AMX or AVX-512 BF16, else fp32); bf16, fp16 and int8 run on "
+                   "OpenVINO; int8 needs --calibrate (see docs/engines.md for the accuracy)")
+    p.add_argument("--calibrate", metavar="DIR", help="images to calibrate int8 on (a folder or "
+                   "list file of your own images; 100-300 is plenty; the result is cached)")
     p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1; "
                    "helps on a GPU, not on a small CPU)")
     p.add_argument("--out", metavar="DIR", help="write detections into this folder")
@@ -48,6 +59,10 @@ def add_parser(subparsers) -> None:
                    help="output format with --out (default yolo)")
     p.add_argument("--save-images", action="store_true",
                    help="also write each image with its boxes drawn to OUT/annotated/")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="video: run on frames 0, N, 2N, ... (default 1: every frame)")
+    p.add_argument("--save-video", metavar="OUT.mp4",
+                   help="video: also write the video with the boxes drawn (at fps / N)")
     from .detect_ray import add_arguments as add_ray_arguments
 
     add_ray_arguments(p)  # --ray, --workers, --gpus-per-worker
@@ -89,9 +104,46 @@ def _split_images(src: Path, split: str) -> list[Path]:
     return [r.path for r in split_records(open_dataset(src), split)]
 
 
+def output_stems(paths: list[Path], src: Path) -> dict[Path, Path]:
+    """Each image's output path under OUT without a suffix: its path relative to SRC (subfolders
+    mirrored), made unique so that no two images write the same file.
+
+    Images whose stems clash (``a.jpg`` and ``a.png``; two ``a.jpg`` from different folders of a
+    list file) take their suffix into the name (``a_jpg``, ``a_png``), then a number if that
+    still clashes; an image whose stem is unique keeps its plain name. Compared
+    case-insensitively, since OUT may be on a case-insensitive file system.
+    """
+    stems = {p: _relative(p, src) for p in paths}
+    groups: dict[str, list[Path]] = {}
+    for p, rel in stems.items():
+        groups.setdefault(rel.with_suffix("").as_posix().casefold(), []).append(p)
+    taken = {key for key, members in groups.items() if len(members) == 1}
+    out: dict[Path, Path] = {}
+    for members in groups.values():
+        if len(members) == 1:
+            out[members[0]] = stems[members[0]].with_suffix("")
+            continue
+        for p in members:
+            rel = stems[p]
+            base = rel.parent / f"{rel.stem}_{rel.suffix.lstrip('.').lower() or 'image'}"
+            name, n = base, 1
+            while name.as_posix().casefold() in taken:
+                n += 1
+                name = base.parent / f"{base.name}_{n}"
+            taken.add(name.as_posix().casefold())
+            out[p] = name
+    return out
+
+
+def _video_stems(stem: str):
+    """Output name of a video frame: the video's stem and the frame index."""
+    return lambda frame: Path(f"{stem}_{frame:06d}")
+
+
 def run(args: argparse.Namespace) -> int:
     from workbench.detect.detector import Detector
     from workbench.detect.pipeline import RunSummary, resolve_sources
+    from workbench.detect.video import VideoSource, VideoWriter, detect_video, is_video
     from workbench.errors import WorkbenchError
     from workbench.progress import ProgressBar
 
@@ -103,6 +155,13 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("--save-images needs --out DIR")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise WorkbenchError(f"--out {args.out}: is a file; give a folder")
+    if args.every < 1:
+        raise WorkbenchError(f"--every must be 1 or more, got {args.every}")
+    src = Path(args.src)
+    as_video = is_video(src) and not args.split
+    if not as_video and (args.save_video or args.every != 1):
+        raise WorkbenchError(f"{src}: --every and --save-video need a video as SRC")
+    saver = (VideoWriter(args.save_video) if args.save_video else None)
     bundle = _bundle(args)
     if args.conf is None:
         from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_conf
@@ -113,68 +172,121 @@ def run(args: argparse.Namespace) -> int:
             print(f"using the model's calibrated --conf {calibrated:g} "
                   f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --conf to override",
                   file=sys.stderr)
-    src = Path(args.src)
-    paths = _split_images(src, args.split) if args.split else resolve_sources(src)
-    if not paths:
+    paths = ([] if as_video else _split_images(src, args.split) if args.split
+             else resolve_sources(src))
+    if not as_video and not paths:
         raise WorkbenchError(f"{src}: no images found")
+    stems = output_stems(paths, src) if args.out else {}
     size = parse_size_arg(args.size) if args.size else None
     from .detect_ray import run_on_ray, wants_ray
 
     if wants_ray(args):  # the same run, one Detector per Ray actor
-        return run_on_ray(args, bundle, paths, size)
-    detector = Detector(bundle, args.backend, size, args.letterbox)
+        if as_video or args.calibrate:
+            raise WorkbenchError(f"{src}: --ray runs on images without --calibrate (int8 is "
+                                 "calibrated once, locally); run a video or --calibrate locally")
+        return run_on_ray(args, bundle, paths, size, stems)
+    detector = Detector(bundle, args.backend, size, args.letterbox,
+                        precision=args.precision, calibrate=args.calibrate)
     names = detector.class_names
-    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
+    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images,
+                              video=src.name if as_video else None)
               if args.out else None)
     summary = RunSummary()
     skipped = []
-    with ProgressBar("detect", len(paths)) as bar:
-        for result in detector.detect_many(paths, args.conf, args.nms, batch=args.batch,
-                                           progress=bar.update, summary=summary,
-                                           keep_images=args.save_images):
-            if not result.ok:
-                skipped.append(result.error)
-            elif writer is not None:
-                writer.add(result, _relative(result.path, src))
-            else:
-                _print_detections(result, names)
+    keep = args.save_images or saver is not None
+    video = VideoSource(src) if as_video else None
+    try:
+        if video is not None:
+            total, unit = video.kept(args.every), "frames"
+            if saver is not None:
+                saver.fps = video.fps / args.every
+            results = detect_video(detector, src, args.conf, args.nms, every=args.every,
+                                   batch=args.batch, summary=summary, keep_images=keep,
+                                   video=video)
+            frame_stem = _video_stems(src.stem)
+        else:
+            total, unit = len(paths), "images"
+            results = detector.detect_many(paths, args.conf, args.nms, batch=args.batch,
+                                           summary=summary, keep_images=keep)
+        with ProgressBar("detect", total) as bar:
+            for result in results:
+                bar.update(summary.images, max(total, summary.images))
+                if not result.ok:
+                    skipped.append(result.error)
+                    continue
+                if saver is not None:
+                    saver.write(draw_detections(result.image, result.detections, names))
+                if writer is not None:
+                    stem = frame_stem(result.frame) if video else stems[result.path]
+                    file_name = src.name if video else _relative(result.path, src).as_posix()
+                    writer.add(result, file_name, stem)
+                else:
+                    _print_detections(result, names)
+    except BaseException:
+        if saver is not None:
+            saver.abort()
+        raise
+    finally:
+        if video is not None:
+            video.close()
+    if saver is not None:
+        saver.close()
     if writer is not None:
         writer.close()
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
     done = summary.images - summary.skipped
-    print(f"{done} images, {summary.detections} detections, "
-          f"{summary.images_per_second:.1f} images/s"
+    print(f"{done} {unit}, {summary.detections} detections, "
+          f"{summary.images_per_second:.1f} {unit}/s"
           + (f", {summary.skipped} skipped" if summary.skipped else "")
-          + (f"; written to {args.out} ({args.format})" if args.out else ""))
-    print(f"backend: {detector.backend.name} ({detector.backend.reason})")
+          + (f"; written to {args.out} ({args.format})" if args.out else "")
+          + (f"; video written to {args.save_video}" if saver is not None else ""))
+    print(f"backend: {detector.backend.engine} ({detector.backend.reason})")
     return 0 if done else 1
 
 
 def _print_detections(result, names: list[str]) -> None:
     d = result.detections
+    where = f"{result.path}#{result.frame}" if result.frame is not None else str(result.path)
     for (x1, y1, x2, y2), score, c in zip(d.boxes.tolist(), d.scores.tolist(),
                                            d.class_ids.tolist(), strict=True):
         name = names[c] if c < len(names) else str(c)
-        print(f"{result.path}\t{name}\t{score:.4f}\t{x1:.1f}\t{y1:.1f}\t{x2:.1f}\t{y2:.1f}")
+        print(f"{where}\t{name}\t{score:.4f}\t{x1:.1f}\t{y1:.1f}\t{x2:.1f}\t{y2:.1f}")
+
+
+def _with_suffix(stem: Path, suffix: str) -> Path:
+    """``stem`` + ``suffix`` (Path.with_suffix would cut a stem such as "img.v2" at its dot)."""
+    return stem.parent / (stem.name + suffix)
 
 
 class DetectionWriter:
     """Writes each image's detections under ``out`` in one of FORMATS, atomically.
 
-    yolo: ``rel/stem.txt`` lines ``class cx cy w h confidence`` + ``classes.txt``;
-    voc: ``rel/stem.xml`` (VOC has no score field); coco: ``detections.json`` (a results list
+    yolo: ``stem.txt`` lines ``class cx cy w h confidence`` + ``classes.txt``;
+    voc: ``stem.xml`` (VOC has no score field); coco: ``detections.json`` (a results list
     for pycocotools ``loadRes``; category_id = class index + 1) and ``images.json`` (image ids
-    and categories); csv: ``detections.csv``.
+    and categories); csv: ``detections.csv``. ``stem`` is the image's path under OUT without a
+    suffix (see ``output_stems``; for a video, the video's stem and the frame index).
+
+    ``video`` (the video's file name) adds the frame index: a ``frame_id`` in images.json and a
+    ``frame`` column in the CSV.
     """
 
-    def __init__(self, out: Path, fmt: str, class_names: list[str], save_images: bool) -> None:
+    def __init__(self, out: Path, fmt: str, class_names: list[str], save_images: bool,
+                 video: str | None = None) -> None:
         self.out, self.format, self.names, self.save_images = out, fmt, class_names, save_images
-        out.mkdir(parents=True, exist_ok=True)
+        self.video = video
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from workbench.errors import WorkbenchError
+
+            raise WorkbenchError(f"{out}: cannot create the output folder: {exc}") from None
         self.rows: list[dict] = []
         self.images: list[tuple[str, object]] = []
+        self.frames: list[int | None] = []
 
-    def add(self, result, rel: Path) -> None:
+    def add(self, result, file_name: str, stem: Path) -> None:
         from workbench.atomic import atomic_write_bytes, atomic_write_text
         from workbench.dataset import Box, ImageRecord
         from workbench.formats.voc import format_voc
@@ -183,41 +295,35 @@ class DetectionWriter:
         d = result.detections
         boxes = [Box(*b, class_id=c) for b, c in zip(d.boxes.tolist(), d.class_ids.tolist(),
                                                       strict=True)]
-        target = self.out / rel
+        target = self.out / stem
         target.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "yolo":
-            atomic_write_text(target.with_suffix(".txt"), format_yolo_detections(
+            atomic_write_text(_with_suffix(target, ".txt"), format_yolo_detections(
                 boxes, d.scores.tolist(), result.width, result.height))
         elif self.format == "voc":
-            atomic_write_bytes(target.with_suffix(".xml"), format_voc(
+            atomic_write_bytes(_with_suffix(target, ".xml"), format_voc(
                 boxes, self.names, result.path, result.width, result.height))
         else:
             image_id = len(self.images) + 1
-            self.images.append((rel.as_posix(), ImageRecord(result.path, result.width,
-                                                            result.height)))
+            self.images.append((file_name, ImageRecord(result.path, result.width,
+                                                       result.height)))
+            self.frames.append(result.frame)
             for b, s in zip(boxes, d.scores.tolist(), strict=True):
-                self.rows.append({"image_id": image_id, "file_name": rel.as_posix(),
+                self.rows.append({"image_id": image_id, "file_name": file_name,
+                                  "frame": result.frame,
                                   "width": result.width, "height": result.height,
                                   "category_id": b.class_id + 1, "class_id": b.class_id,
                                   "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1], "score": s})
         if self.save_images and result.image is not None:
-            self._save_drawn(result, rel)
+            self._save_drawn(result, stem)
 
-    def _save_drawn(self, result, rel: Path) -> None:
+    def _save_drawn(self, result, stem: Path) -> None:
         import cv2
 
         from workbench.atomic import atomic_write_bytes
 
-        image = result.image.copy()
-        d = result.detections
-        for (x1, y1, x2, y2), score, c in zip(d.boxes.astype(int).tolist(), d.scores.tolist(),
-                                               d.class_ids.tolist(), strict=True):
-            colour = tuple(int(v) for v in _palette(c))
-            cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
-            label = f"{self.names[c] if c < len(self.names) else c} {score:.2f}"
-            cv2.putText(image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        colour, 1, cv2.LINE_AA)
-        target = (self.out / "annotated" / rel).with_suffix(".jpg")
+        image = draw_detections(result.image, result.detections, self.names)
+        target = _with_suffix(self.out / "annotated" / stem, ".jpg")
         target.parent.mkdir(parents=True, exist_ok=True)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if ok:
@@ -237,19 +343,41 @@ class DetectionWriter:
         elif self.format == "coco":
             write_coco_results(self.out / "detections.json", self.rows)
             doc = coco_document(self.images, self.names)
+            if self.video is not None:  # one image entry per frame, in frame order
+                for entry, frame in zip(doc["images"], self.frames, strict=True):
+                    entry["frame_id"] = frame
+                    entry["video"] = self.video
             atomic_write_text(self.out / "images.json", json.dumps(doc, indent=1) + "\n")
         elif self.format == "csv":
             text = io.StringIO()
             w = csv.writer(text, lineterminator="\n")
-            w.writerow(["image", "width", "height", "class_id", "class_name", "score",
+            frame = ["frame"] if self.video is not None else []
+            w.writerow(["image", *frame, "width", "height", "class_id", "class_name", "score",
                         "x1", "y1", "x2", "y2"])
             for r in self.rows:
                 x, y, bw, bh = r["bbox"]
                 c = r["class_id"]
-                w.writerow([r["file_name"], r["width"], r["height"], c,
-                            self.names[c] if c < len(self.names) else c, f"{r['score']:.6f}",
-                            f"{x:.2f}", f"{y:.2f}", f"{x + bw:.2f}", f"{y + bh:.2f}"])
+                w.writerow([r["file_name"], *([r["frame"]] if frame else []), r["width"],
+                            r["height"], c, self.names[c] if c < len(self.names) else c,
+                            f"{r['score']:.6f}", f"{x:.2f}", f"{y:.2f}", f"{x + bw:.2f}",
+                            f"{y + bh:.2f}"])
             atomic_write_text(self.out / "detections.csv", text.getvalue())
+
+
+def draw_detections(image, detections, names: list[str]):
+    """A copy of the BGR ``image`` with each box and its class and score drawn."""
+    import cv2
+
+    image = image.copy()
+    d = detections
+    for (x1, y1, x2, y2), score, c in zip(d.boxes.astype(int).tolist(), d.scores.tolist(),
+                                           d.class_ids.tolist(), strict=True):
+        colour = tuple(int(v) for v in _palette(c))
+        cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
+        label = f"{names[c] if c < len(names) else c} {score:.2f}"
+        cv2.putText(image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    colour, 1, cv2.LINE_AA)
+    return image
 
 
 def _palette(class_id: int) -> tuple[int, int, int]:

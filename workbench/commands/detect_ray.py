@@ -33,7 +33,8 @@ def wants_ray(args: argparse.Namespace) -> bool:
     return args.ray is not None
 
 
-def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int:
+def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
+               stems: dict[Path, Path]) -> int:
     from workbench.darknet.validate import check_bundle
     from workbench.detect.detector import parse_size
     from workbench.detect.pipeline import RunSummary
@@ -51,7 +52,7 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int
     results = detect_on_ray(paths, bundle, settings, backend=args.backend, size=size,
                             letterbox=args.letterbox, conf=args.conf, nms=args.nms,
                             batch=args.batch, keep_images=args.save_images,
-                            summary=ray_summary)
+                            precision=args.precision, summary=ray_summary)
     writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
               if args.out else None)
     try:
@@ -64,7 +65,7 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size) -> int
                 else:
                     summary.detections += len(result.detections)
                     if writer is not None:
-                        writer.add(result, _relative(result.path, src))
+                        writer.add(result, _relative(result.path, src).as_posix(), stems[result.path])
                     else:
                         _print_detections(result, names)
                 bar.update(summary.images)

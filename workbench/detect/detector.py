@@ -13,7 +13,7 @@ from workbench.darknet.bundle import ModelBundle, find_bundle
 from workbench.darknet.validate import check_bundle, check_input_size
 from workbench.detect.backends import Backend, make_backend
 from workbench.detect.decode import Candidates, class_aware_nms, decode, letterbox_geometry
-from workbench.errors import ImageError
+from workbench.errors import ImageError, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.detect.pipeline import ImageResult, RunSummary
@@ -32,9 +32,9 @@ def parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
     return width, height
 
 
-def preprocess(image_bgr: np.ndarray, width: int, height: int,
-               letterbox: bool = False) -> np.ndarray:
-    """One image as a (1, 3, height, width) float32 RGB blob in [0, 1].
+def resize_for_network(image_bgr: np.ndarray, width: int, height: int,
+                       letterbox: bool = False) -> np.ndarray:
+    """The uint8 BGR image at the network size (height, width, 3).
 
     Stretch resize by default (OpenCV and AlexeyAB's darknet); ``letterbox`` keeps the aspect
     ratio and pads with darknet's 0.5 grey.
@@ -45,14 +45,25 @@ def preprocess(image_bgr: np.ndarray, width: int, height: int,
         shape = None if image_bgr is None else image_bgr.shape
         raise ImageError("<array>", f"expected an HxWx3 BGR image, got shape {shape}")
     if not letterbox:
-        return cv2.dnn.blobFromImage(image_bgr, 1 / 255.0, (width, height), swapRB=True,
-                                     crop=False)
+        if image_bgr.shape[:2] == (height, width):
+            return image_bgr
+        return cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
     h, w = image_bgr.shape[:2]
     g = letterbox_geometry(w, h, width, height)
     canvas = np.full((height, width, 3), 127, np.uint8)
     canvas[g.pad_y:g.pad_y + g.new_height, g.pad_x:g.pad_x + g.new_width] = cv2.resize(
         image_bgr, (g.new_width, g.new_height), interpolation=cv2.INTER_LINEAR)
-    return cv2.dnn.blobFromImage(canvas, 1 / 255.0, swapRB=True, crop=False)
+    return canvas
+
+
+def preprocess(image_bgr: np.ndarray, width: int, height: int,
+               letterbox: bool = False) -> np.ndarray:
+    """One image as a (1, 3, height, width) float32 RGB blob in [0, 1] (see
+    :func:`resize_for_network`; the same pixels blobFromImage's own resize gives)."""
+    import cv2
+
+    return cv2.dnn.blobFromImage(resize_for_network(image_bgr, width, height, letterbox),
+                                 1 / 255.0, swapRB=True, crop=False)
 
 
 class Detector:
@@ -64,10 +75,16 @@ class Detector:
     ``bundle`` is a ModelBundle or a bundle folder (or "demo"); ``backend`` a name for
     :func:`make_backend` or a ready Backend. ``.backend.name`` / ``.backend.reason`` say which
     engine runs and why.
+
+    ``precision`` ("auto", "fp32", "bf16", "fp16", "int8") goes to :func:`make_backend`; int8
+    is calibrated on the images ``calibrate`` (a folder, list file or paths), preprocessed as
+    this detector does.
     """
 
     def __init__(self, bundle: ModelBundle | str | Path, backend: str | Backend = "auto",
-                 size: int | tuple[int, int] | None = None, letterbox: bool = False) -> None:
+                 size: int | tuple[int, int] | None = None, letterbox: bool = False,
+                 precision: str = "auto",
+                 calibrate: str | Path | Iterable[str | Path] | None = None) -> None:
         self.bundle = bundle if isinstance(bundle, ModelBundle) else find_bundle(bundle)
         asked = None if size is None else parse_size(size)
         # every engine (and the GUI, which loads models here) refuses the same bad files
@@ -75,16 +92,40 @@ class Detector:
         self.width, self.height = asked or (checked.cfg.width, checked.cfg.height)
         self.letterbox = letterbox
         self.class_names = checked.class_names
-        self.backend = (backend if isinstance(backend, Backend)
-                        else make_backend(self.bundle, backend, self.width, self.height))
+        if isinstance(backend, Backend):
+            self.backend = backend
+            return
+        images: list[Path] = []
+        if calibrate is not None:
+            from workbench.detect.pipeline import resolve_sources
+
+            images = resolve_sources(calibrate)
+        if precision == "int8" and not images:
+            raise WorkbenchError("--precision int8 needs calibration images: --calibrate DIR "
+                             "(a folder of your own images, 100-300 is plenty)")
+        if images and precision != "int8":
+            raise WorkbenchError("--calibrate is only used by --precision int8")
+        self.backend = make_backend(self.bundle, backend, self.width, self.height, precision,
+                                    images)
 
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
         return preprocess(image_bgr, self.width, self.height, self.letterbox)
 
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The engine's input for one image: the blob, or for engines that make the blob
+        themselves (``input_layout`` "bgr8") the resized uint8 image (1, height, width, 3)."""
+        if self.backend.input_layout == "bgr8":
+            return resize_for_network(image_bgr, self.width, self.height, self.letterbox)[None]
+        return self.preprocess(image_bgr)
+
     def forward(self, blob: np.ndarray) -> list[list[np.ndarray]]:
         """Head outputs for a batch blob, split per image: result[i] is image i's heads."""
-        outputs = self.backend.forward(blob)
-        return [[o[i] for o in outputs] for i in range(blob.shape[0])]
+        return self.split(self.backend.forward(blob), blob.shape[0])
+
+    @staticmethod
+    def split(outputs: list[np.ndarray], n: int) -> list[list[np.ndarray]]:
+        """Batch head outputs per image: result[i] is image i's heads."""
+        return [[o[i] for o in outputs] for i in range(n)]
 
     def decode(self, heads: list[np.ndarray], image_width: int, image_height: int,
                conf: float) -> Candidates:

@@ -126,6 +126,7 @@ class OpenCvBackend(Backend):
         self.output_names = list(net.getUnconnectedOutLayersNames())
         self.width, self.height = width, height
         self.name = f"opencv-{target}"
+        self.precision = "fp16" if target == "cuda-fp16" else "fp32"
         self.reason = reason or f"asked for OpenCV DNN on {target.upper()}"
 
     def forward(self, blob: np.ndarray) -> list[np.ndarray]:

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ import numpy as np
 from workbench.errors import FormatError, WorkbenchError
 
 if TYPE_CHECKING:
+    from workbench.detect.backends import Pending
     from workbench.detect.detector import Detections, Detector
 
 
@@ -34,6 +36,7 @@ class ImageResult:
     detections: Detections | None = None
     error: str | None = None
     image: np.ndarray | None = None  # the BGR image, when asked for (drawing, saving)
+    frame: int | None = None  # the frame index, when the source is a video
 
     @property
     def ok(self) -> bool:
@@ -83,18 +86,19 @@ def resolve_sources(source: str | Path | Iterable[str | Path]) -> list[Path]:
     return paths
 
 
-def _load(path: Path, detector: Detector, keep_image: bool):
+def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult, np.ndarray | None]:
     """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both)."""
     from workbench.images import load_bgr
 
     try:
         image = load_bgr(path)
-        blob = detector.preprocess(image)
+        blob = detector.prepare(image)
     except WorkbenchError as exc:
-        return path, None, str(exc)
+        return ImageResult(path, error=str(exc)), None
     except Exception as exc:  # a reader bug on one odd file must not end a long run
-        return path, None, f"{path}: cannot read image: {exc}"
-    return path, (image if keep_image else None, image.shape[1], image.shape[0], blob), None
+        return ImageResult(path, error=f"{path}: cannot read image: {exc}"), None
+    return ImageResult(path, image.shape[1], image.shape[0],
+                       image=image if keep_image else None), blob
 
 
 def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path],
@@ -109,23 +113,46 @@ def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path]
     ``cancel`` stops the run after the image in hand. ``summary``, when given, is filled in as
     the run goes. Closing the generator early stops the workers.
     """
+    paths = resolve_sources(sources)
+    jobs = (partial(_load, path, detector, keep_images) for path in paths)
+    yield from run_jobs(detector, jobs, len(paths), conf, nms, batch=batch, workers=workers,
+                        prefetch=prefetch, progress=progress, cancel=cancel, summary=summary)
+
+
+#: a worker-thread job: the image (without detections) and its blob, or None: end of source
+Job = Callable[[], "tuple[ImageResult, np.ndarray | None] | None"]
+
+
+def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, nms: float, *,
+             batch: int = 1, workers: int = 2, prefetch: int = 4,
+             progress: Callable[[int, int], None] | None = None, cancel: Event | None = None,
+             summary: RunSummary | None = None) -> Iterator[ImageResult]:
+    """The pipeline under :func:`detect_images` and video runs: each job (run on a worker
+    thread, in order of submission) returns an ImageResult without detections and its blob
+    (None with ``error`` set); the results come back in job order with detections filled in.
+
+    Engines with asynchronous requests (OpenVINO) get up to ``in_flight`` forwards at once, so
+    the network, the workers' decoding and this thread's box decoding and NMS all overlap. A
+    job returning None marks the end of the source (a video shorter than its header said).
+    """
     from workbench.detect.detector import suppress
 
-    paths = resolve_sources(sources)
-    total = len(paths)
     summary = summary if summary is not None else RunSummary()
     start = time.perf_counter()
     batch = max(1, int(batch))
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="detect-load")
     pending: deque[Future] = deque()
-    queue = iter(paths)
+    depth = max(1, detector.backend.in_flight // batch)
+    in_flight: deque[tuple[list, Pending | None]] = deque()
+
+    ended = False  # a job returned None: the source (a video) has no more frames
 
     def fill() -> None:
-        while len(pending) < max(prefetch, batch):
-            path = next(queue, None)
-            if path is None:
+        while not ended and len(pending) < max(prefetch, batch * (depth + 1)):
+            job = next(jobs, None)
+            if job is None:
                 return
-            pending.append(pool.submit(_load, path, detector, keep_images))
+            pending.append(pool.submit(job))
 
     def finish(result: ImageResult) -> ImageResult:
         summary.images += 1
@@ -138,30 +165,59 @@ def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path]
             progress(summary.images, total)
         return result
 
+    def take_group() -> list | None:
+        """Up to `batch` readable images (and the unreadable ones between), None on cancel."""
+        nonlocal ended
+        group: list[tuple[ImageResult, np.ndarray | None]] = []
+        while pending and sum(blob is not None for _, blob in group) < batch:
+            if cancel is not None and cancel.is_set():
+                return None
+            loaded = pending.popleft().result()
+            if loaded is None:  # end of the source: the jobs after this one have nothing
+                ended = True
+                for future in pending:
+                    future.cancel()
+                pending.clear()
+                break
+            group.append(loaded)
+            fill()
+        return group
+
     try:
         fill()
-        while pending:
-            group = []  # (path, loaded, error) in input order, up to `batch` readable images
-            while pending and sum(e is None for _, _, e in group) < batch:
-                if cancel is not None and cancel.is_set():
+        while pending or in_flight:
+            while pending and len(in_flight) < depth:
+                group = take_group()
+                if group is None:
                     summary.cancelled = True
                     return
-                group.append(pending.popleft().result())
-                fill()
-            good = [loaded for _, loaded, error in group if error is None]
-            heads = iter(detector.forward(np.concatenate([g[3] for g in good], axis=0))
-                         if good else [])
-            for path, loaded, error in group:
-                if error is not None:
-                    yield finish(ImageResult(path, error=error))
-                    continue
-                image, width, height, _ = loaded
-                dets = suppress(detector.decode(next(heads), width, height, conf), nms)
-                yield finish(ImageResult(path, width, height, dets, image=image))
-            if cancel is not None and cancel.is_set() and pending:
+                if not group:
+                    break
+                blobs = [blob for _, blob in group if blob is not None]
+                started = (detector.backend.start(blobs[0] if len(blobs) == 1
+                                                  else np.concatenate(blobs, axis=0))
+                           if blobs else None)
+                in_flight.append((group, started))
+            if not in_flight:
+                break
+            group, started = in_flight.popleft()
+            n_good = sum(blob is not None for _, blob in group)
+            heads = iter(detector.split(started.result(), n_good) if started else [])
+            for result, blob in group:
+                if blob is not None:
+                    result.detections = suppress(
+                        detector.decode(next(heads), result.width, result.height, conf), nms)
+                yield finish(result)
+            if cancel is not None and cancel.is_set() and (pending or in_flight):
                 summary.cancelled = True
                 return
     finally:
+        for _, started in in_flight:  # give the engine's requests back
+            if started is not None:
+                try:
+                    started.result()
+                except Exception:  # noqa: BLE001 - already stopping; the first error counts
+                    pass
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)

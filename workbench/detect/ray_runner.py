@@ -106,7 +106,7 @@ class DetectWorker:
 
     def __init__(self, model_files: dict[str, bytes], backend: str,
                  size: tuple[int, int] | None, letterbox: bool, conf: float, nms: float,
-                 batch: int, keep_images: bool) -> None:
+                 batch: int, keep_images: bool, precision: str = "auto") -> None:
         import ray
 
         from workbench.detect.detector import Detector
@@ -115,7 +115,7 @@ class DetectWorker:
             model_files = ray.get(model_files)
         self._folder = tempfile.TemporaryDirectory(prefix="workbench-ray-model-")
         bundle = unpack_bundle(model_files, Path(self._folder.name))
-        self.detector = Detector(bundle, backend, size, letterbox)
+        self.detector = Detector(bundle, backend, size, letterbox, precision=precision)
         self.conf, self.nms, self.batch, self.keep_images = conf, nms, batch, keep_images
         self.node = ray.util.get_node_ip_address()
         self.pid = os.getpid()
@@ -191,7 +191,7 @@ def default_workers(ray, gpus_per_worker: float) -> int:
 def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySettings, *,
                   backend: str = "auto", size: tuple[int, int] | None = None,
                   letterbox: bool = False, conf: float = 0.25, nms: float = 0.45,
-                  batch: int = 1, keep_images: bool = False,
+                  batch: int = 1, keep_images: bool = False, precision: str = "auto",
                   summary: RaySummary | None = None,
                   worker_class: type = DetectWorker) -> Iterator:
     """One ImageResult per path, in input order, computed by Ray actors (a generator).
@@ -206,7 +206,7 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
     summary = summary if summary is not None else RaySummary()
     started, summary.address = _connect(ray, settings)
     return _run_job(ray, started, paths, bundle, settings, summary, worker_class,
-                    (backend, size, letterbox, conf, nms, batch, keep_images))
+                    (backend, size, letterbox, conf, nms, batch, keep_images, precision))
 
 
 def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,

@@ -167,7 +167,7 @@ def detect_into_set(detector, sources, root: str | Path, set_dir: Path, conf: fl
             info.skipped.append(result.error)
         else:
             rel = relative_to_root(result.path, root)
-            writer.add(result, rel)
+            writer.add(result, rel.as_posix(), rel.with_suffix(""))  # where label_path looks
             info.images.append((rel.as_posix(), result.width, result.height))
         if cancelled():
             info.cancelled = True
@@ -185,7 +185,7 @@ def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
     the number of images written."""
     import numpy as np
 
-    from workbench.commands.detect import DetectionWriter
+    from workbench.commands.detect import DetectionWriter, output_stems
     from workbench.detect.detector import Detections
     from workbench.detect.pipeline import ImageResult
     from workbench.images import load_bgr
@@ -193,6 +193,8 @@ def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
     info = read_info(set_dir)
     names = read_names(set_dir) or info.classes
     writer = DetectionWriter(Path(out), fmt, names, save_images)
+    # detect's rule for names that clash once their suffix is dropped (a.jpg, a.png)
+    stems = output_stems([Path(root) / rel for rel, _, _ in info.images], Path(root))
     for done, (rel, width, height) in enumerate(info.images, 1):
         found = read_predictions(set_dir, rel, width, height, len(names))
         boxes = found.boxes if found else []
@@ -202,7 +204,7 @@ def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
             np.array([b.class_id for b in boxes], np.int64))
         path = Path(root) / rel
         image = load_bgr(path) if save_images else None
-        writer.add(ImageResult(path, width, height, detections, image=image), Path(rel))
+        writer.add(ImageResult(path, width, height, detections, image=image), rel, stems[path])
         if progress is not None:
             progress(done, len(info.images))
     writer.close()

@@ -270,3 +270,18 @@ def test_data_set_sources_all_unlabeled_and_filtered(open_window, demo, qtbot):
     w.images.name_edit.setText(images[1].path.stem)   # the list's filter
     panel.source.setCurrentIndex(panel.source.findData("filtered"))
     assert panel.sources() == ([images[1].path], demo.resolve())
+
+
+def test_a_video_source_is_refused_with_where_to_run_it(open_window, demo, tmp_path, qtbot):
+    """A set is one prediction file per image on disk; a video is refused with one line naming
+    the command that runs it, not run into an empty set."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")                    # refused by its kind, before anything reads it
+    w = open_window(demo)
+    panel = w.detector_panel
+    wait_idle(qtbot, RUN_MS)
+    panel.set_source_path(clip)
+    with qtbot.waitSignal(panel.status) as said:
+        assert not panel.run()
+    assert "clip.mp4 is a video" in said.args[0] and "workbench detect" in said.args[0]
+    assert not (tmp_path / ".predictions").exists() and not panel.running()

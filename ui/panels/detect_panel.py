@@ -46,12 +46,13 @@ from ui.geometry import clip
 from ui.session import MIN_BOX, LabelSession, Proposal
 from workbench import prediction_sets as sets
 from workbench.detect.engines import device_of, engines_here
+from workbench.detect.video import is_video
 
 DEMO = "demo"
 LOAD = "<load>"
 SOURCES = (("all", "Open data set: all images"), ("unlabeled", "Open data set: unlabeled images"),
            ("filtered", "Open data set: images in the list's filter"),
-           ("folder", "A folder…"), ("file", "An image, list file or video…"))
+           ("folder", "A folder…"), ("file", "An image or list file…"))
 EXPORT_FORMATS = (("yolo", "YOLO txt + confidence"), ("voc", "Pascal VOC XML"),
                   ("coco", "COCO results JSON"), ("csv", "CSV"))
 SHOW = (("both", "Labels and predictions"), ("predictions", "Predictions only"),
@@ -332,7 +333,7 @@ class DetectPanel(QWidget):
         if kind == "folder":
             path = QFileDialog.getExistingDirectory(self, "Folder of images")
         elif kind == "file":
-            path, _ = QFileDialog.getOpenFileName(self, "An image, a list of images or a video")
+            path, _ = QFileDialog.getOpenFileName(self, "An image or a list of images")
         if kind in ("folder", "file"):
             if path:
                 self.set_source_path(path)
@@ -341,7 +342,7 @@ class DetectPanel(QWidget):
         self._update_source_label()
 
     def set_source_path(self, path: str | Path) -> None:
-        """Run on a folder, a list file, an image or a video instead of the data set."""
+        """Run on a folder, a list file or an image instead of the data set."""
         self.source_path = Path(path)
         self.source.setCurrentIndex(self.source.findData(
             "folder" if self.source_path.is_dir() else "file"))
@@ -406,6 +407,11 @@ class DetectPanel(QWidget):
             self.status.emit("Detect: choose a source first (open a data set or pick a folder)")
             return False
         sources, root = found
+        if isinstance(sources, str) and is_video(sources):
+            # a set holds one prediction file per image on disk, to browse over the image
+            self.status.emit(f"Detect: {Path(sources).name} is a video; run it with "
+                             "workbench detect VIDEO --out DIR (frames, --every, --save-video)")
+            return False
         if isinstance(sources, list) and not sources:
             self.status.emit("Detect: no images in this source")
             return False

@@ -80,6 +80,9 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "bccd")
     p.add_argument("--reuse", action="store_true", help="evaluate an existing run in --out")
+    p.add_argument("--train-flags", default="", metavar="'FLAGS'",
+                   help="more workbench train flags, to measure a recipe change, e.g. "
+                   "'--box-loss ciou'")
     args = p.parse_args()
 
     from workbench.detect.detector import Detector
@@ -94,7 +97,7 @@ def main() -> int:
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
         workbench("train", str(data), "--weights", str(args.weights), "--epochs",
-                  str(args.epochs), "--out", str(run))
+                  str(args.epochs), "--out", str(run), *args.train_flags.split())
         wall = time.perf_counter() - t0
         print(f"training wall time {wall / 60:.1f} min (load average {load:.1f} at the start, "
               f"{os.getloadavg()[0]:.1f} at the end)")

@@ -219,3 +219,101 @@ def test_truth_thresh_below_one_is_refused(tiny_heads):
     with pytest.raises(ModelError, match="truth_thresh"):
         yolo_loss([tf.zeros((1, 5, 5, 24))], np.zeros((1, 1, 4), np.float32),
                   np.full((1, 1), -1, np.int32), [odd], NET, NET)
+
+
+def _ciou_reference(a, b) -> float:
+    """CIoU from the paper's definition (Zheng et al., AAAI 2020), corner form, plain Python."""
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a, b
+    a1, a2 = (ax - aw / 2, ay - ah / 2), (ax + aw / 2, ay + ah / 2)
+    b1, b2 = (bx - bw / 2, by - bh / 2), (bx + bw / 2, by + bh / 2)
+    iw = max(0.0, min(a2[0], b2[0]) - max(a1[0], b1[0]))
+    ih = max(0.0, min(a2[1], b2[1]) - max(a1[1], b1[1]))
+    iou = iw * ih / (aw * ah + bw * bh - iw * ih)
+    c2 = ((max(a2[0], b2[0]) - min(a1[0], b1[0])) ** 2
+          + (max(a2[1], b2[1]) - min(a1[1], b1[1])) ** 2)
+    rho2 = (ax - bx) ** 2 + (ay - by) ** 2
+    v = 4 / math.pi ** 2 * (math.atan(aw / ah) - math.atan(bw / bh)) ** 2
+    alpha = v / ((1 - iou) + v) if v > 0 else 0.0
+    return iou - rho2 / c2 - alpha * v
+
+
+def test_ciou_equals_the_papers_definition():
+    from workbench.train.loss import ciou
+
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(0, 50, 200), rng.uniform(0, 50, 200),
+                         rng.uniform(1, 40, 200), rng.uniform(1, 40, 200)])
+    b = a.copy()
+    b[:100] = np.column_stack([rng.uniform(0, 50, 100), rng.uniform(0, 50, 100),
+                               rng.uniform(1, 40, 100), rng.uniform(1, 40, 100)])
+    b[100:150, :2] += rng.uniform(-3, 3, (50, 2))          # overlapping, shifted
+    got = ciou(tf.constant(a, tf.float64), tf.constant(b, tf.float64)).numpy()
+    want = [_ciou_reference(x, y) for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(got, want, atol=1e-7)
+    assert np.allclose(got[150:], 1.0) and (got[:100] < 1).all()
+
+
+def _with_iou_loss(heads: list[HeadInfo], kind: str) -> list[HeadInfo]:
+    from dataclasses import replace
+
+    return [replace(h, iou_loss=kind, iou_normalizer=0.5) for h in heads]
+
+
+def test_ciou_box_term_is_zero_on_a_perfect_box_and_finite_on_junk(tiny_heads):
+    heads = _with_iou_loss(tiny_heads, "ciou")
+    boxes, classes = _label_arrays()
+    parts = yolo_loss([tf.constant(o) for o in _raw_outputs(heads)], boxes, classes, heads,
+                      NET, NET)
+    assert all(np.isfinite(float(v)) for v in parts.values())
+    mse = yolo_loss([tf.constant(o) for o in _raw_outputs(tiny_heads)], boxes, classes,
+                    tiny_heads, NET, NET)
+    assert float(parts["obj"]) == pytest.approx(float(mse["obj"]))   # only the box term moves
+    assert float(parts["box"]) != pytest.approx(float(mse["box"]))
+    # one truth, the prediction at its cell placed exactly on it: 1 - CIoU is 0 there
+    x, y, w, h, c = TRUTHS[0][3]
+    one = np.array([[[x - w / 2, y - h / 2, x + w / 2, y + h / 2]]], np.float32)
+    outs = [o[:1] for o in _raw_outputs(heads)]
+    single = yolo_loss([tf.constant(o) for o in outs], one, np.array([[c]], np.int32), heads,
+                       NET, NET)
+    assert float(single["box"]) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_ciou_steps_lower_the_loss_and_unknown_kinds_are_refused():
+    import keras
+
+    cfg = random_cfg("yolov3-tiny", 2, 96)
+    for i in cfg.yolo_layers():
+        cfg.layers[i].options["iou_loss"] = "ciou"
+    heads = heads_info(cfg)
+    assert {h.iou_loss for h in heads} == {"ciou"} and heads[0].iou_normalizer == 0.75
+    boxes = np.array([[[0.1, 0.1, 0.5, 0.6], [0.6, 0.2, 0.9, 0.5]],
+                      [[0.3, 0.3, 0.7, 0.9], [0, 0, 0, 0]]], np.float32)
+    classes = np.array([[0, 1], [1, -1]], np.int32)
+    # the box term alone, descended on the raw outputs: its gradient leads somewhere
+    rng = np.random.default_rng(0)
+    raw = [tf.Variable(rng.normal(0, 1, (2, g, g, 21)).astype(np.float32)) for g in (3, 6)]
+    optimizer = keras.optimizers.Adam(0.05)
+    box = []
+    for _ in range(40):
+        with tf.GradientTape() as tape:
+            parts = yolo_loss(raw, boxes, classes, heads, 96, 96)
+        optimizer.apply_gradients(zip(tape.gradient(parts["box"], raw), raw, strict=True))
+        box.append(float(parts["box"]))
+    assert box[-1] < 0.5 * box[0]
+    # the whole model trains on the total, gradients finite
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    images = np.random.default_rng(0).random((2, 96, 96, 3)).astype(np.float32)
+    optimizer = keras.optimizers.Adam(1e-3)
+    total = []
+    for _ in range(6):
+        with tf.GradientTape() as tape:
+            parts = yolo_loss(model(images, training=True), boxes, classes, heads, 96, 96)
+        grads = tape.gradient(parts["total"], model.trainable_variables)
+        assert all(np.isfinite(g.numpy()).all() for g in grads if g is not None)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        total.append(float(parts["total"]))
+    assert total[-1] < 0.7 * total[0]
+    cfg.layers[cfg.yolo_layers()[0]].options["iou_loss"] = "giou"
+    with pytest.raises(ModelError, match="iou_loss=giou is not supported"):
+        heads_info(cfg)

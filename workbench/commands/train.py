@@ -51,6 +51,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ema", type=float, default=0.9998, metavar="DECAY",
                    help="validate and export a moving average of the weights with this "
                    "decay (default 0.9998, ramped up over the first steps; 0: off)")
+    p.add_argument("--box-loss", choices=("cfg", "mse", "ciou"), default="cfg",
+                   help="the box term of the loss: mse (YOLOv3's), ciou (1 - complete IoU, "
+                   "weighted by the cfg's iou_normalizer, default 0.75), or cfg (default: the "
+                   "[yolo] sections' iou_loss, mse when they have none)")
     p.add_argument("--anchors", choices=("cfg", "auto"), default="cfg",
                    help="auto: k-means anchors from the training split (prints the mean IoU "
                    "gained); cfg: the template's (default)")
@@ -136,4 +140,4 @@ def _settings(args: argparse.Namespace):
         strategy=args.strategy, patience=args.patience, seed=args.seed,
         augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name,
         labels=Path(args.labels) if args.labels else None, precision=args.precision,
-        ema=args.ema, anchors=args.anchors)
+        ema=args.ema, anchors=args.anchors, box_loss=args.box_loss)

@@ -84,6 +84,7 @@ class TrainSettings:
     precision: str = "auto"  # auto | float32 | bfloat16 | float16 (workbench.train.precision)
     ema: float = DEFAULT_DECAY  # decay of the weight average validated and exported (0: off)
     anchors: str = "cfg"  # cfg: the template's; auto: k-means over the training split
+    box_loss: str = "cfg"  # cfg: the [yolo] sections' iou_loss (mse when absent); mse; ciou
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
     labels: Path | None = None  # label folder apart from the images (--labels)
@@ -245,6 +246,8 @@ def _check_settings(settings: TrainSettings) -> None:
         raise WorkbenchError("--epochs and --batch must be at least 1")
     if settings.anchors not in ("cfg", "auto"):
         raise WorkbenchError(f"--anchors {settings.anchors!r}: use cfg or auto")
+    if settings.box_loss not in ("cfg", "mse", "ciou"):
+        raise WorkbenchError(f"--box-loss {settings.box_loss!r}: use cfg, mse or ciou")
     from workbench.train.precision import PRECISIONS
 
     if settings.precision not in PRECISIONS:
@@ -362,6 +365,9 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_records:
                         anchors=anchors, n_images=train_images)
         anchors_note = (f"anchors from the training split: mean IoU {before:.3f} (the cfg's) "
                         f"-> {after:.3f}")
+    if settings.box_loss != "cfg":  # darknet's key: the exported cfg trains the same in darknet
+        for i in cfg.yolo_layers():
+            cfg.layers[i].options["iou_loss"] = settings.box_loss
     check_cfg(cfg)  # what detect and export would refuse must not be trained
     freeze_epochs = resolved_freeze_epochs(settings)
     steps_per_epoch = max(train_images // settings.batch, 1)

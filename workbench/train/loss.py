@@ -10,6 +10,10 @@ without the logistic's derivative, which is exactly the gradient of these terms:
   offsets is subtracted so a perfect fit scores 0 (the gradient is unchanged).
 - objectness: cross-entropy to 1 at those cells, to 0 elsewhere except where the predicted box
   overlaps some truth by more than the head's ``ignore_thresh``.
+- with ``iou_loss=ciou`` in the [yolo] section (AlexeyAB darknet's key), the box terms are
+  ``iou_normalizer * (1 - CIoU)`` of the predicted and the true box instead (default
+  normalizer 0.75, darknet's): the overlap itself is optimized, which is what mAP@[.5:.95]
+  rewards.
 - class: cross-entropy per class at the positive cells (truths sharing a cell share it, as in
   darknet; the box of the last one wins, as in darknet).
 
@@ -124,12 +128,17 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     class_t = tf.minimum(tf.scatter_nd(index, class_hits, tf.concat([grid, [c]], 0)), 1.0)
 
     # box terms at the positive cells
-    xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
-    xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
-    xy = xy - _entropy(xy_t)
-    wh = 0.5 * tf.square(box_t[..., 2:4] - pred[..., 2:4])
-    box_terms = box_t[..., 4:5] * tf.concat([xy, wh], -1)
-    box = tf.reduce_sum(tf.where(obj_mask[..., None], box_terms, 0.0))
+    if head.iou_loss == "ciou":
+        per_cell = head.iou_normalizer * (1.0 - _ciou_in_cell(pred, box_t, masked_anchors,
+                                                              net_w / fgw, net_h / fgh))
+        box = tf.reduce_sum(tf.where(obj_mask, per_cell, 0.0))
+    else:
+        xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
+        xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
+        xy = xy - _entropy(xy_t)
+        wh = 0.5 * tf.square(box_t[..., 2:4] - pred[..., 2:4])
+        box_terms = box_t[..., 4:5] * tf.concat([xy, wh], -1)
+        box = tf.reduce_sum(tf.where(obj_mask[..., None], box_terms, 0.0))
 
     # objectness, ignoring negatives whose box already overlaps a truth well
     ignore = tf.stop_gradient(_best_iou(pred, truth, head, gw, gh, net_w, net_h)) > \
@@ -142,6 +151,43 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     cls_terms = tf.nn.sigmoid_cross_entropy_with_logits(labels=class_t, logits=pred[..., 5:])
     cls = tf.reduce_sum(tf.where(obj_mask[..., None], cls_terms, 0.0))
     return {"box": box, "obj": obj, "cls": cls}
+
+
+def ciou(a: Any, b: Any) -> Any:
+    """Complete IoU (Zheng et al. 2020) of boxes ``a`` and ``b`` given as (..., 4) centre x,
+    centre y, width, height: IoU minus the squared centre distance over the squared diagonal
+    of the enclosing box, minus the aspect-ratio term alpha * v (alpha not differentiated)."""
+    eps = 1e-9
+    ax1, ax2 = a[..., 0] - a[..., 2] / 2, a[..., 0] + a[..., 2] / 2
+    ay1, ay2 = a[..., 1] - a[..., 3] / 2, a[..., 1] + a[..., 3] / 2
+    bx1, bx2 = b[..., 0] - b[..., 2] / 2, b[..., 0] + b[..., 2] / 2
+    by1, by2 = b[..., 1] - b[..., 3] / 2, b[..., 1] + b[..., 3] / 2
+    inter = (tf.maximum(tf.minimum(ax2, bx2) - tf.maximum(ax1, bx1), 0.0)
+             * tf.maximum(tf.minimum(ay2, by2) - tf.maximum(ay1, by1), 0.0))
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    iou = inter / (union + eps)
+    diagonal = (tf.square(tf.maximum(ax2, bx2) - tf.minimum(ax1, bx1))
+                + tf.square(tf.maximum(ay2, by2) - tf.minimum(ay1, by1)))
+    distance = tf.square(a[..., 0] - b[..., 0]) + tf.square(a[..., 1] - b[..., 1])
+    v = (4.0 / 3.141592653589793 ** 2) * tf.square(
+        tf.atan(a[..., 2] / (a[..., 3] + eps)) - tf.atan(b[..., 2] / (b[..., 3] + eps)))
+    alpha = tf.stop_gradient(v / (1.0 - iou + v + eps))
+    return iou - distance / (diagonal + eps) - alpha * v
+
+
+def _ciou_in_cell(pred: Any, box_t: Any, anchors: Any, stride_x: float, stride_y: float) -> Any:
+    """(B, gh, gw, A) CIoU of each predicted box with the truth assigned to its cell, both in
+    input pixels relative to the cell's corner (meaningful only where a truth is assigned)."""
+    raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
+    predicted = tf.stack([tf.sigmoid(pred[..., 0]) * stride_x,
+                          tf.sigmoid(pred[..., 1]) * stride_y,
+                          tf.exp(raw_wh[..., 0]) * anchors[:, 0],
+                          tf.exp(raw_wh[..., 1]) * anchors[:, 1]], -1)
+    # box_t holds zeros away from the truths: their log sizes give exp(0) * anchor, finite
+    truth = tf.stack([box_t[..., 0] * stride_x, box_t[..., 1] * stride_y,
+                      tf.exp(box_t[..., 2]) * anchors[:, 0],
+                      tf.exp(box_t[..., 3]) * anchors[:, 1]], -1)
+    return ciou(predicted, truth)
 
 
 def _best_iou(pred: Any, truth: dict[str, Any], head: HeadInfo, gw: Any, gh: Any,

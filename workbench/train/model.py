@@ -31,6 +31,9 @@ OPENCV_BN_EPSILON = 1e-6
 LEAKY_SLOPE = 0.1
 
 
+IOU_LOSSES = ("mse", "ciou")  # the [yolo] iou_loss values the trainer computes
+
+
 @dataclass(frozen=True)
 class HeadInfo:
     """What the loss and the decoder need to know about one ``[yolo]`` layer."""
@@ -43,6 +46,8 @@ class HeadInfo:
     ignore_thresh: float
     truth_thresh: float
     all_anchors: tuple[tuple[float, float], ...] = ()  # every anchor of the [yolo] section
+    iou_loss: str = "mse"         # darknet's iou_loss: mse (YOLOv3's box terms) or ciou
+    iou_normalizer: float = 0.75  # darknet's iou_normalizer: the weight of the (C)IoU term
 
 
 def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
@@ -55,6 +60,10 @@ def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
             raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] scale_x_y/new_coords "
                              "are not supported")
         anchors = anchors_of(s)
+        iou_loss = (s.get("iou_loss", "mse") or "mse").strip().lower()
+        if iou_loss not in IOU_LOSSES:
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] iou_loss={iou_loss} is "
+                             f"not supported (the trainer has {', '.join(IOU_LOSSES)})")
         mask = tuple(s.get_ints("mask", list(range(len(anchors)))))
         if not anchors or any(m < 0 or m >= len(anchors) for m in mask):
             raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] mask {list(mask)} "
@@ -68,6 +77,8 @@ def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
             ignore_thresh=s.get_float("ignore_thresh", 0.5),
             truth_thresh=s.get_float("truth_thresh", 1.0),
             all_anchors=tuple(anchors),
+            iou_loss=iou_loss,
+            iou_normalizer=s.get_float("iou_normalizer", 0.75),
         ))
     return heads
 

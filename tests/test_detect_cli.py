@@ -190,3 +190,37 @@ def test_output_stems_are_unique_and_deterministic(tmp_path):
     assert stems == output_stems(list(paths), src)
     assert stems[src / "c.v2.jpg"].as_posix() == "c.v2"
     assert stems[src / "s" / "x.jpeg"].as_posix() == "s/x_jpeg"
+
+
+def test_a_prediction_set_keeps_clashing_names_apart(model, images, tmp_path):
+    """The Detect dock's sets write what detect --out writes (a_jpg.txt, a_png.txt), and read
+    each image's own file back; export writes the same files again."""
+    from workbench import prediction_sets as sets
+
+    src = _stem_clash_sources(tmp_path, images)
+    det = Detector(model, "cpu", size=160)
+    set_dir = sets.set_folder(src, "mine")
+    info = sets.detect_into_set(det, str(src), src, set_dir, float(CONF), 0.45, sets.RunInfo())
+    assert sets.read_info(set_dir).renamed == {"a.jpg": "a_jpg", "a.png": "a_png"}
+    for rel in ("a.jpg", "a.png", "one/b.jpg"):
+        want = det.detect(load_bgr(src / rel), conf=float(CONF))
+        w, h = next((w, h) for r, w, h in info.images if r == rel)
+        got = sets.read_predictions(set_dir, rel, w, h, None, info.renamed)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    out = tmp_path / "exported"
+    sets.export_set(set_dir, src, out, "yolo")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == sorted(
+        p.relative_to(set_dir).as_posix() for p in set_dir.rglob("*.txt"))
+
+
+def test_eval_reads_the_names_detect_gives_clashing_images():
+    from workbench.evaluation.sources import Truth, _prediction_files
+
+    truth = Truth(["x"], {"a.jpg": None, "a.png": None, "b.jpg": None}, left_out={"c.png"})
+    wanted, left_out = _prediction_files(truth)
+    assert wanted["a_jpg.txt"] == "a.jpg" and wanted["a_png.txt"] == "a.png"
+    assert "a.txt" not in wanted and wanted["b.txt"] == "b.jpg" and left_out == {"c.txt"}
+    # one split evaluated, its clash partner in another split: detect wrote the plain name
+    split = Truth(["x"], {"a.jpg": None}, left_out={"a.png"})
+    wanted, left_out = _prediction_files(split)
+    assert wanted == {"a_jpg.txt": "a.jpg", "a.txt": "a.jpg"} and left_out == {"a_png.txt"}

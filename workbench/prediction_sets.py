@@ -80,6 +80,9 @@ class RunInfo:
     cancelled: bool = False
     images: list[tuple[str, int, int]] = field(default_factory=list)  # rel path, w, h
     skipped: list[str] = field(default_factory=list)                  # one line each
+    # rel path -> file stem, only for images whose name clashed (a.jpg and a.png): the rest
+    # are at their plain name (``workbench.output_names``)
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = dict(self.__dict__)
@@ -99,6 +102,7 @@ def read_info(set_dir: Path) -> RunInfo:
         info = RunInfo(**{k: v for k, v in data.items() if k in RunInfo.__dataclass_fields__})
         info.size = tuple(info.size)  # type: ignore[assignment]
         info.images = [(str(r), int(w), int(h)) for r, w, h in info.images]
+        info.renamed = {str(k): str(v) for k, v in dict(info.renamed).items()}
     except (OSError, ValueError, TypeError) as exc:
         raise FormatError(path, f"not a prediction set's run file: {exc}") from None
     return info
@@ -113,11 +117,14 @@ class Predictions:
 
 
 def read_predictions(set_dir: Path, rel: str | Path, width: int, height: int,
-                     num_classes: int | None = None) -> Predictions | None:
-    """The predictions of one image, or None when the set has no file for it."""
+                     num_classes: int | None = None,
+                     renamed: dict[str, str] | None = None) -> Predictions | None:
+    """The predictions of one image, or None when the set has no file for it. ``renamed``:
+    the set's ``RunInfo.renamed`` (where images with clashing names were written)."""
     from workbench.formats.yolo import parse_yolo_detections
 
-    path = label_path(set_dir, rel)
+    stem = (renamed or {}).get(Path(rel).as_posix())
+    path = Path(set_dir) / f"{stem}.txt" if stem else label_path(set_dir, rel)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -148,10 +155,12 @@ def detect_into_set(detector, sources, root: str | Path, set_dir: Path, conf: fl
     import shutil
     import time
 
-    from workbench.commands.detect import DetectionWriter
-    from workbench.detect.pipeline import RunSummary
+    from workbench.commands.detect import DetectionWriter, output_stems
+    from workbench.detect.pipeline import RunSummary, resolve_sources
 
     set_dir = Path(set_dir)
+    sources = resolve_sources(sources)
+    stems = output_stems(sources, Path(root))  # detect --out's names, clashes included
     if replace and set_dir.is_dir():
         shutil.rmtree(set_dir)
     writer = DetectionWriter(set_dir, "yolo", detector.class_names, False)
@@ -167,7 +176,10 @@ def detect_into_set(detector, sources, root: str | Path, set_dir: Path, conf: fl
             info.skipped.append(result.error)
         else:
             rel = relative_to_root(result.path, root)
-            writer.add(result, rel.as_posix(), rel.with_suffix(""))  # where label_path looks
+            stem = stems[result.path]
+            writer.add(result, rel.as_posix(), stem)
+            if stem != rel.with_suffix(""):
+                info.renamed[rel.as_posix()] = stem.as_posix()
             info.images.append((rel.as_posix(), result.width, result.height))
         if cancelled():
             info.cancelled = True
@@ -196,7 +208,7 @@ def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
     # detect's rule for names that clash once their suffix is dropped (a.jpg, a.png)
     stems = output_stems([Path(root) / rel for rel, _, _ in info.images], Path(root))
     for done, (rel, width, height) in enumerate(info.images, 1):
-        found = read_predictions(set_dir, rel, width, height, len(names))
+        found = read_predictions(set_dir, rel, width, height, len(names), info.renamed)
         boxes = found.boxes if found else []
         detections = Detections(
             np.array([b.xyxy() for b in boxes], np.float64).reshape(-1, 4),

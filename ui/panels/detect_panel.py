@@ -128,6 +128,7 @@ class DetectPanel(QWidget):
         self._started = 0.0
         self._items: list[BoxItem] = []
         self._set_names: list[str] = []
+        self._set_renamed: dict[str, str] = {}  # the set's images whose names clashed
 
         # --- source and model
         self.source = QComboBox()
@@ -524,10 +525,11 @@ class DetectPanel(QWidget):
 
     def _set_changed(self) -> None:
         folder = self.set_dir()
-        self._set_names = []
+        self._set_names, self._set_renamed = [], {}
         if folder is not None:
             try:
                 self._set_names = sets.read_names(folder)
+                self._set_renamed = sets.read_info(folder).renamed
             except Exception as exc:  # noqa: BLE001 - one line; the set stays listed
                 self.status.emit(f"Prediction set {folder}: {exc}")
         self.class_filter.blockSignals(True)
@@ -553,7 +555,7 @@ class DetectPanel(QWidget):
         rel = sets.relative_to_root(record.path, dataset.root)
         try:
             found = sets.read_predictions(folder, rel, record.width, record.height,
-                                          len(self._set_names) or None)
+                                          len(self._set_names) or None, self._set_renamed)
         except Exception as exc:  # noqa: BLE001 - a damaged file: say so, show nothing
             self.status.emit(str(exc))
             return []

@@ -106,33 +106,11 @@ def _split_images(src: Path, split: str) -> list[Path]:
 
 def output_stems(paths: list[Path], src: Path) -> dict[Path, Path]:
     """Each image's output path under OUT without a suffix: its path relative to SRC (subfolders
-    mirrored), made unique so that no two images write the same file.
+    mirrored), made unique so that no two images write the same file (the rule of
+    ``workbench.output_names``, which eval and prediction sets read back with)."""
+    from workbench.output_names import unique_stems
 
-    Images whose stems clash (``a.jpg`` and ``a.png``; two ``a.jpg`` from different folders of a
-    list file) take their suffix into the name (``a_jpg``, ``a_png``), then a number if that
-    still clashes; an image whose stem is unique keeps its plain name. Compared
-    case-insensitively, since OUT may be on a case-insensitive file system.
-    """
-    stems = {p: _relative(p, src) for p in paths}
-    groups: dict[str, list[Path]] = {}
-    for p, rel in stems.items():
-        groups.setdefault(rel.with_suffix("").as_posix().casefold(), []).append(p)
-    taken = {key for key, members in groups.items() if len(members) == 1}
-    out: dict[Path, Path] = {}
-    for members in groups.values():
-        if len(members) == 1:
-            out[members[0]] = stems[members[0]].with_suffix("")
-            continue
-        for p in members:
-            rel = stems[p]
-            base = rel.parent / f"{rel.stem}_{rel.suffix.lstrip('.').lower() or 'image'}"
-            name, n = base, 1
-            while name.as_posix().casefold() in taken:
-                n += 1
-                name = base.parent / f"{base.name}_{n}"
-            taken.add(name.as_posix().casefold())
-            out[p] = name
-    return out
+    return dict(zip(paths, unique_stems([_relative(p, src) for p in paths]), strict=True))
 
 
 def _video_stems(stem: str):

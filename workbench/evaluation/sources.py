@@ -102,6 +102,27 @@ def _pred_name(key: str) -> str:
     return Path(key).with_suffix(".txt").as_posix()
 
 
+def _prediction_files(truth: Truth) -> tuple[dict[str, str], set[str]]:
+    """({prediction file: GT key}, files of the images left out). ``detect --out`` writes
+    ``a.txt`` for ``a.jpg``, or ``a_jpg.txt`` when ``a.png`` was in the same run
+    (``workbench.output_names``): both are accepted; the plain name only where no other image
+    claims it."""
+    from collections import Counter
+
+    from workbench.output_names import unique_stems
+
+    keys = list(truth.records) + sorted(truth.left_out)
+    suffixed = {k: s.as_posix() + ".txt" for k, s in
+                zip(keys, unique_stems([Path(k) for k in keys]), strict=True)}
+    # a run over one split writes a.txt when a.png is in another split: the plain name is
+    # the evaluated image's when no other evaluated image has it
+    plain = Counter(_pred_name(k) for k in truth.records)
+    wanted = {suffixed[k]: k for k in truth.records}
+    wanted.update({_pred_name(k): k for k in truth.records if plain[_pred_name(k)] == 1})
+    left_out = {suffixed[k] for k in truth.left_out} | {_pred_name(k) for k in truth.left_out}
+    return wanted, left_out - set(wanted)
+
+
 def _names(items: list[str]) -> str:
     shown = ", ".join(items[:_SHOWN])
     return shown + (", ..." if len(items) > _SHOWN else "")
@@ -117,8 +138,7 @@ def _read_yolo_predictions(folder: Path, truth: Truth) -> dict:
         if names != truth.class_names:
             raise WorkbenchError(f"{names_file}: class list differs from the GT's: "
                                  f"{_class_difference(names, truth.class_names)}")
-    wanted = {_pred_name(key): key for key in truth.records}
-    left_out = {_pred_name(key) for key in truth.left_out}
+    wanted, left_out = _prediction_files(truth)
     skip = {"classes.txt", "obj.names", "train.txt", "valid.txt", "test.txt"}
     stray, found = [], {}
     for file in sorted(folder.rglob("*.txt")):

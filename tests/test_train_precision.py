@@ -1,4 +1,5 @@
-"""--precision auto: mixed bfloat16 where the CPU has bf16 units, float16 on a GPU."""
+"""--precision auto: float16 on a GPU, float32 on a CPU even with bf16 units (measured: no
+faster end to end there); bfloat16 on request."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_bf16_units_are_read_from_the_cpu_flags():
 
 
 @pytest.mark.parametrize(("name", "gpu", "bf16", "expected"), [
-    ("auto", False, True, "bfloat16"), ("auto", False, False, "float32"),
+    ("auto", False, True, "float32"), ("auto", False, False, "float32"),
     ("auto", True, True, "float16"), ("float32", False, True, "float32"),
     ("bfloat16", False, False, "bfloat16")])
 def test_auto_picks_mixed_precision_where_it_pays(name, gpu, bf16, expected):

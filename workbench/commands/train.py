@@ -46,8 +46,9 @@ def add_parser(subparsers) -> None:
                    "validation mAP@0.5, but never before the learning rate has decayed to "
                    "half (default 10; 0: never)")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
-                   default="auto", help="auto (default): mixed bfloat16 on a CPU with AMX or "
-                   "AVX-512 BF16, mixed float16 on a GPU, else float32")
+                   default="auto", help="auto (default): mixed float16 on a GPU, float32 on a CPU; "
+                   "bfloat16: mixed bfloat16 (for CPUs with AMX or AVX-512 BF16; on BCCD it "
+                   "was no faster end to end, docs/training.md)")
     p.add_argument("--ema", type=float, default=0.9998, metavar="DECAY",
                    help="validate and export a moving average of the weights with this "
                    "decay (default 0.9998, ramped up over the first steps; 0: off)")

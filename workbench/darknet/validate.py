@@ -23,7 +23,7 @@ import numpy as np
 
 from workbench.darknet.bundle import ModelBundle
 from workbench.darknet.cfg import DarknetCfg, LayerShape, Section, check_supported, layer_shapes
-from workbench.darknet.weights import floats_needed, read_weights
+from workbench.darknet.weights import floats_needed, header_length, read_weights
 from workbench.errors import ModelError
 
 #: the largest network input side: 4096 covers every published YOLO (416 to 1536) at any
@@ -133,13 +133,10 @@ def check_weights(path: str | Path, cfg: DarknetCfg) -> None:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            header = np.frombuffer(f.read(8), "<i4")
+        size, offset = header_length(path)
     except OSError as exc:
         raise ModelError(f"{path}: cannot read weights: {exc}") from None
-    if len(header) == 2 and 0 <= header[0] <= 1000 and 0 <= header[1] <= 1000:
-        offset = 20 if int(header[0]) * 10 + int(header[1]) >= 2 else 16
+    if offset is not None:
         if size - offset == floats_needed(cfg) * 4:
             values = np.fromfile(path, "<f4", offset=offset)
             if np.isfinite(values).all():

@@ -226,20 +226,28 @@ def _with_classes(cfg: DarknetCfg, classes: int) -> DarknetCfg:
     return other
 
 
+def header_length(path: str | Path) -> tuple[int, int | None]:
+    """(file size, header bytes) of a darknet weights file from its version numbers (16 bytes
+    before version 0.2, 20 from it); header bytes None when the file is too short for the
+    version or the version is not a plausible darknet one. OSError when it cannot be read."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        version = np.frombuffer(f.read(8), "<i4")
+    if len(version) < 2 or not (0 <= version[0] <= 1000 and 0 <= version[1] <= 1000):
+        return size, None
+    return size, 20 if int(version[0]) * 10 + int(version[1]) >= 2 else 16
+
+
 def source_classes(path: str | Path, cfg: DarknetCfg) -> int | None:
     """The class count a full weights file was trained for, read from its size: the file holds
     ``cfg``'s layers with other [yolo] heads (e.g. the 80-class COCO file for a 3-class cfg).
     None when no whole class count explains the size."""
-    path = Path(path)
     try:
-        size = path.stat().st_size
+        size, header = header_length(path)
     except OSError:
         return None
-    header = 16
-    try:
-        major, minor = (int(v) for v in np.fromfile(path, "<i4", 2))
-        header = 20 if major * 10 + minor >= 2 else 16
-    except (OSError, ValueError):
+    if header is None:
         return None
     floats = (size - header) // 4
     inputs = conv_input_channels(cfg)

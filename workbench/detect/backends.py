@@ -32,11 +32,12 @@ _ALIASES = {
 }
 
 
-class Pending:
+class Pending(ABC):
     """A forward started by :meth:`Backend.start`; ``result()`` waits and returns the heads."""
 
+    @abstractmethod
     def result(self) -> list[np.ndarray]:
-        raise NotImplementedError
+        """Wait for the forward; one (N, rows, 5+C) array per head, as ``forward`` returns."""
 
 
 class Done(Pending):

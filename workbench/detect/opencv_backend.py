@@ -15,7 +15,7 @@ import numpy as np
 
 from workbench.darknet.bundle import ModelBundle
 from workbench.darknet.cfg import DarknetCfg, check_supported, format_cfg
-from workbench.darknet.weights import floats_needed
+from workbench.darknet.weights import floats_needed, header_length
 from workbench.detect.backends import Backend
 from workbench.errors import BackendUnavailable, ModelError
 
@@ -76,14 +76,11 @@ def check_weights_size(bundle: ModelBundle, cfg: DarknetCfg) -> None:
     """Fail clearly, before OpenCV does, when the weights file does not fit the cfg."""
     path = Path(bundle.weights)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            header = np.frombuffer(f.read(8), "<i4")
+        size, offset = header_length(path)
     except OSError as exc:
         raise ModelError(f"{path}: cannot read weights: {exc}") from None
-    if len(header) < 2:
-        raise ModelError(f"{path}: {size} bytes is too short for a darknet weights header")
-    offset = 20 if int(header[0]) * 10 + int(header[1]) >= 2 else 16
+    if offset is None:
+        raise ModelError(f"{path}: {size} bytes do not start with a darknet weights header")
     needed = floats_needed(cfg)
     have = (size - offset) // 4
     if size - offset != needed * 4:  # a few stray bytes too: OpenCV would ignore them

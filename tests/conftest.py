@@ -8,3 +8,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Exported ONNX models are cached; keep the tests' cache out of the user's home.
 os.environ.setdefault("WORKBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="workbench-test-cache-"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+import pytest  # noqa: E402
+from model_factory import random_bundle  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A random-weight yolov3-tiny bundle, 4 classes at 160 (test modules may define their own)."""
+    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
+                         seed=4)

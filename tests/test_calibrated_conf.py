@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_factory import random_bundle
 
 from workbench.cli import main
 from workbench.darknet.bundle import find_bundle, read_model_conf, write_model_conf
@@ -62,12 +61,6 @@ def test_best_f1_point_matches_a_brute_force_over_thresholds(seed):
     tp, _ = counts(point.conf)
     assert 2 * tp / (2 * tp + counts(point.conf)[1] + n_gt - tp) == pytest.approx(best[0])
     assert point.recall_at == pytest.approx(counts(0.25)[0] / n_gt)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
-                         seed=4)
 
 
 def test_detect_uses_the_bundles_calibrated_conf_and_says_so(model, tmp_path, capsys):

@@ -8,7 +8,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-from model_factory import random_bundle
 
 from workbench.cli import main
 from workbench.detect.detector import Detector
@@ -18,12 +17,6 @@ from workbench.images import list_images, load_bgr
 from workbench.synth import make_demo_dataset
 
 CONF = "0.5"
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
-                         seed=4)
 
 
 @pytest.fixture(scope="module")

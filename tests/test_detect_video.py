@@ -11,7 +11,6 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from model_factory import random_bundle
 
 from workbench.cli import main
 from workbench.detect.detector import Detector
@@ -21,12 +20,6 @@ from workbench.synth import make_demo_dataset
 
 CONF = "0.5"
 FRAMES = 7
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
-                         seed=4)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_factory import random_bundle
 
 from workbench.cli import main
 from workbench.detect.detector import Detector
@@ -73,12 +72,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
-                         seed=4)
 
 
 @pytest.fixture(scope="module")

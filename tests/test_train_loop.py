@@ -331,3 +331,28 @@ def test_anchors_auto_come_from_the_training_split(micro, tmp_path):
     expected = kmeans_anchors(wh, len(got), seed=0)
     np.testing.assert_allclose(got, np.round(expected.anchors), atol=0)
     assert after == pytest.approx(expected.mean_iou, abs=5e-4)
+
+
+def test_more_anchors_per_box_and_iou_objectness_train_and_export(micro, tmp_path):
+    # iou_thresh is written into the cfg (darknet's key), which OpenCV must still read;
+    # the objectness target is a trainer setting, kept in config.json for --resume
+    from workbench.detect.detector import Detector
+
+    result = train(_settings(micro, tmp_path / "run", anchor_iou=0.213, objectness="iou",
+                             epochs=1), Recorder())
+    cfg = read_cfg(next(result.bundle.glob("*.cfg")))
+    assert {cfg.layers[i].options["iou_thresh"] for i in cfg.yolo_layers()} == {"0.213"}
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["settings"]
+    assert (saved["anchor_iou"], saved["objectness"]) == (0.213, "iou")
+    assert np.isfinite(result.metrics[-1]["loss"])
+    detector = Detector(result.bundle, backend="cpu", size=64)  # OpenCV's darknet reader
+    assert detector.detect(np.zeros((64, 64, 3), np.uint8), conf=0.001).boxes.shape[1] == 4
+
+
+@pytest.mark.parametrize("flags, message", [(dict(anchor_iou=1.5), "--anchor-iou"),
+                                            (dict(objectness="half"), "--objectness")])
+def test_bad_assignment_settings_are_refused(micro, tmp_path, flags, message):
+    from workbench.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError, match=message):
+        train(_settings(micro, tmp_path / "run", **flags), Recorder())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -29,8 +30,11 @@ def _iou_cxcywh(a, b) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo):
-    """pjreddie/darknet src/yolo_layer.c forward_yolo_layer, ported loop for loop.
+def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo,
+                   objectness: str = "one"):
+    """pjreddie/darknet src/yolo_layer.c forward_yolo_layer, ported loop for loop, with
+    AlexeyAB darknet's iou_thresh (the truth also goes to every other anchor of the mask whose
+    shape IoU passes it) and YOLOv5's objectness target (the IoU of the cell's box and truth).
 
     Returns (delta, ignored): delta = target - activated output, which darknet back-propagates
     to the raw outputs unchanged; ignored counts negatives skipped by ignore_thresh.
@@ -62,23 +66,35 @@ def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo):
                 iou = _iou_cxcywh((0, 0, w, h), (0, 0, aw / NET, ah / NET))
                 if iou > best_iou:
                     best_iou, best_n = iou, n
-            if best_n not in head.mask:
-                continue
-            n = head.mask.index(best_n)
-            i, j = int(x * gw), int(y * gh)
-            scale = 2 - w * h
-            cell = delta[b, j, i, n]
-            o = out[b, j, i, n]
-            cell[0] = scale * (x * gw - i - o[0])
-            cell[1] = scale * (y * gh - j - o[1])
-            cell[2] = scale * (math.log(w * NET / head.all_anchors[best_n][0]) - p[b, j, i, n, 2])
-            cell[3] = scale * (math.log(h * NET / head.all_anchors[best_n][1]) - p[b, j, i, n, 3])
-            cell[4] = 1 - o[4]
-            if cell[5]:  # delta_yolo_class: a cell already holding a truth adds its class
-                cell[5 + cls] = 1 - o[5 + cls]
-            else:
-                for c in range(c_n):
-                    cell[5 + c] = (1.0 if c == cls else 0.0) - o[5 + c]
+            shape_iou = [_iou_cxcywh((0, 0, w, h), (0, 0, aw / NET, ah / NET))
+                         for aw, ah in head.all_anchors]
+            chosen = [best_n] + [k for k in head.mask
+                                 if k != best_n and shape_iou[k] > head.iou_thresh]
+            for anchor_n in chosen:
+                if anchor_n not in head.mask:
+                    continue
+                n = head.mask.index(anchor_n)
+                i, j = int(x * gw), int(y * gh)
+                scale = 2 - w * h
+                cell = delta[b, j, i, n]
+                o = out[b, j, i, n]
+                aw, ah = head.all_anchors[anchor_n]
+                cell[0] = scale * (x * gw - i - o[0])
+                cell[1] = scale * (y * gh - j - o[1])
+                cell[2] = scale * (math.log(w * NET / aw) - p[b, j, i, n, 2])
+                cell[3] = scale * (math.log(h * NET / ah) - p[b, j, i, n, 3])
+                if objectness == "iou":
+                    pred = ((i + o[0]) / gw, (j + o[1]) / gh,
+                            math.exp(p[b, j, i, n, 2]) * aw / NET,
+                            math.exp(p[b, j, i, n, 3]) * ah / NET)
+                    cell[4] = _iou_cxcywh(pred, (x, y, w, h)) - o[4]
+                else:
+                    cell[4] = 1 - o[4]
+                if cell[5]:  # delta_yolo_class: a cell already holding a truth adds its class
+                    cell[5 + cls] = 1 - o[5 + cls]
+                else:
+                    for c in range(c_n):
+                        cell[5 + c] = (1.0 if c == cls else 0.0) - o[5 + c]
     return delta.reshape(raw.shape), ignored
 
 
@@ -150,6 +166,32 @@ def test_loss_gradient_equals_darknet_deltas(tiny_heads):
         total_ignored += ignored
         np.testing.assert_allclose(g.numpy(), -delta / len(TRUTHS), atol=2e-6, rtol=1e-4)
     assert total_ignored > 0  # the ignore_thresh path was exercised
+
+
+@pytest.mark.parametrize("iou_thresh, objectness", [(0.213, "one"), (0.213, "iou"),
+                                                    (1.0, "iou")])
+def test_more_anchors_per_truth_and_iou_objectness_equal_the_port(tiny_heads, iou_thresh,
+                                                                  objectness):
+    heads = [dataclasses.replace(h, iou_thresh=iou_thresh) for h in tiny_heads]
+    raw = _raw_outputs(heads)
+    boxes, classes = _label_arrays()
+    variables = [tf.Variable(r) for r in raw]
+    with tf.GradientTape() as tape:
+        parts = yolo_loss(variables, boxes, classes, heads, NET, NET, objectness=objectness)
+    grads = tape.gradient(parts["total"], variables)
+    changed = 0
+    for r, g, head, plain in zip(raw, grads, heads, tiny_heads, strict=True):
+        delta, _ = darknet_deltas(r, TRUTHS, head, objectness)
+        np.testing.assert_allclose(g.numpy(), -delta / len(TRUTHS), atol=2e-6, rtol=1e-4)
+        changed += int(np.abs(delta - darknet_deltas(r, TRUTHS, plain)[0]).max() > 1e-3)
+    assert changed > 0  # the variant really differs from darknet's YOLOv3 loss here
+
+
+def test_unknown_objectness_target_is_refused(tiny_heads):
+    boxes, classes = _label_arrays()
+    with pytest.raises(ModelError, match="objectness"):
+        yolo_loss([tf.constant(r) for r in _raw_outputs(tiny_heads)], boxes, classes,
+                  tiny_heads, NET, NET, objectness="half")
 
 
 def test_loss_parts_are_finite_and_sum(tiny_heads):

@@ -56,6 +56,14 @@ def add_parser(subparsers) -> None:
                    help="the box term of the loss: mse (YOLOv3's), ciou (1 - complete IoU, "
                    "weighted by the cfg's iou_normalizer, default 0.75), or cfg (default: the "
                    "[yolo] sections' iou_loss, mse when they have none)")
+    p.add_argument("--anchor-iou", type=float, default=None, metavar="T",
+                   help="also train every anchor of a head whose shape overlaps a box by more "
+                   "than T, not only the best one (AlexeyAB darknet's [yolo] iou_thresh, "
+                   "written into the model's cfg; 1: the best anchor only, as YOLOv3; "
+                   "default: the cfg's, 1 when it has none)")
+    p.add_argument("--objectness", choices=("one", "iou"), default="one",
+                   help="what a box's objectness is trained towards: one (darknet, default) "
+                   "or iou, how well the predicted box fits its object (YOLOv5's)")
     p.add_argument("--anchors", choices=("cfg", "auto"), default="cfg",
                    help="auto: k-means anchors from the training split (prints the mean IoU "
                    "gained); cfg: the template's (default)")
@@ -141,4 +149,5 @@ def _settings(args: argparse.Namespace):
         strategy=args.strategy, patience=args.patience, seed=args.seed,
         augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name,
         labels=Path(args.labels) if args.labels else None, precision=args.precision,
-        ema=args.ema, anchors=args.anchors, box_loss=args.box_loss)
+        ema=args.ema, anchors=args.anchors, box_loss=args.box_loss,
+        anchor_iou=args.anchor_iou, objectness=args.objectness)

@@ -85,6 +85,8 @@ class TrainSettings:
     ema: float = DEFAULT_DECAY  # decay of the weight average validated and exported (0: off)
     anchors: str = "cfg"  # cfg: the template's; auto: k-means over the training split
     box_loss: str = "cfg"  # cfg: the [yolo] sections' iou_loss (mse when absent); mse; ciou
+    anchor_iou: float | None = None  # [yolo] iou_thresh to write (None: the cfg's, 1 if absent)
+    objectness: str = "one"  # a positive cell's objectness target: one (darknet) or iou
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
     labels: Path | None = None  # label folder apart from the images (--labels)
@@ -248,6 +250,10 @@ def _check_settings(settings: TrainSettings) -> None:
         raise WorkbenchError(f"--anchors {settings.anchors!r}: use cfg or auto")
     if settings.box_loss not in ("cfg", "mse", "ciou"):
         raise WorkbenchError(f"--box-loss {settings.box_loss!r}: use cfg, mse or ciou")
+    if settings.anchor_iou is not None and not 0.0 < settings.anchor_iou <= 1.0:
+        raise WorkbenchError(f"--anchor-iou {settings.anchor_iou}: use a value in (0, 1]")
+    if settings.objectness not in ("one", "iou"):
+        raise WorkbenchError(f"--objectness {settings.objectness!r}: use one or iou")
     from workbench.train.precision import PRECISIONS
 
     if settings.precision not in PRECISIONS:
@@ -365,9 +371,12 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_records:
                         anchors=anchors, n_images=train_images)
         anchors_note = (f"anchors from the training split: mean IoU {before:.3f} (the cfg's) "
                         f"-> {after:.3f}")
-    if settings.box_loss != "cfg":  # darknet's key: the exported cfg trains the same in darknet
-        for i in cfg.yolo_layers():
+    # darknet's keys (AlexeyAB's fork): the exported cfg trains the same in darknet
+    for i in cfg.yolo_layers():
+        if settings.box_loss != "cfg":
             cfg.layers[i].options["iou_loss"] = settings.box_loss
+        if settings.anchor_iou is not None:
+            cfg.layers[i].options["iou_thresh"] = f"{settings.anchor_iou:g}"
     check_cfg(cfg)  # what detect and export would refuse must not be trained
     freeze_epochs = resolved_freeze_epochs(settings)
     steps_per_epoch = max(train_images // settings.batch, 1)
@@ -527,7 +536,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         def replica_step(images, boxes, classes):
             with tf.GradientTape() as tape:
                 parts = yolo_loss(run_heads(model, images, training=True), boxes, classes, heads,
-                                  width, height)
+                                  width, height, objectness=run.get("objectness", "one"))
                 scaled = parts["total"] / replicas  # gradients are summed over replicas
                 scaled = optimizer.scale_loss(scaled)  # unchanged unless float16
             grads = tape.gradient(scaled, variables)

@@ -8,8 +8,12 @@ without the logistic's derivative, which is exactly the gradient of these terms:
   of sigmoid(x), sigmoid(y) against the offsets in the cell and half the squared error of the
   raw w, h against ``log(truth size / anchor)``, all scaled by ``2 - w*h``. The entropy of the
   offsets is subtracted so a perfect fit scores 0 (the gradient is unchanged).
-- objectness: cross-entropy to 1 at those cells, to 0 elsewhere except where the predicted box
-  overlaps some truth by more than the head's ``ignore_thresh``.
+- with ``iou_thresh`` below 1 in the [yolo] section (AlexeyAB darknet's key, 0.213 in its
+  YOLOv4 cfgs), a truth is also assigned to every other anchor of the head whose shape overlaps
+  it by more than that: several positives per object, each trained as the best one is.
+- objectness: cross-entropy to 1 at those cells (or, with ``objectness="iou"``, to the IoU of
+  the cell's predicted box with its truth, as YOLOv5 does), to 0 elsewhere except where the
+  predicted box overlaps some truth by more than the head's ``ignore_thresh``.
 - with ``iou_loss=ciou`` in the [yolo] section (AlexeyAB darknet's key), the box terms are
   ``iou_normalizer * (1 - CIoU)`` of the predicted and the true box instead (default
   normalizer 0.75, darknet's): the overlap itself is optimized, which is what mAP@[.5:.95]
@@ -35,13 +39,20 @@ MIN_BOX_SIZE = 0.001  # darknet drops truths narrower or lower than this (normal
 _MAX_RAW_WH = 20.0    # exp() guard for the ignore test only; the loss itself is not clipped
 
 
+OBJECTNESS_TARGETS = ("one", "iou")  # what a positive cell's objectness is trained towards
+
+
 def yolo_loss(outputs: list[Any], boxes: Any, classes: Any, heads: list[HeadInfo],
-              net_width: int, net_height: int) -> dict[str, Any]:
+              net_width: int, net_height: int, objectness: str = "one") -> dict[str, Any]:
     """Loss parts {"box", "obj", "cls", "total"} (scalar tensors, per image) for one batch.
 
     ``outputs``: raw head tensors (B, gh, gw, A*(5+C)) in cfg order; ``boxes``: (B, M, 4)
-    normalized x1, y1, x2, y2; ``classes``: (B, M) int with -1 for padding.
+    normalized x1, y1, x2, y2; ``classes``: (B, M) int with -1 for padding. ``objectness``:
+    the target of a positive cell, 1 (darknet) or the IoU of its box with the truth.
     """
+    if objectness not in OBJECTNESS_TARGETS:
+        raise ModelError(f"objectness target {objectness!r}: use one of "
+                         f"{', '.join(OBJECTNESS_TARGETS)}")
     if len(outputs) != len(heads):
         raise ModelError(f"{len(outputs)} outputs for {len(heads)} [yolo] heads")
     for head in heads:
@@ -52,7 +63,8 @@ def yolo_loss(outputs: list[Any], boxes: Any, classes: Any, heads: list[HeadInfo
     batch = tf.cast(tf.shape(outputs[0])[0], tf.float32)
     parts = {"box": 0.0, "obj": 0.0, "cls": 0.0}
     for raw, head in zip(outputs, heads, strict=True):
-        for key, value in _head_loss(raw, truth, head, net_width, net_height).items():
+        head_parts = _head_loss(raw, truth, head, net_width, net_height, objectness)
+        for key, value in head_parts.items():
             parts[key] = parts[key] + value
     result = {k: v / batch for k, v in parts.items()}
     result["total"] = result["box"] + result["obj"] + result["cls"]
@@ -80,7 +92,7 @@ def _entropy(t: Any) -> Any:
 
 
 def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
-               net_h: int) -> dict[str, Any]:
+               net_h: int, objectness: str) -> dict[str, Any]:
     raw = tf.cast(raw, tf.float32)
     shape = tf.shape(raw)
     b, gh, gw = shape[0], shape[1], shape[2]
@@ -90,31 +102,43 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     valid = truth["valid"]
     cx, cy, w, h = truth["cx"], truth["cy"], truth["w"], truth["h"]
 
-    # best anchor over every anchor of the section, by IoU of shapes placed at one corner
+    # each truth goes to the anchor (of all the section's) its shape fits best, as in darknet,
+    # and with iou_thresh < 1 (AlexeyAB darknet's key) also to every other anchor of this head
+    # whose shape overlaps it by more than iou_thresh: more positives per object
     all_anchors = tf.constant(head.all_anchors or head.anchors, tf.float32)
     tw_px, th_px = (w * net_w)[..., None], (h * net_h)[..., None]
     inter = tf.minimum(tw_px, all_anchors[:, 0]) * tf.minimum(th_px, all_anchors[:, 1])
     union = tw_px * th_px + all_anchors[:, 0] * all_anchors[:, 1] - inter
-    best = tf.argmax(inter / union, axis=-1, output_type=tf.int32)          # (B, M)
-    in_mask = tf.equal(best[..., None], tf.constant(head.mask, tf.int32))    # (B, M, A)
-    positive = valid & tf.reduce_any(in_mask, -1)
-    anchor = tf.argmax(tf.cast(in_mask, tf.int32), -1, output_type=tf.int32)
+    shape_iou = inter / union                                                # (B, M, N)
+    best = tf.argmax(shape_iou, axis=-1, output_type=tf.int32)               # (B, M)
+    mask = tf.constant(head.mask, tf.int32)
+    assigned = tf.equal(best[..., None], mask) | (
+        tf.gather(shape_iou, mask, axis=-1) > head.iou_thresh)               # (B, M, A)
+    # one (truth, anchor) pair per row, truth by truth: (B, M * A)
+    pairs = tf.shape(best)[1] * a
+    positive = tf.reshape(valid[..., None] & assigned, [b, pairs])
+    anchor = tf.broadcast_to(tf.range(a), [b, pairs // a, a])
+    anchor = tf.reshape(anchor, [b, pairs])
 
+    def per_pair(v: Any) -> Any:
+        return tf.reshape(tf.broadcast_to(v[..., None], [b, pairs // a, a]), [b, pairs])
+
+    cx, cy, w, h = per_pair(cx), per_pair(cy), per_pair(w), per_pair(h)
     col = tf.clip_by_value(tf.cast(tf.floor(cx * fgw), tf.int32), 0, gw - 1)
     row = tf.clip_by_value(tf.cast(tf.floor(cy * fgh), tf.int32), 0, gh - 1)
     # darknet overwrites a cell's box target with the later truth: keep only the last one
     key = (row * gw + col) * a + anchor
-    later = tf.sequence_mask(tf.range(tf.shape(key)[1]), tf.shape(key)[1])  # [m, m'] = m' < m
+    later = tf.sequence_mask(tf.range(pairs), pairs)                         # [p, p'] = p' < p
     same = tf.equal(key[:, :, None], key[:, None, :]) & positive[:, None, :]
-    shadowed = tf.reduce_any(same & tf.transpose(later)[None], -1)           # a later m' exists
+    shadowed = tf.reduce_any(same & tf.transpose(later)[None], -1)           # a later p' exists
     keep = positive & ~shadowed
 
     batch_index = tf.broadcast_to(tf.range(b)[:, None], tf.shape(key))
-    index = tf.stack([batch_index, row, col, anchor], -1)                   # (B, M, 4)
+    index = tf.stack([batch_index, row, col, anchor], -1)                   # (B, P, 4)
     grid = tf.stack([b, gh, gw, a])
     keep_f = tf.cast(keep, tf.float32)
     masked_anchors = tf.constant(head.anchors, tf.float32)
-    chosen = tf.gather(masked_anchors, anchor)                               # (B, M, 2)
+    chosen = tf.gather(masked_anchors, anchor)                               # (B, P, 2)
     targets = tf.stack([
         cx * fgw - tf.cast(col, tf.float32),
         cy * fgh - tf.cast(row, tf.float32),
@@ -124,13 +148,15 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     ], -1) * keep_f[..., None]
     box_t = tf.scatter_nd(index, targets, tf.concat([grid, [5]], 0))
     obj_mask = tf.scatter_nd(index, keep_f, grid) > 0.5
-    class_hits = tf.one_hot(truth["classes"], c) * tf.cast(positive, tf.float32)[..., None]
+    classes = per_pair(truth["classes"])
+    class_hits = tf.one_hot(classes, c) * tf.cast(positive, tf.float32)[..., None]
     class_t = tf.minimum(tf.scatter_nd(index, class_hits, tf.concat([grid, [c]], 0)), 1.0)
+    strides = (net_w / fgw, net_h / fgh)
 
     # box terms at the positive cells
     if head.iou_loss == "ciou":
-        per_cell = head.iou_normalizer * (1.0 - _ciou_in_cell(pred, box_t, masked_anchors,
-                                                              net_w / fgw, net_h / fgh))
+        predicted, assigned_truth = _boxes_in_cell(pred, box_t, masked_anchors, *strides)
+        per_cell = head.iou_normalizer * (1.0 - ciou(predicted, assigned_truth))
         box = tf.reduce_sum(tf.where(obj_mask, per_cell, 0.0))
     else:
         xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
@@ -144,7 +170,15 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     ignore = tf.stop_gradient(_best_iou(pred, truth, head, gw, gh, net_w, net_h)) > \
         head.ignore_thresh
     logit = pred[..., 4]
-    to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logit), logits=logit)
+    if objectness == "iou":
+        # the target of a positive cell is how well its box fits (YOLOv5's): the score then
+        # ranks boxes by their overlap too, which mAP at high IoU thresholds rewards
+        predicted, assigned_truth = _boxes_in_cell(pred, box_t, masked_anchors, *strides)
+        fit = tf.stop_gradient(tf.maximum(iou(predicted, assigned_truth), 0.0))
+        to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=fit, logits=logit) - _entropy(fit)
+    else:
+        to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logit),
+                                                         logits=logit)
     to_zero = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logit), logits=logit)
     obj = tf.reduce_sum(tf.where(obj_mask, to_one, tf.where(ignore, 0.0, to_zero)))
 
@@ -153,31 +187,43 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     return {"box": box, "obj": obj, "cls": cls}
 
 
+def _corners(box: Any) -> tuple[Any, Any, Any, Any]:
+    return (box[..., 0] - box[..., 2] / 2, box[..., 1] - box[..., 3] / 2,
+            box[..., 0] + box[..., 2] / 2, box[..., 1] + box[..., 3] / 2)
+
+
+def iou(a: Any, b: Any) -> Any:
+    """IoU of boxes ``a`` and ``b`` given as (..., 4) centre x, centre y, width, height."""
+    ax1, ay1, ax2, ay2 = _corners(a)
+    bx1, by1, bx2, by2 = _corners(b)
+    inter = (tf.maximum(tf.minimum(ax2, bx2) - tf.maximum(ax1, bx1), 0.0)
+             * tf.maximum(tf.minimum(ay2, by2) - tf.maximum(ay1, by1), 0.0))
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    return inter / (union + 1e-9)
+
+
 def ciou(a: Any, b: Any) -> Any:
     """Complete IoU (Zheng et al. 2020) of boxes ``a`` and ``b`` given as (..., 4) centre x,
     centre y, width, height: IoU minus the squared centre distance over the squared diagonal
     of the enclosing box, minus the aspect-ratio term alpha * v (alpha not differentiated)."""
     eps = 1e-9
-    ax1, ax2 = a[..., 0] - a[..., 2] / 2, a[..., 0] + a[..., 2] / 2
-    ay1, ay2 = a[..., 1] - a[..., 3] / 2, a[..., 1] + a[..., 3] / 2
-    bx1, bx2 = b[..., 0] - b[..., 2] / 2, b[..., 0] + b[..., 2] / 2
-    by1, by2 = b[..., 1] - b[..., 3] / 2, b[..., 1] + b[..., 3] / 2
-    inter = (tf.maximum(tf.minimum(ax2, bx2) - tf.maximum(ax1, bx1), 0.0)
-             * tf.maximum(tf.minimum(ay2, by2) - tf.maximum(ay1, by1), 0.0))
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    iou = inter / (union + eps)
+    overlap = iou(a, b)
+    ax1, ay1, ax2, ay2 = _corners(a)
+    bx1, by1, bx2, by2 = _corners(b)
     diagonal = (tf.square(tf.maximum(ax2, bx2) - tf.minimum(ax1, bx1))
                 + tf.square(tf.maximum(ay2, by2) - tf.minimum(ay1, by1)))
     distance = tf.square(a[..., 0] - b[..., 0]) + tf.square(a[..., 1] - b[..., 1])
     v = (4.0 / 3.141592653589793 ** 2) * tf.square(
         tf.atan(a[..., 2] / (a[..., 3] + eps)) - tf.atan(b[..., 2] / (b[..., 3] + eps)))
-    alpha = tf.stop_gradient(v / (1.0 - iou + v + eps))
-    return iou - distance / (diagonal + eps) - alpha * v
+    alpha = tf.stop_gradient(v / (1.0 - overlap + v + eps))
+    return overlap - distance / (diagonal + eps) - alpha * v
 
 
-def _ciou_in_cell(pred: Any, box_t: Any, anchors: Any, stride_x: float, stride_y: float) -> Any:
-    """(B, gh, gw, A) CIoU of each predicted box with the truth assigned to its cell, both in
-    input pixels relative to the cell's corner (meaningful only where a truth is assigned)."""
+def _boxes_in_cell(pred: Any, box_t: Any, anchors: Any, stride_x: float,
+                   stride_y: float) -> tuple[Any, Any]:
+    """(B, gh, gw, A, 4) each predicted box and the truth assigned to its cell, centre x,
+    centre y, width, height in input pixels from the cell's corner (the truth is meaningful
+    only where one is assigned)."""
     raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
     predicted = tf.stack([tf.sigmoid(pred[..., 0]) * stride_x,
                           tf.sigmoid(pred[..., 1]) * stride_y,
@@ -187,7 +233,7 @@ def _ciou_in_cell(pred: Any, box_t: Any, anchors: Any, stride_x: float, stride_y
     truth = tf.stack([box_t[..., 0] * stride_x, box_t[..., 1] * stride_y,
                       tf.exp(box_t[..., 2]) * anchors[:, 0],
                       tf.exp(box_t[..., 3]) * anchors[:, 1]], -1)
-    return ciou(predicted, truth)
+    return predicted, truth
 
 
 def _best_iou(pred: Any, truth: dict[str, Any], head: HeadInfo, gw: Any, gh: Any,

@@ -48,6 +48,7 @@ class HeadInfo:
     all_anchors: tuple[tuple[float, float], ...] = ()  # every anchor of the [yolo] section
     iou_loss: str = "mse"         # darknet's iou_loss: mse (YOLOv3's box terms) or ciou
     iou_normalizer: float = 0.75  # darknet's iou_normalizer: the weight of the (C)IoU term
+    iou_thresh: float = 1.0       # AlexeyAB's iou_thresh: more anchors per truth below 1
 
 
 def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
@@ -79,6 +80,7 @@ def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
             all_anchors=tuple(anchors),
             iou_loss=iou_loss,
             iou_normalizer=s.get_float("iou_normalizer", 0.75),
+            iou_thresh=s.get_float("iou_thresh", 1.0),
         ))
     return heads
 

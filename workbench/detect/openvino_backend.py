@@ -272,7 +272,8 @@ class OpenVinoBackend(Backend):
     """``OpenVinoBackend(bundle, width, height, precision="auto", calibrate=(), requests=0)``.
 
     ``calibrate``: image paths for int8. ``requests``: infer requests (parallel forwards);
-    0 takes OpenVINO's optimal number for the throughput hint (1 request: the latency hint).
+    0 takes twice OpenVINO's optimal number for the throughput hint (1 request: the latency
+    hint).
 
     Besides the float blob of the Backend contract, ``start``/``forward`` take the image
     resized to the network input as uint8 (N, height, width, 3) BGR (``input_layout``
@@ -361,7 +362,10 @@ class OpenVinoBackend(Backend):
                 except RuntimeError as exc:
                     raise ModelError(f"{self._source}: OpenVINO cannot compile the model: "
                                      f"{str(exc).strip().splitlines()[-1]}") from None
-                n = self._requests or int(
+                # twice OpenVINO's optimal number (one per stream): a queued request starts
+                # the moment a stream finishes, instead of after the pipeline has decoded
+                # the finished one (bench_pipeline on BCCD: 200 vs 180 img/s end to end)
+                n = self._requests or 2 * int(
                     compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
                 if self._pools:  # same number of requests for both layouts
                     n = next(iter(self._pools.values())).size

@@ -89,6 +89,7 @@ def main() -> int:
     from workbench.evaluate import GroundTruth, Predictions, evaluate
     from workbench.evaluation.operating_point import operating_point
     from workbench.folder import open_dataset
+    from workbench.train.protocol import read_metrics_csv
 
     data, run, pred = args.out / "data", args.out / "run", args.out / "pred"
     if not args.reuse:
@@ -101,10 +102,10 @@ def main() -> int:
         wall = time.perf_counter() - t0
         print(f"training wall time {wall / 60:.1f} min (load average {load:.1f} at the start, "
               f"{os.getloadavg()[0]:.1f} at the end)")
-    rows = [r for r in (run / "metrics.csv").read_text().splitlines()[1:] if r]
-    seconds = sum(float(r.split(",")[-1]) for r in rows)
+    rows = read_metrics_csv(run / "metrics.csv")
+    seconds = sum(r["seconds"] for r in rows)
     n_train = len((data / "train.txt").read_text().split())
-    print(f"{len(rows)} epochs, {sum(float(r.split(',')[-2]) for r in rows) / len(rows):.2f} "
+    print(f"{len(rows)} epochs, {sum(r['images_per_s'] for r in rows) / len(rows):.2f} "
           f"images/s training (mean over epochs), {n_train * len(rows) / seconds:.2f} images/s "
           "including validation")
     shutil.rmtree(pred, ignore_errors=True)

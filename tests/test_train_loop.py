@@ -294,6 +294,45 @@ def test_validation_map_equals_workbench_detect_plus_eval(trained, micro, tmp_pa
     figures = json.loads(capsys.readouterr().out)
     assert figures["images"] == len((data / "valid.txt").read_text().split())
     assert figures["map50"] == pytest.approx(best_row["val_map50"], abs=1e-4)
+    assert main(["eval", "--gt", str(data), "--pred", str(pred), "--split", "valid",
+                 "--metric", "coco", "--json"]) == 0
+    coco = json.loads(capsys.readouterr().out)
+    assert coco["map50_95"] == pytest.approx(best_row["val_map50_95"], abs=1e-4)
+
+
+def _best_epoch_by(epochs: list[dict], score) -> int:
+    # (the micro model may learn nothing in a few epochs: all equal, the first is the best)
+    scores = [score(e["val_map50"] or 0.0, e["val_map50_95"] or 0.0) for e in epochs]
+    return epochs[int(np.argmax(scores))]["epoch"]  # the first of equals, as the trainer
+
+
+def test_fitness_weighs_map50_95_as_yolov5():
+    from workbench.train.loop import epoch_score
+
+    # ultralytics' fitness(): weights [0, 0, 0.1, 0.9] on (P, R, mAP@0.5, mAP@[.5:.95])
+    assert epoch_score(0.8, 0.5, "fitness") == pytest.approx(0.1 * 0.8 + 0.9 * 0.5)
+    assert epoch_score(0.8, 0.5, "map50") == 0.8
+    assert epoch_score(float("nan"), None, "fitness") == 0.0  # no labeled objects
+
+
+def test_best_epoch_has_the_highest_fitness(trained):
+    result, rec = trained
+    epochs = rec.of("epoch")
+    best = _best_epoch_by(epochs, lambda m50, m95: 0.1 * m50 + 0.9 * m95)
+    assert result.best_epoch == best
+    done = rec.of("done")[0]
+    assert done["best_map50"] == epochs[best - 1]["val_map50"]
+    assert done["best_map50_95"] == epochs[best - 1]["val_map50_95"]
+    assert [r["val_map50_95"] for r in result.metrics] == pytest.approx(
+        [e["val_map50_95"] for e in epochs], abs=1e-6)
+
+
+def test_best_by_map50_picks_the_highest_map50(micro, tmp_path):
+    rec = Recorder()
+    result = train(_settings(micro, tmp_path / "run", epochs=4, best_by="map50"), rec)
+    epochs = rec.of("epoch")
+    assert result.best_epoch == _best_epoch_by(epochs, lambda m50, m95: m50)
+    assert result.best_map50 == max(e["val_map50"] for e in epochs)
 
 
 def test_full_weights_for_another_class_count_start_the_run(micro, tmp_path):
@@ -350,7 +389,8 @@ def test_more_anchors_per_box_and_iou_objectness_train_and_export(micro, tmp_pat
 
 
 @pytest.mark.parametrize("flags, message", [(dict(anchor_iou=1.5), "--anchor-iou"),
-                                            (dict(objectness="half"), "--objectness")])
+                                            (dict(objectness="half"), "--objectness"),
+                                            (dict(best_by="loss"), "--best-by")])
 def test_bad_assignment_settings_are_refused(micro, tmp_path, flags, message):
     from workbench.errors import WorkbenchError
 

@@ -98,7 +98,8 @@ def _cells(counts):
 
 
 def draw_training(figure: Figure, rows: list[dict]) -> None:
-    """Loss parts per epoch (log scale, left) and validation mAP@0.5 (right)."""
+    """Loss parts per epoch (log scale, left) and validation mAP@0.5 and mAP@[.5:.95]
+    (right)."""
     figure.clear()
     loss_ax, map_ax = figure.subplots(1, 2)
     for key in LOSS_PARTS:
@@ -111,10 +112,14 @@ def draw_training(figure: Figure, rows: list[dict]) -> None:
     if loss_ax.lines:
         loss_ax.set_yscale("log")
         loss_ax.legend(fontsize="small")
-    points = [(r["epoch"], r["val_map50"]) for r in rows if _finite(r.get("val_map50"))]
-    if points:
-        map_ax.plot(*zip(*points, strict=True), marker=".", color="tab:purple")
-    map_ax.set(xlabel="epoch", ylim=(0, 1), title="val mAP@0.5")
+    for key, label, color in (("val_map50", "mAP@0.5", "tab:purple"),
+                              ("val_map50_95", "mAP@[.5:.95]", "tab:green")):
+        points = [(r["epoch"], r[key]) for r in rows if _finite(r.get(key))]
+        if points:
+            map_ax.plot(*zip(*points, strict=True), marker=".", color=color, label=label)
+    if map_ax.lines:
+        map_ax.legend(fontsize="small")
+    map_ax.set(xlabel="epoch", ylim=(0, 1), title="validation mAP")
     for ax in (loss_ax, map_ax):
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)

@@ -113,6 +113,7 @@ def test_a_run_reports_every_event_and_emits_the_bundle(make_panel, tmp_path, qt
     assert panel.table.rowCount() == 2 and len(panel.plot.rows) == 2
     assert panel.table.item(1, 0).text() == "2"
     assert 0.0 <= float(panel.table.item(1, 6).text()) <= 1.0
+    assert 0.0 <= float(panel.table.item(1, 7).text()) <= 1.0  # mAP@[.5:.95]
     assert {c["kind"] for c in panel.checkpoints} == {"epoch", "best"}
     assert "img/s" in panel.latest.text() and "ETA" in panel.latest.text()
     assert panel.done_event["status"] == "finished"

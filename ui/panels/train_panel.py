@@ -41,7 +41,7 @@ from workbench.train.protocol import parse_event
 # the trainer's built-in templates and the size each was made for (see darknet_cfg/)
 TEMPLATE_SIZES = {"demo-tiny": 192, "yolov3-tiny": 416, "yolov3": 416}
 STDERR_KEEP = 64 * 1024  # TensorFlow logs a lot; the tail is enough for a message
-TABLE_COLUMNS = ("Epoch", "Loss", "Box", "Obj", "Cls", "lr", "mAP@0.5")
+TABLE_COLUMNS = ("Epoch", "Loss", "Box", "Obj", "Cls", "lr", "mAP@0.5", "mAP@.5:.95")
 
 
 def default_run_dir(dataset_root: Path, template: str) -> Path:
@@ -406,7 +406,7 @@ class TrainPanel(QWidget):
         self.table.insertRow(row)
         cells = (str(e.get("epoch")), _number(e.get("loss")), _number(e.get("box")),
                  _number(e.get("obj")), _number(e.get("cls")), _number(e.get("lr"), ".1e"),
-                 _number(e.get("val_map50"), ".4f"))
+                 _number(e.get("val_map50"), ".4f"), _number(e.get("val_map50_95"), ".4f"))
         for column, text in enumerate(cells):
             item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -428,7 +428,8 @@ class TrainPanel(QWidget):
         words = {"finished": "Finished", "early_stopped": "Stopped early (no better mAP)",
                  "interrupted": "Interrupted"}
         text = (f"{words.get(e.get('status'), e.get('status'))} at epoch {e.get('epoch')}: best "
-                f"mAP@0.5 {_number(e.get('best_map50'), '.4f')} (epoch {e.get('best_epoch')})")
+                f"mAP@0.5 {_number(e.get('best_map50'), '.4f')}, mAP@[.5:.95] "
+                f"{_number(e.get('best_map50_95'), '.4f')} (epoch {e.get('best_epoch')})")
         if e.get("status") == "interrupted":
             text += " · Start again to resume"
             self.resume.setChecked(True)

@@ -43,8 +43,8 @@ def add_parser(subparsers) -> None:
                    "the run; 0 without --weights)")
     p.add_argument("--patience", type=int, default=10,
                    help="early stopping: stop after this many epochs without a better "
-                   "validation mAP@0.5, but never before the learning rate has decayed to "
-                   "half (default 10; 0: never)")
+                   "validation score (--best-by), but never before the learning rate has "
+                   "decayed to half (default 10; 0: never)")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
                    default="auto", help="auto (default): mixed float16 on a GPU, float32 on a CPU; "
                    "bfloat16: mixed bfloat16 (for CPUs with AMX or AVX-512 BF16; on BCCD it "
@@ -64,6 +64,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--objectness", choices=("one", "iou"), default="one",
                    help="what a box's objectness is trained towards: one (darknet, default) "
                    "or iou, how well the predicted box fits its object (YOLOv5's)")
+    p.add_argument("--best-by", choices=("fitness", "map50"), default="fitness",
+                   help="what picks the best epoch (the bundle) and what early stopping waits "
+                   "on: fitness, 0.1 mAP@0.5 + 0.9 mAP@[.5:.95] of the validation images "
+                   "(YOLOv5's; default), or map50, mAP@0.5 alone")
     p.add_argument("--anchors", choices=("cfg", "auto"), default="cfg",
                    help="auto: k-means anchors from the training split (prints the mean IoU "
                    "gained); cfg: the template's (default)")
@@ -150,4 +154,5 @@ def _settings(args: argparse.Namespace):
         augment=not args.no_augment, rotate=args.rotate, zoom=args.zoom, name=args.name,
         labels=Path(args.labels) if args.labels else None, precision=args.precision,
         ema=args.ema, anchors=args.anchors, box_loss=args.box_loss,
-        anchor_iou=args.anchor_iou, objectness=args.objectness)
+        anchor_iou=args.anchor_iou, objectness=args.objectness,
+        best_by=args.best_by)

@@ -50,6 +50,9 @@ OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multiworker")
 VALID_CONF = 0.005  # darknet's mAP threshold: low-confidence candidates count for AP
 VALID_NMS = 0.45
+#: what picks the best epoch (and what early stopping waits on): YOLOv5's fitness weighs
+#: mAP@[.5:.95] 0.9 and mAP@0.5 0.1; map50 is mAP@0.5 alone
+BEST_BY = ("fitness", "map50")
 DEFAULT_CONF = 0.25  # workbench detect's --conf
 #: with --weights and no --freeze-epochs: epochs that train only what the file does not cover
 AUTO_FREEZE_EPOCHS = 2
@@ -87,6 +90,7 @@ class TrainSettings:
     box_loss: str = "cfg"  # cfg: the [yolo] sections' iou_loss (mse when absent); mse; ciou
     anchor_iou: float | None = None  # [yolo] iou_thresh to write (None: the cfg's, 1 if absent)
     objectness: str = "one"  # a positive cell's objectness target: one (darknet) or iou
+    best_by: str = "fitness"  # the best epoch: fitness (0.1 mAP@0.5 + 0.9 mAP@[.5:.95]) or map50
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
     labels: Path | None = None  # label folder apart from the images (--labels)
@@ -254,6 +258,8 @@ def _check_settings(settings: TrainSettings) -> None:
         raise WorkbenchError(f"--anchor-iou {settings.anchor_iou}: use a value in (0, 1]")
     if settings.objectness not in ("one", "iou"):
         raise WorkbenchError(f"--objectness {settings.objectness!r}: use one or iou")
+    if settings.best_by not in BEST_BY:
+        raise WorkbenchError(f"--best-by {settings.best_by!r}: use {' or '.join(BEST_BY)}")
     from workbench.train.precision import PRECISIONS
 
     if settings.precision not in PRECISIONS:
@@ -314,6 +320,24 @@ def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = 
     result = evaluate(_ground_truth(records), preds, num_classes, iou_threshold=0.5,
                       metric="voc")
     return float(result.map50), result, preds
+
+
+def map50_95(records, preds: dict, num_classes: int) -> float:
+    """mAP@[.5:.95] of ``validate_bundle``'s predictions, as ``workbench eval --metric coco``
+    gives it."""
+    from workbench.evaluate import evaluate
+
+    return float(evaluate(_ground_truth(records), preds, num_classes, metric="coco").map50_95)
+
+
+def epoch_score(map50: float | None, map50_95: float | None, best_by: str) -> float:
+    """The figure the best epoch is chosen by; no figure (no labeled objects) counts as 0."""
+    def finite(x: float | None) -> float:
+        return 0.0 if x is None or not np.isfinite(x) else float(x)
+
+    if best_by == "map50":
+        return finite(map50)
+    return 0.1 * finite(map50) + 0.9 * finite(map50_95)
 
 
 def auto_anchors(cfg: DarknetCfg, train_records, width: int, height: int):
@@ -583,8 +607,17 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             info["conf_stored"] = True
         return info
 
-    def finish(status: str) -> TrainResult:
+    def best_figures() -> dict:
+        """mAP@0.5 and mAP@[.5:.95] of the best epoch so far (None where not measured)."""
         best = float(best_map.numpy())
+        row = next((m for m in metrics if m["epoch"] == int(state["best_epoch"].numpy())), None)
+        map50 = row.get("val_map50") if row else None
+        if map50 is None and best >= 0 and run.get("best_by", "map50") == "map50":
+            map50 = best  # no validation images: the score 0 that made each epoch the best
+        return {"best_map50": map50, "best_map50_95": row.get("val_map50_95") if row else None}
+
+    def finish(status: str) -> TrainResult:
+        best = best_figures()
         calibration = calibrate() if out_dir == run_dir else {}  # the chief's bundle only
         # the last epoch's bundle was only there to be validated; the best one is `bundle`
         shutil.rmtree(candidate_dir, ignore_errors=True)
@@ -594,12 +627,11 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                   if settings.strategy == "multiworker" else {})
         reporter.emit("done", status=status, run_dir=str(run_dir), **synced,
                       bundle=str(bundle) if bundle else None,
-                      best_map50=best if best >= 0 else None,
-                      best_epoch=int(state["best_epoch"].numpy()),
+                      **best, best_epoch=int(state["best_epoch"].numpy()),
                       epoch=int(state["epoch"].numpy()), step=int(state["step"].numpy()),
                       metrics_csv=str(run_dir / "metrics.csv"), plot=str(run_dir / "metrics.png"),
                       **calibration)
-        return TrainResult(status, run_dir, bundle, best if best >= 0 else None,
+        return TrainResult(status, run_dir, bundle, best["best_map50"],
                            int(state["best_epoch"].numpy()), int(state["epoch"].numpy()),
                            int(state["step"].numpy()), metrics)
 
@@ -687,15 +719,18 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                     return finish("interrupted")
             state["epoch"].assign(epoch + 1)
             state["batch_in_epoch"].assign(0)
-            val_map = None
+            val_map = val_map95 = None
             if valid_ex is not None:
                 t_valid = time.perf_counter()
                 export(candidate_dir)
-                val_map = validate_bundle(candidate_dir, valid_records, num_classes)[0]
+                val_map, _, preds = validate_bundle(candidate_dir, valid_records, num_classes)
+                val_map95 = map50_95(valid_records, preds, num_classes)
                 valid_seconds.append(time.perf_counter() - t_valid)
-            # no labeled objects in validation gives mAP NaN: it counts as 0 for the best model
-            score = 0.0 if val_map is None or not np.isfinite(val_map) else val_map
+            # runs from before --best-by chose by mAP@0.5, and their stored best is one
+            score = epoch_score(val_map, val_map95, run.get("best_by", "map50"))
+            # no labeled objects in validation gives mAP NaN: reported as null
             val_map = None if val_map is None or not np.isfinite(val_map) else val_map
+            val_map95 = None if val_map95 is None or not np.isfinite(val_map95) else val_map95
             improved = valid_ex is None or score > float(best_map.numpy())
             if improved:
                 best_map.assign(score)
@@ -707,12 +742,12 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             row = {"epoch": epoch + 1, "step": int(state["step"].numpy()),
                    "loss": sums["total"] / n, "box": sums["box"] / n, "obj": sums["obj"] / n,
                    "cls": sums["cls"] / n, "lr": schedule.rate(int(state["step"].numpy()) - 1),
-                   "val_map50": val_map, "images_per_s": count * batch / max(train_seconds, 1e-9),
+                   "val_map50": val_map, "val_map50_95": val_map95, "images_per_s": count * batch / max(train_seconds, 1e-9),
                    "seconds": time.perf_counter() - t_epoch}
             metrics.append(row)
             write_metrics_csv(out_dir / "metrics.csv", metrics)
             draw_metrics_png(out_dir / "metrics.png", metrics)
-            reporter.emit("epoch", **row, best_map50=max(float(best_map.numpy()), 0.0),
+            reporter.emit("epoch", **row, **best_figures(),
                           best_epoch=int(state["best_epoch"].numpy()), frozen=frozen,
                           eta_s=eta(epoch + 1, 0))
             if improved:
@@ -720,7 +755,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                 export(bundle_dir)
                 reporter.emit("checkpoint", kind="best", path=path, epoch=epoch + 1,
                               step=int(state["step"].numpy()), bundle=str(bundle_dir),
-                              val_map50=val_map)
+                              val_map50=val_map, val_map50_95=val_map95)
             save("epoch")
             # early stopping waits for the learning rate's decay: before it, a plateau is
             # the high-rate phase, not the end of learning

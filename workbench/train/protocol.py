@@ -106,15 +106,20 @@ class HumanReporter(Reporter):
         elif event == "epoch":
             if self.tty:
                 out.write("\r" + " " * 79 + "\r")
-            m = f.get("val_map50")
+            m, m95 = f.get("val_map50"), f.get("val_map50_95")
             mtext = "-" if m is None else f"{m:.4f}"
+            if m95 is not None:
+                mtext += f" mAP@[.5:.95] {m95:.4f}"
             out.write(f"epoch {f.get('epoch')}: loss {f.get('loss', float('nan')):.4f} "
                       f"(box {f.get('box', 0):.3f} obj {f.get('obj', 0):.3f} cls "
                       f"{f.get('cls', 0):.3f}) lr {f.get('lr', 0):.2e} mAP@0.5 {mtext} "
                       f"{f.get('images_per_s', 0):.1f} img/s eta {_duration(f.get('eta_s'))}\n")
         elif event == "done":
-            out.write(f"{f.get('status')}: best mAP@0.5 {f.get('best_map50')} at epoch "
-                      f"{f.get('best_epoch')}; model bundle {f.get('bundle')}\n")
+            m, m95 = f.get("best_map50"), f.get("best_map50_95")
+            figures = ("-" if m is None else f"{m:.4f}") + (
+                "" if m95 is None else f", mAP@[.5:.95] {m95:.4f}")
+            out.write(f"{f.get('status')}: best epoch {f.get('best_epoch')}: mAP@0.5 {figures}; "
+                      f"model bundle {f.get('bundle')}\n")
             if f.get("best_f1_conf") is not None:
                 out.write(f"best-F1 confidence {f['best_f1_conf']:.3f} (recall "
                           f"{f['recall_at_best_f1']:.3f}; at --conf {f['default_conf']}: "
@@ -129,7 +134,7 @@ class HumanReporter(Reporter):
 # --- the run's files: metrics.csv and metrics.png ---------------------------------------
 
 METRIC_COLUMNS = ("epoch", "step", "loss", "box", "obj", "cls", "lr", "val_map50",
-                  "images_per_s", "seconds")
+                  "val_map50_95", "images_per_s", "seconds")
 
 
 def write_metrics_csv(path, rows: list[dict]) -> None:

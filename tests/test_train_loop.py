@@ -306,6 +306,26 @@ def _best_epoch_by(epochs: list[dict], score) -> int:
     return epochs[int(np.argmax(scores))]["epoch"]  # the first of equals, as the trainer
 
 
+def test_default_recipe_trains_more_anchors_towards_iou(trained):
+    # the defaults measured best on BCCD: iou_thresh 0.213 (written where darknet and OpenCV
+    # read it) and the IoU objectness target
+    result, _ = trained
+    cfg = read_cfg(next(result.bundle.glob("*.cfg")))
+    assert {cfg.layers[i].options["iou_thresh"] for i in cfg.yolo_layers()} == {"0.213"}
+    saved = json.loads((result.run_dir / "config.json").read_text())["settings"]
+    assert (saved["anchor_iou"], saved["objectness"], saved["best_by"]) == (None, "iou",
+                                                                           "fitness")
+
+
+def test_a_templates_own_anchor_iou_is_kept(micro, tmp_path):
+    cfg_path, data = micro
+    own = tmp_path / "own.cfg"
+    own.write_text(cfg_path.read_text().replace("[yolo]", "[yolo]\niou_thresh=0.5"))
+    result = train(_settings(micro, tmp_path / "run", template=str(own), epochs=1), Recorder())
+    cfg = read_cfg(next(result.bundle.glob("*.cfg")))
+    assert {cfg.layers[i].options["iou_thresh"] for i in cfg.yolo_layers()} == {"0.5"}
+
+
 def test_fitness_weighs_map50_95_as_yolov5():
     from workbench.train.loop import epoch_score
 

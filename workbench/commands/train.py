@@ -60,10 +60,10 @@ def add_parser(subparsers) -> None:
                    help="also train every anchor of a head whose shape overlaps a box by more "
                    "than T, not only the best one (AlexeyAB darknet's [yolo] iou_thresh, "
                    "written into the model's cfg; 1: the best anchor only, as YOLOv3; "
-                   "default: the cfg's, 1 when it has none)")
-    p.add_argument("--objectness", choices=("one", "iou"), default="one",
-                   help="what a box's objectness is trained towards: one (darknet, default) "
-                   "or iou, how well the predicted box fits its object (YOLOv5's)")
+                   "default: the cfg's, 0.213 when it has none)")
+    p.add_argument("--objectness", choices=("one", "iou"), default="iou",
+                   help="what a box's objectness is trained towards: iou, how well the "
+                   "predicted box fits its object (YOLOv5's; default), or one (darknet)")
     p.add_argument("--best-by", choices=("fitness", "map50"), default="fitness",
                    help="what picks the best epoch (the bundle) and what early stopping waits "
                    "on: fitness, 0.1 mAP@0.5 + 0.9 mAP@[.5:.95] of the validation images "

@@ -53,6 +53,9 @@ VALID_NMS = 0.45
 #: what picks the best epoch (and what early stopping waits on): YOLOv5's fitness weighs
 #: mAP@[.5:.95] 0.9 and mAP@0.5 0.1; map50 is mAP@0.5 alone
 BEST_BY = ("fitness", "map50")
+#: [yolo] iou_thresh when the template has none (AlexeyAB's YOLOv4 value): with the IoU
+#: objectness target, +1.5 points of mAP@[.5:.95] on BCCD in two runs (docs/training.md)
+DEFAULT_ANCHOR_IOU = 0.213
 DEFAULT_CONF = 0.25  # workbench detect's --conf
 #: with --weights and no --freeze-epochs: epochs that train only what the file does not cover
 AUTO_FREEZE_EPOCHS = 2
@@ -88,8 +91,9 @@ class TrainSettings:
     ema: float = DEFAULT_DECAY  # decay of the weight average validated and exported (0: off)
     anchors: str = "cfg"  # cfg: the template's; auto: k-means over the training split
     box_loss: str = "cfg"  # cfg: the [yolo] sections' iou_loss (mse when absent); mse; ciou
-    anchor_iou: float | None = None  # [yolo] iou_thresh to write (None: the cfg's, 1 if absent)
-    objectness: str = "one"  # a positive cell's objectness target: one (darknet) or iou
+    anchor_iou: float | None = None  # [yolo] iou_thresh (None: the cfg's, DEFAULT_ANCHOR_IOU
+    #                                   when it has none)
+    objectness: str = "iou"  # a positive cell's objectness target: iou (YOLOv5) or one (darknet)
     best_by: str = "fitness"  # the best epoch: fitness (0.1 mAP@0.5 + 0.9 mAP@[.5:.95]) or map50
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
@@ -401,6 +405,8 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_records:
             cfg.layers[i].options["iou_loss"] = settings.box_loss
         if settings.anchor_iou is not None:
             cfg.layers[i].options["iou_thresh"] = f"{settings.anchor_iou:g}"
+        elif "iou_thresh" not in cfg.layers[i].options:  # a YOLOv4 cfg's own value stays
+            cfg.layers[i].options["iou_thresh"] = f"{DEFAULT_ANCHOR_IOU:g}"
     check_cfg(cfg)  # what detect and export would refuse must not be trained
     freeze_epochs = resolved_freeze_epochs(settings)
     steps_per_epoch = max(train_images // settings.batch, 1)

@@ -364,7 +364,8 @@ class OpenVinoBackend(Backend):
                                      f"{str(exc).strip().splitlines()[-1]}") from None
                 # twice OpenVINO's optimal number (one per stream): a queued request starts
                 # the moment a stream finishes, instead of after the pipeline has decoded
-                # the finished one (bench_pipeline on BCCD: 200 vs 180 img/s end to end)
+                # the finished one (bench_pipeline.py --requests 2 on BCCD: 215 vs 181
+                # img/s end to end, docs/engines.md)
                 n = self._requests or 2 * int(
                     compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
                 if self._pools:  # same number of requests for both layouts

@@ -307,10 +307,11 @@ def _ground_truth(records) -> dict:
 
 
 def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = "auto"):
-    """(mAP@0.5, Evaluation, predictions) of the bundle in ``bundle_dir`` on ``records``: the
-    detector ``workbench detect`` runs (same engine choice, image decoding, resize, decode,
-    class-aware NMS at 0.45, candidates above 0.005) scored by ``workbench eval``'s
-    ``evaluate`` (VOC all-point AP). One code path, so the trainer's mAP is detect + eval's."""
+    """(mAP@0.5, mAP@[.5:.95], Evaluation, predictions) of the bundle in ``bundle_dir`` on
+    ``records``: the detector ``workbench detect`` runs (same engine choice, image decoding,
+    resize, decode, class-aware NMS at 0.45, candidates above 0.005) scored by ``workbench
+    eval``'s ``evaluate`` (``--metric voc`` for mAP@0.5 and the Evaluation, ``--metric coco``
+    for mAP@[.5:.95]). One code path, so the trainer's figures are detect + eval's."""
     from workbench.detect.detector import Detector
     from workbench.evaluate import Predictions, evaluate
 
@@ -321,17 +322,10 @@ def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = 
         d = result.detections
         preds[str(result.path)] = (Predictions(d.boxes, d.scores, d.class_ids) if result.ok
                                    else Predictions.empty())
-    result = evaluate(_ground_truth(records), preds, num_classes, iou_threshold=0.5,
-                      metric="voc")
-    return float(result.map50), result, preds
-
-
-def map50_95(records, preds: dict, num_classes: int) -> float:
-    """mAP@[.5:.95] of ``validate_bundle``'s predictions, as ``workbench eval --metric coco``
-    gives it."""
-    from workbench.evaluate import evaluate
-
-    return float(evaluate(_ground_truth(records), preds, num_classes, metric="coco").map50_95)
+    truth = _ground_truth(records)
+    result = evaluate(truth, preds, num_classes, iou_threshold=0.5, metric="voc")
+    coco = evaluate(truth, preds, num_classes, metric="coco")
+    return float(result.map50), float(coco.map50_95), result, preds
 
 
 def epoch_score(map50: float | None, map50_95: float | None, best_by: str) -> float:
@@ -509,13 +503,15 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         state = {k: tf.Variable(v, dtype=tf.int64, trainable=False, name=k)
                  for k, v in (("step", 0), ("epoch", 0), ("batch_in_epoch", 0),
                               ("best_epoch", 0), ("bad_epochs", 0))}
-        best_map = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_map")
+        # the best epoch's --best-by score (mAP@0.5 in runs from before --best-by); saved
+        # under its old name "best_map" so those runs resume
+        best_score = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_map")
     # outside the strategy's scope: plain variables, updated in the step's cross-replica part
     # (mirrored ones assigned there hang a MirroredStrategy on CPU devices)
     ema_decay = float(run.get("ema", 0.0) or 0.0)
     average = WeightAverage(model.trainable_variables, ema_decay) if ema_decay > 0 else None
     extra = {"weight_average": average.module} if average is not None else {}
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_map,
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_score,
                                      **extra, **state)
     manager = tf.train.CheckpointManager(checkpoint, out_dir / "checkpoints", max_to_keep=2)
     best_manager = tf.train.CheckpointManager(checkpoint, out_dir / "best", max_to_keep=1)
@@ -597,7 +593,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         from workbench.darknet.bundle import write_model_conf
         from workbench.evaluation.operating_point import operating_point
 
-        _, evaluation, preds = validate_bundle(bundle_dir, valid_records, num_classes)
+        _, _, evaluation, preds = validate_bundle(bundle_dir, valid_records, num_classes)
         point = operating_point(evaluation, preds, DEFAULT_CONF)
         if point is None:
             return {}
@@ -614,13 +610,10 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         return info
 
     def best_figures() -> dict:
-        """mAP@0.5 and mAP@[.5:.95] of the best epoch so far (None where not measured)."""
-        best = float(best_map.numpy())
-        row = next((m for m in metrics if m["epoch"] == int(state["best_epoch"].numpy())), None)
-        map50 = row.get("val_map50") if row else None
-        if map50 is None and best >= 0 and run.get("best_by", "map50") == "map50":
-            map50 = best  # no validation images: the score 0 that made each epoch the best
-        return {"best_map50": map50, "best_map50_95": row.get("val_map50_95") if row else None}
+        """mAP@0.5 and mAP@[.5:.95] of the best epoch so far (None where not measured: no
+        epoch yet, or no validation images)."""
+        row = next((m for m in metrics if m["epoch"] == int(state["best_epoch"].numpy())), {})
+        return {"best_map50": row.get("val_map50"), "best_map50_95": row.get("val_map50_95")}
 
     def finish(status: str) -> TrainResult:
         best = best_figures()
@@ -729,17 +722,17 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             if valid_ex is not None:
                 t_valid = time.perf_counter()
                 export(candidate_dir)
-                val_map, _, preds = validate_bundle(candidate_dir, valid_records, num_classes)
-                val_map95 = map50_95(valid_records, preds, num_classes)
+                val_map, val_map95, _, _ = validate_bundle(candidate_dir, valid_records,
+                                                           num_classes)
                 valid_seconds.append(time.perf_counter() - t_valid)
             # runs from before --best-by chose by mAP@0.5, and their stored best is one
             score = epoch_score(val_map, val_map95, run.get("best_by", "map50"))
             # no labeled objects in validation gives mAP NaN: reported as null
             val_map = None if val_map is None or not np.isfinite(val_map) else val_map
             val_map95 = None if val_map95 is None or not np.isfinite(val_map95) else val_map95
-            improved = valid_ex is None or score > float(best_map.numpy())
+            improved = valid_ex is None or score > float(best_score.numpy())
             if improved:
-                best_map.assign(score)
+                best_score.assign(score)
                 state["best_epoch"].assign(epoch + 1)
                 state["bad_epochs"].assign(0)
             else:
@@ -748,7 +741,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             row = {"epoch": epoch + 1, "step": int(state["step"].numpy()),
                    "loss": sums["total"] / n, "box": sums["box"] / n, "obj": sums["obj"] / n,
                    "cls": sums["cls"] / n, "lr": schedule.rate(int(state["step"].numpy()) - 1),
-                   "val_map50": val_map, "val_map50_95": val_map95, "images_per_s": count * batch / max(train_seconds, 1e-9),
+                   "val_map50": val_map, "val_map50_95": val_map95,
+                   "images_per_s": count * batch / max(train_seconds, 1e-9),
                    "seconds": time.perf_counter() - t_epoch}
             metrics.append(row)
             write_metrics_csv(out_dir / "metrics.csv", metrics)

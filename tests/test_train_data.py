@@ -11,6 +11,7 @@ from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
 
+from workbench.bundled import template_cfg  # noqa: E402
 from workbench.darknet.cfg import parse_cfg, read_cfg  # noqa: E402
 from workbench.dataset import Box, ImageRecord  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
@@ -22,7 +23,6 @@ from workbench.train.data import (  # noqa: E402
     make_dataset,
     split_records,
 )
-from workbench.train.loop import CFG_FOLDER  # noqa: E402
 from workbench.train.schedule import LearningRateSchedule, schedule_for  # noqa: E402
 
 RED = (0, 0, 255)  # BGR
@@ -188,7 +188,7 @@ def test_cosine_runs_from_lr_down_to_the_floor():
 
 
 def test_schedule_from_cfg_scales_the_steps_to_the_run():
-    cfg = read_cfg(CFG_FOLDER / "yolov3-tiny.cfg")
+    cfg = read_cfg(template_cfg("yolov3-tiny"))
     s = schedule_for(cfg, 1e-3, total_steps=1000)
     max_batches = cfg.net.get_int("max_batches")
     expected = tuple(round(1000 * b / max_batches) for b in cfg.net.get_ints("steps"))
@@ -201,14 +201,14 @@ def test_schedule_from_cfg_scales_the_steps_to_the_run():
 
 
 def test_augment_settings_come_from_the_cfg():
-    cfg = read_cfg(CFG_FOLDER / "demo-tiny.cfg")
+    cfg = read_cfg(template_cfg("demo-tiny"))
     s = AugmentSettings.from_cfg(cfg, zoom=0.2)
     assert (s.flip, s.jitter, s.hue, s.saturation, s.exposure, s.zoom) == (
         True, 0.2, 0.1, 1.5, 1.5, 0.2)
 
 
 def test_warm_up_starts_after_the_frozen_epochs_and_the_decay_comes_in_the_run():
-    cfg = read_cfg(CFG_FOLDER / "yolov3-tiny.cfg")  # burn_in=1000, power=4
+    cfg = read_cfg(template_cfg("yolov3-tiny"))  # burn_in=1000, power=4
     s = schedule_for(cfg, 1e-3, total_steps=1000, policy="cosine", hold=100)
     assert s.hold == 100 and s.burn_in == 90  # a tenth of what follows the frozen epochs
     # frozen epochs: the fresh heads train at the full rate (no warm-up spent on them)

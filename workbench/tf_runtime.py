@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.extras import install_hint
 
-INSTALL_HINT = 'pip install -e ".[train]" (or pip install "detection-workbench[train]")'
+INSTALL_HINT = install_hint("train")
 
 
 class TensorFlowMissing(WorkbenchError):

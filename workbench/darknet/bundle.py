@@ -1,6 +1,7 @@
 """Model bundles: a folder with one .cfg, one .weights and one .names file.
 
-``resolve_bundle("demo")`` names the demo model shipped in ``resources/models/demo``.
+``resolve_bundle("demo")`` names the demo model shipped in ``resources/models/demo``
+(in a wheel: ``workbench/_bundled/resources/models/demo``, see ``workbench.bundled``).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.atomic import atomic_write_text
+from workbench.bundled import demo_model_folder
 from workbench.darknet.cfg import DarknetCfg, format_cfg, read_cfg
 from workbench.darknet.weights import DarknetWeights, write_weights
 from workbench.errors import ModelError
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-BUILTIN_MODELS = {"demo": RESOURCES / "models" / "demo"}
+# names of the models shipped with the tool (found where bundled.py says: wheel or clone)
+BUILTIN_MODELS = ("demo",)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def read_names(path: str | Path) -> list[str]:
 def find_bundle(folder: str | Path) -> ModelBundle:
     """The bundle in ``folder``, or a built-in name such as ``demo``; clear error otherwise."""
     if str(folder) in BUILTIN_MODELS:
-        folder = BUILTIN_MODELS[str(folder)]
+        folder = demo_model_folder()
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"{folder}: model folder not found (a bundle is a folder with one "

@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.darknet.bundle import ModelBundle
 from workbench.errors import BackendUnavailable, ModelError
+from workbench.extras import install_hint
 
 #: what ``--backend`` accepts; "opencv-*" and "*-cpu" spellings are accepted too
 BACKEND_CHOICES = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda",
@@ -180,7 +181,7 @@ def make_backend(bundle: ModelBundle, name: str = "auto", width: int = 416,
         module = importlib.import_module("workbench.detect.tensorflow_backend")
     except ImportError as exc:
         raise BackendUnavailable(f"the TensorFlow backend cannot load ({exc}); install the "
-                                 "train extra: pip install 'detection-workbench[train]'") from None
+                                 f"train extra: {install_hint('train')}") from None
     return module.TensorFlowBackend(bundle, width, height)
 
 

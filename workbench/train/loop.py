@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from workbench.atomic import atomic_write_text
+from workbench.bundled import template_cfg
 from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, read_cfg
 from workbench.darknet.validate import check_cfg, check_input_size
 from workbench.errors import WorkbenchError
@@ -44,7 +45,6 @@ from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_c
 from workbench.train.run_folder import check_fresh_run_dir, read_saved_run
 from workbench.train.schedule import schedule_for
 
-CFG_FOLDER = Path(__file__).resolve().parents[2] / "darknet_cfg"
 TEMPLATES = ("yolov3-tiny", "yolov3", "demo-tiny")
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -115,7 +115,7 @@ class TrainResult:
 def resolve_template(template: str) -> DarknetCfg:
     """A built-in template name (``yolov3-tiny``, ``yolov3``, ``demo-tiny``) or a .cfg path."""
     if template in TEMPLATES:
-        return read_cfg(CFG_FOLDER / f"{template}.cfg")
+        return read_cfg(template_cfg(template))
     path = Path(template)
     if not path.is_file():
         raise WorkbenchError(f"{template}: no such template (use {', '.join(TEMPLATES)} or a "

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.atomic import fsync_folder, one_sync_at_the_end
+from workbench.atomic import atomic_write_text, one_sync_at_the_end
 from workbench.commands.dataset_args import add_labels_option
 from workbench.errors import FormatError, WorkbenchError
+from workbench.output_guard import StagedFolder, folder_state, refuse_folder_overlap
 
 TARGETS = ("yolo", "voc", "coco", "darknet", "ultralytics")
 SOURCES = ("yolo", "voc", "coco")
@@ -31,8 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", metavar="SRC", help="dataset folder or COCO .json file")
     p.add_argument("--to", required=True, choices=TARGETS, help="output label format")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="output folder (must not exist yet, or be empty); built beside it "
-                   "and moved into place when complete")
+                   help="output folder (must not exist yet, or be empty); built in a private "
+                   "folder beside it and moved into place by one rename when complete (of two "
+                   "converts into one OUT at once, the second says OUT was created by another "
+                   "run, exit 2)")
     p.add_argument("--force", action="store_true",
                    help="replace OUT when it holds the output of an earlier convert")
     p.add_argument("--from", dest="source_format", choices=SOURCES,
@@ -53,7 +55,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-STAGING_MARK = ".workbench-staging"  # inside the folder a convert is writing
 MANIFEST = ".workbench-convert.json"  # inside a finished convert's output: what it holds
 
 
@@ -68,24 +69,26 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _check_out(out: Path, root: Path, coco_file: Path | None, force: bool) -> None:
-    out_r = out.resolve()
-    if out_r == root or root in out_r.parents:
-        raise WorkbenchError(f"{out}: the output folder is inside the source {root}; "
-                             "choose a folder outside it (the source is never modified)")
-    if out_r in root.parents:
-        raise WorkbenchError(f"{out}: the output folder contains the source {root}")
-    if coco_file is not None and out_r in coco_file.parents:
-        raise WorkbenchError(f"{out}: the output folder contains the source {coco_file}")
-    if out.exists() or out.is_symlink():
-        if not out.is_dir() or out.is_symlink():
-            raise WorkbenchError(f"{out}: already exists and is not a folder")
-        if any(out.iterdir()):
-            if not (out / MANIFEST).is_file():
-                raise WorkbenchError(f"{out}: already exists and is not an empty folder")
-            if not force:
-                raise WorkbenchError(f"{out}: holds an earlier convert's output; add --force "
-                                     "to replace it")
+def _check_out(out: Path, root: Path, coco_file: Path | None, labels: str | Path | None,
+               force: bool) -> tuple[str, bytes | None]:
+    """Refuse an OUT that overlaps an input or holds something else; returns the state of
+    OUT that the finished output may replace (see ``workbench.output_guard``)."""
+    from workbench.layouts import resolve_labels_arg
+
+    refuse_folder_overlap(out, root)
+    if coco_file is not None:
+        refuse_folder_overlap(out, coco_file)
+    if labels is not None:
+        refuse_folder_overlap(out, resolve_labels_arg(root, labels))
+    state = folder_state(out, MANIFEST)
+    if state[0] in ("link", "file"):
+        raise WorkbenchError(f"{out}: already exists and is not a folder")
+    if state[0] == "other":
+        raise WorkbenchError(f"{out}: already exists and is not an empty folder")
+    if state[0] == "marked" and not force:
+        raise WorkbenchError(f"{out}: holds an earlier convert's output; add --force "
+                             "to replace it")
+    return state
 
 
 def _safe_target(out: Path, relative: Path) -> Path:
@@ -94,37 +97,6 @@ def _safe_target(out: Path, relative: Path) -> Path:
     if out.resolve() not in target.parents:
         raise FormatError(relative, f"image path would be written outside {out}; refused")
     return target
-
-
-def _staging(out: Path) -> Path:
-    """The folder the output is built in, beside ``out``; renamed to ``out`` when complete,
-    so a killed or failed convert never leaves a half-written OUT (the next run removes
-    what the killed one left)."""
-    staging = out.parent / f".{out.name}.converting"
-    if staging.is_symlink() or (staging.exists() and not (staging / STAGING_MARK).is_file()):
-        raise WorkbenchError(f"{staging}: exists and was not made by convert; remove it")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    (staging / STAGING_MARK).write_bytes(b"")
-    return staging
-
-
-def _publish(staging: Path, out: Path, manifest: dict) -> None:
-    """Move the finished ``staging`` folder to ``out`` (replacing an empty folder or, with
-    --force, an earlier output)."""
-    from workbench.atomic import atomic_write_text
-
-    (staging / STAGING_MARK).unlink()
-    atomic_write_text(staging / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    old = None
-    if out.is_dir():
-        old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(staging, out)
-    fsync_folder(out.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def convert_dataset(src: str | Path, to: str, out: str | Path, *,
@@ -160,7 +132,7 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     else:
         raise WorkbenchError(f"{src}: no such dataset folder or file")
     out = Path(out)
-    _check_out(out, root, coco_file, force)
+    state = _check_out(out, root, coco_file, labels, force)
     dataset = open_dataset(root, source_format or "auto",
                            adopt_unknown_classes=adopt_unknown_classes, coco_file=coco_file,
                            labels=labels)
@@ -181,15 +153,19 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
                              "its name: fix it first (nothing written)")
     problems: list = list(dataset.problems)
     try:
-        staging = _staging(out)
+        # a private folder beside OUT: two converts at once never share one, and the one
+        # that publishes second says so instead of mixing or replacing the other's output
+        staged = StagedFolder(out, MANIFEST, state)
         try:
             with one_sync_at_the_end():  # OUT appears by one rename: no fsync per file
-                count = _write_output(dataset, to, staging, valid_fraction, seed, out,
+                count = _write_output(dataset, to, staged.path, valid_fraction, seed, out,
                                       progress, problems)
-            _publish(staging, out, {"source": str(root), "to": to, "images": count,
-                                    "problems": [str(p) for p in problems]})
+            manifest = {"source": str(root), "to": to, "images": count,
+                        "problems": [str(p) for p in problems], "run": uuid.uuid4().hex}
+            atomic_write_text(staged.path / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+            staged.publish()
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            staged.discard()
             raise
     except OSError as exc:
         where = exc.filename or out

@@ -1,9 +1,9 @@
 """`workbench eval --gt GT --pred PRED`: AP per class and mAP of detections against labels.
 
-GT is a dataset folder (YOLO, VOC or COCO labels) or a COCO JSON file. PRED is a folder of
-YOLO files with a trailing confidence column (``class cx cy w h conf``, normalized by the GT
-image's size, at the image's relative path with ``.txt``, as ``workbench detect`` writes
-them) or a COCO results JSON. Images and classes are paired by name, never guessed: a
+GT is a dataset folder (YOLO, VOC or COCO labels) or a COCO JSON file. PRED is a folder
+``workbench detect --out`` wrote, in any of its formats (YOLO files with a trailing confidence
+column, detections.json + images.json, detections.csv, VOC XML with ``<score>``; see
+``workbench.evaluation.detect_outputs``), or a COCO results JSON. Images and classes are paired by name, never guessed: a
 prediction for an image the GT does not have, or a class list that differs, is an error.
 """
 
@@ -24,11 +24,11 @@ def add_parser(subparsers) -> None:
         "eval", help="evaluate detections against labels: AP per class, mAP",
         description="Match detections to ground truth per image and class and print AP, "
         "precision, recall (at the best F1), TP, FP and FN per class and the mAP. "
-        "GT: a dataset folder or a COCO JSON. PRED: a folder of YOLO txt files with a "
-        "confidence column (as `workbench detect --format yolo` writes) or a COCO results "
-        "JSON (with images.json beside it when GT is a folder).")
+        "GT: a dataset folder or a COCO JSON. PRED: a folder `workbench detect --out` wrote "
+        "in any --format (yolo, coco, csv, voc; the format is recognised and named) or a "
+        "COCO results JSON (with images.json beside it when GT is a folder).")
     p.add_argument("--gt", required=True, help="dataset folder or COCO JSON with the labels")
-    p.add_argument("--pred", required=True, help="folder of YOLO txt files or COCO results JSON")
+    p.add_argument("--pred", required=True, help="folder written by detect --out (any format) or COCO results JSON")
     p.add_argument("--iou", type=float, default=0.5,
                    help="IoU a match needs (default 0.5); coco averages 0.50:0.95 anyway")
     p.add_argument("--metric", choices=["voc", "voc07", "coco"], default="voc",
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if not truth.class_names:
         raise WorkbenchError(f"{args.gt}: no class list (classes.txt, obj.names or categories)")
     pred, notes = load_predictions(Path(args.pred), truth)
+    _say_what_was_read(Path(args.pred))
     report = evaluate_truth(truth, pred, iou=args.iou, metric=args.metric, conf=args.conf,
                             notes=notes)
     result, matrix = report.result, report.matrix
@@ -85,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ output
+
+def _say_what_was_read(pred: Path) -> None:
+    """One line naming the format of a prediction folder (detect writes four)."""
+    from workbench.evaluation.detect_outputs import prediction_format
+
+    if pred.is_dir():
+        print(f"workbench eval: predictions: {pred} (detect's {prediction_format(pred)} "
+              "output)", file=sys.stderr)
+
 
 def _cell(value: float, digits: int = 3) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"

@@ -80,8 +80,11 @@ def _read_json(path: Path) -> Any:
 # ------------------------------------------------------------------ predictions
 
 def load_predictions(path: Path, truth: Truth) -> tuple[dict, list[str]]:
+    """{GT key: Predictions} from a folder ``workbench detect --out`` wrote (any of its
+    formats) or a COCO results file, and notes for the user (which format was read)."""
+    notes: list[str] = []
     if path.is_dir():
-        found = _read_yolo_predictions(path, truth)
+        found, notes = _read_prediction_folder(path, truth)
     elif path.is_file():
         found = _read_coco_predictions(path, truth)
     else:
@@ -91,18 +94,38 @@ def load_predictions(path: Path, truth: Truth) -> tuple[dict, list[str]]:
         raise WorkbenchError(f"{path}: no predictions for any of the {len(truth.records)} GT "
                              f"images (expected e.g. {_pred_name(missing[0])}); is it the "
                              "right folder?")
-    notes = []
     if missing:
         notes.append(f"{len(missing)} GT image(s) have no predictions and count as detecting "
                      f"nothing: {_names(missing)}")
     return found, notes
 
 
-def _pred_name(key: str) -> str:
-    return Path(key).with_suffix(".txt").as_posix()
+def _read_prediction_folder(folder: Path, truth: Truth) -> tuple[dict, list[str]]:
+    """A folder of detect's output in whichever format it was written (see detect_outputs)."""
+    from workbench.evaluation import detect_outputs
+
+    kind = detect_outputs.prediction_format(folder)
+    if kind is None:
+        raise WorkbenchError(
+            f"{folder}: no predictions for any of the {len(truth.records)} GT images "
+            f"({detect_outputs.describe_folder(folder)}); "
+            "expected what `workbench detect --out` writes: YOLO .txt files, "
+            "detections.json + images.json, detections.csv or VOC .xml files")
+    if kind == "yolo":
+        return _read_yolo_predictions(folder, truth), []
+    if kind == "coco":
+        return _read_coco_predictions(folder / "detections.json", truth), []
+    if kind == "csv":
+        return detect_outputs.read_csv_predictions(folder / "detections.csv", truth), []
+    wanted, left_out = _prediction_files(truth, ".xml")
+    return detect_outputs.read_voc_predictions(folder, truth, wanted, left_out)
 
 
-def _prediction_files(truth: Truth) -> tuple[dict[str, str], set[str]]:
+def _pred_name(key: str, suffix: str = ".txt") -> str:
+    return Path(key).with_suffix(suffix).as_posix()
+
+
+def _prediction_files(truth: Truth, suffix: str = ".txt") -> tuple[dict[str, str], set[str]]:
     """({prediction file: GT key}, files of the images left out). ``detect --out`` writes
     ``a.txt`` for ``a.jpg``, or ``a_jpg.txt`` when ``a.png`` was in the same run
     (``workbench.output_names``): both are accepted; the plain name only where no other image
@@ -112,14 +135,16 @@ def _prediction_files(truth: Truth) -> tuple[dict[str, str], set[str]]:
     from workbench.output_names import unique_stems
 
     keys = list(truth.records) + sorted(truth.left_out)
-    suffixed = {k: s.as_posix() + ".txt" for k, s in
+    suffixed = {k: s.as_posix() + suffix for k, s in
                 zip(keys, unique_stems([Path(k) for k in keys]), strict=True)}
     # a run over one split writes a.txt when a.png is in another split: the plain name is
     # the evaluated image's when no other evaluated image has it
-    plain = Counter(_pred_name(k) for k in truth.records)
+    plain = Counter(_pred_name(k, suffix) for k in truth.records)
     wanted = {suffixed[k]: k for k in truth.records}
-    wanted.update({_pred_name(k): k for k in truth.records if plain[_pred_name(k)] == 1})
-    left_out = {suffixed[k] for k in truth.left_out} | {_pred_name(k) for k in truth.left_out}
+    wanted.update({_pred_name(k, suffix): k for k in truth.records
+                   if plain[_pred_name(k, suffix)] == 1})
+    left_out = ({suffixed[k] for k in truth.left_out}
+                | {_pred_name(k, suffix) for k in truth.left_out})
     return wanted, left_out - set(wanted)
 
 

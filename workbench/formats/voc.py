@@ -47,6 +47,9 @@ class VocObject:
     difficult: bool = False
     truncated: bool = False
     pose: str = "Unspecified"
+    # detections only (``workbench detect --format voc``): the model's confidence, an element
+    # labelImg ignores; None in a label file
+    score: float | None = None
 
 
 @dataclass
@@ -171,7 +174,18 @@ def _parse_object(obj: etree._Element, index: int, path: str | Path) -> VocObjec
                      x2=coords["xmax"], y2=coords["ymax"],
                      difficult=_flag(obj, "difficult", where, path),
                      truncated=_flag(obj, "truncated", where, path),
-                     pose=_text(obj, "pose") or "Unspecified")
+                     pose=_text(obj, "pose") or "Unspecified", score=_score(obj, where, path))
+
+
+def _score(obj: etree._Element, where: str, path: str | Path) -> float | None:
+    text = _text(obj, "score")
+    if not text:
+        return None
+    value = _number(text, f"{where}/score", path)
+    if not 0.0 <= value <= 1.0:
+        raise FormatError(path, f"score {text!r} is not between 0 and 1",
+                          element=f"{where}/score")
+    return value
 
 
 def read_voc(path: str | Path, log: ProblemLog | None = None) -> VocAnnotation:
@@ -235,8 +249,12 @@ def _pixel_span(low: float, high: float, size: int) -> tuple[int, int]:
 
 
 def format_voc(boxes: Sequence[Box], class_names: Sequence[str], image_path: str | Path,
-               width: int, height: int, *, depth: int = 3, verified: bool = False) -> bytes:
-    """The bytes of a VOC file with every field labelImg writes (integer coordinates)."""
+               width: int, height: int, *, depth: int = 3, verified: bool = False,
+               scores: Sequence[float] | None = None) -> bytes:
+    """The bytes of a VOC file with every field labelImg writes (integer coordinates).
+
+    ``scores`` (detections) adds a ``<score>`` to each object, so ``eval`` can rank them.
+    """
     image_path = Path(image_path)
     root = etree.Element("annotation")
     if verified:
@@ -251,7 +269,7 @@ def format_voc(boxes: Sequence[Box], class_names: Sequence[str], image_path: str
     etree.SubElement(size, "height").text = str(int(height))
     etree.SubElement(size, "depth").text = str(int(depth))
     etree.SubElement(root, "segmented").text = "0"
-    for box in boxes:
+    for index, box in enumerate(boxes):
         xmin, xmax = _pixel_span(box.x1, box.x2, int(width))
         ymin, ymax = _pixel_span(box.y1, box.y2, int(height))
         obj = etree.SubElement(root, "object")
@@ -261,6 +279,8 @@ def format_voc(boxes: Sequence[Box], class_names: Sequence[str], image_path: str
         touches = xmin == 1 or ymin == 1 or xmax == width or ymax == height
         etree.SubElement(obj, "truncated").text = "1" if touches else "0"
         etree.SubElement(obj, "difficult").text = "1" if box.difficult else "0"
+        if scores is not None:
+            etree.SubElement(obj, "score").text = f"{scores[index]:.6f}"
         bndbox = etree.SubElement(obj, "bndbox")
         for tag, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
             etree.SubElement(bndbox, tag).text = str(value)

@@ -150,17 +150,18 @@ def locked_folder(folder: Path) -> Iterator[None]:
             os.close(fd)  # closing releases the lock
 
 
-def hold_folder(folder: Path) -> int | None:
+def hold_folder(folder: Path, busy: str = "is being written by another run; choose "
+                "another folder or wait for that run to end") -> int | None:
     """Lock ``folder`` for as long as this process keeps the returned descriptor open
-    (or dies): a second process gets WorkbenchError. None where flock is not available."""
+    (or dies): a second process gets WorkbenchError("FOLDER: ``busy``"). None where flock
+    is not available."""
     fd = _open_folder(folder)
     if fd is None:
         return None
     held = _try_lock(fd, blocking=False)
     if held is False:
         os.close(fd)
-        raise WorkbenchError(f"{folder}: is being written by another run; choose another "
-                             "folder or wait for that run to end")
+        raise WorkbenchError(f"{folder}: {busy}")
     if held is None:
         os.close(fd)
         return None

@@ -12,6 +12,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 FORMATS = ("yolo", "voc", "coco", "csv")
 SPLITS = ("train", "valid", "test", "trainval")
 DEFAULT_CONF = 0.25
+RUN_MARKER = ".workbench-detect.json"  # in every --out folder detect made: what made it
 
 
 def add_parser(subparsers) -> None:
@@ -54,7 +55,16 @@ def add_parser(subparsers) -> None:
                    "list file of your own images; 100-300 is plenty; the result is cached)")
     p.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1; "
                    "helps on a GPU, not on a small CPU)")
-    p.add_argument("--out", metavar="DIR", help="write detections into this folder")
+    p.add_argument("--out", metavar="DIR", help="write detections into this folder: a new or "
+                   "empty one, or an earlier detect run of the same SRC (and --split), which "
+                   "is replaced whole. The run is built in a private folder beside DIR and "
+                   "moved into place when complete (of two runs into one new DIR at once, "
+                   "the second says DIR was created by another run, exit 2). Any other "
+                   "non-empty DIR is refused unless --exist-ok; DIR never receives "
+                   "predictions over SRC's own label files")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="add this run's files to a non-empty --out that is not an earlier run "
+                   "of SRC (files of the same name are replaced, the others stay)")
     p.add_argument("--format", default="yolo", choices=FORMATS,
                    help="output format with --out (default yolo)")
     p.add_argument("--save-images", action="store_true",
@@ -133,12 +143,18 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("--save-images needs --out DIR")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise WorkbenchError(f"--out {args.out}: is a file; give a folder")
+    if args.exist_ok and not args.out:
+        raise WorkbenchError("--exist-ok needs --out DIR")
     if args.every < 1:
         raise WorkbenchError(f"--every must be 1 or more, got {args.every}")
     src = Path(args.src)
     as_video = is_video(src) and not args.split
     if not as_video and (args.save_video or args.every != 1):
         raise WorkbenchError(f"{src}: --every and --save-video need a video as SRC")
+    if args.save_video:
+        from workbench.output_guard import refuse_input_as_output
+
+        refuse_input_as_output(args.save_video, [src], "--save-video")
     saver = (VideoWriter(args.save_video) if args.save_video else None)
     bundle = _bundle(args)
     if args.conf is None:
@@ -155,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
     if not as_video and not paths:
         raise WorkbenchError(f"{src}: no images found")
     stems = output_stems(paths, src) if args.out else {}
+    # every refusal of --out before any model loads or any file is written
+    output = (DetectOutput.plan(args, src, paths, stems, as_video, bundle) if args.out
+              else None)
     size = parse_size_arg(args.size) if args.size else None
     from .detect_ray import run_on_ray, wants_ray
 
@@ -162,13 +181,13 @@ def run(args: argparse.Namespace) -> int:
         if as_video or args.calibrate:
             raise WorkbenchError(f"{src}: --ray runs on images without --calibrate (int8 is "
                                  "calibrated once, locally); run a video or --calibrate locally")
-        return run_on_ray(args, bundle, paths, size, stems)
+        return run_on_ray(args, bundle, paths, size, stems, output)
     detector = Detector(bundle, args.backend, size, args.letterbox,
                         precision=args.precision, calibrate=args.calibrate)
     names = detector.class_names
-    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images,
+    writer = (DetectionWriter(output.open(), args.format, names, args.save_images,
                               video=src.name if as_video else None)
-              if args.out else None)
+              if output is not None else None)
     summary = RunSummary()
     skipped = []
     keep = args.save_images or saver is not None
@@ -203,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         if saver is not None:
             saver.abort()
+        if output is not None:
+            output.discard()  # nothing of a failed run reaches OUT
         raise
     finally:
         if video is not None:
@@ -211,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         saver.close()
     if writer is not None:
         writer.close()
+        output.finish()
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
     done = summary.images - summary.skipped
@@ -218,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
           f"{summary.images_per_second:.1f} {unit}/s"
           + (f", {summary.skipped} skipped" if summary.skipped else "")
           + (f"; written to {args.out} ({args.format})" if args.out else "")
+          + (f" (replacing the earlier run of {src} there)" if output and output.replaces
+             else "")
           + (f"; video written to {args.save_video}" if saver is not None else ""))
     print(f"backend: {detector.backend.engine} ({detector.backend.reason})")
     return 0 if done else 1
@@ -230,6 +254,156 @@ def _print_detections(result, names: list[str]) -> None:
                                            d.class_ids.tolist(), strict=True):
         name = names[c] if c < len(names) else str(c)
         print(f"{where}\t{name}\t{score:.4f}\t{x1:.1f}\t{y1:.1f}\t{x2:.1f}\t{y2:.1f}")
+
+
+class DetectOutput:
+    """How a run reaches ``--out``: built in a private folder beside OUT and published whole
+    by one rename (OUT new, empty, or an earlier run of the same source, which it replaces),
+    or written into OUT as it goes (``--exist-ok`` on another non-empty folder).
+
+    ``plan`` only checks (nothing is written); ``open`` returns the folder to write into;
+    ``finish`` writes the run marker and publishes; ``discard`` drops a failed run.
+    """
+
+    def __init__(self, out: Path, state: tuple[str, bytes | None], marker: dict,
+                 earlier: dict | None) -> None:
+        self.out, self.state, self.marker, self.earlier = out, state, marker, earlier
+        self.adding = state[0] in ("other", "link") or (state[0] == "marked"
+                                                          and earlier is not None
+                                                          and not _same_run(earlier, marker))
+        self.replaces = state[0] == "marked" and not self.adding
+        self.staged = None
+
+    @classmethod
+    def plan(cls, args: argparse.Namespace, src: Path, paths: list[Path],
+             stems: dict[Path, Path], as_video: bool, bundle) -> DetectOutput:
+        """The checks of --out: no label file of SRC written over, no silent mix of runs."""
+        import uuid
+
+        from workbench.errors import WorkbenchError
+        from workbench.output_guard import folder_state
+
+        out = Path(args.out)
+        state = folder_state(out, RUN_MARKER)
+        if state[0] != "absent" and not as_video:  # a new folder holds no label file
+            _refuse_label_overwrite(out, src, paths, stems, args.format)
+        marker = {"made_by": "workbench detect", "source": str(src.resolve()),
+                  "split": args.split, "format": args.format, "model": str(bundle.cfg),
+                  "run": uuid.uuid4().hex}
+        earlier = _read_marker(state[1]) if state[0] == "marked" else None
+        if state[0] == "marked" and earlier is None:
+            state = ("other", None)  # a marker we cannot read is not ours to replace
+        plan = cls(out, state, marker, earlier)
+        if plan.adding and not args.exist_ok:
+            what = (f"holds the output of an earlier detect of {earlier['source']}"
+                    + (f" --split {earlier['split']}" if earlier.get("split") else "")
+                    + (" and others" if earlier.get("mixed") else "")
+                    if earlier is not None
+                    else f"is not empty and is not an earlier `workbench detect` run of {src}")
+            raise WorkbenchError(f"{out}: {what}; choose another folder, or add --exist-ok to "
+                                 "add this run's files to it")
+        return plan
+
+    def open(self) -> Path:
+        from workbench.output_guard import StagedFolder
+
+        if self.adding:
+            return self.out
+        self.staged = StagedFolder(self.out, RUN_MARKER, self.state)
+        return self.staged.path
+
+    def finish(self, complete: bool = True) -> None:
+        """Write the marker and put the run in place; WorkbenchError when another run
+        created OUT meanwhile (this run's files are dropped then)."""
+        import json
+
+        from workbench.atomic import atomic_write_text
+
+        if self.staged is not None:
+            self.marker["complete"] = complete
+            atomic_write_text(self.staged.path / RUN_MARKER,
+                              json.dumps(self.marker, indent=1) + "\n")
+            self.staged.publish()
+        elif self.earlier is not None:  # added to an earlier run: never replaced as one again
+            added = self.earlier.setdefault("added", [])
+            added.append({k: self.marker[k] for k in ("source", "split", "format", "run")})
+            self.earlier["mixed"] = True
+            atomic_write_text(self.out / RUN_MARKER, json.dumps(self.earlier, indent=1) + "\n")
+
+    def discard(self) -> None:
+        if self.staged is not None:
+            self.staged.discard()
+
+
+def _read_marker(data: bytes | None) -> dict | None:
+    """A run marker's contents, None when it is not one detect wrote."""
+    import json
+
+    try:
+        marker = json.loads(data or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(marker, dict) or marker.get("made_by") != "workbench detect":
+        return None
+    return marker
+
+
+def _same_run(earlier: dict, marker: dict) -> bool:
+    """OUT holds only an earlier run of this source (and split): a rerun replaces it."""
+    return (not earlier.get("mixed") and earlier.get("source") == marker["source"]
+            and earlier.get("split") == marker["split"])
+
+
+def _planned_files(out: Path, stems: dict[Path, Path], fmt: str) -> list[Path]:
+    """The label-like files a run writes under ``out`` (not its annotated images)."""
+    suffix = {"yolo": ".txt", "voc": ".xml"}.get(fmt)
+    files = [_with_suffix(out / stem, suffix) for stem in stems.values()] if suffix else []
+    fixed = {"yolo": ["classes.txt"], "coco": ["detections.json", "images.json"],
+             "csv": ["detections.csv"]}[fmt]
+    return files + [out / name for name in fixed]
+
+
+def _source_label_files(src: Path, paths: list[Path]) -> list[Path]:
+    """Where SRC's labels are (or would be): each image's label files in SRC's layout, its
+    class lists, split lists and COCO files. A list file or an image: labels beside."""
+    from workbench.layouts import CLASS_FILES, LABEL_SUFFIXES, Layout, detect_layout
+
+    if src.is_dir():
+        layout = detect_layout(src)
+        images = layout.images()
+        folders = {layout.root, *([layout.label_root] if layout.label_root else [])}
+        extra = [*layout.split_files().values(), *layout.root.glob("*.json")]
+    else:
+        layout = Layout("beside", src.resolve().parent)
+        images = [p.resolve() for p in paths]
+        folders, extra = {p.parent for p in images}, []
+    extra += [folder / name for folder in folders for name in CLASS_FILES]
+    return [layout.label_path(p, s) for p in images for s in LABEL_SUFFIXES] + extra
+
+
+def _refuse_label_overwrite(out: Path, src: Path, paths: list[Path], stems: dict[Path, Path],
+                            fmt: str) -> None:
+    """WorkbenchError when a file this run would write under ``out`` is (or would become)
+    a label file of SRC: the same folder and name, or the same file through a link."""
+    from workbench.errors import WorkbenchError
+    from workbench.output_guard import file_id
+
+    labels = _source_label_files(src, paths)
+    folder_ids: dict[Path, tuple[int, int] | None] = {}
+
+    def slot(path: Path):  # (folder's id, name): also matches a label not written yet
+        if path.parent not in folder_ids:
+            folder_ids[path.parent] = file_id(path.parent)
+        return folder_ids[path.parent], path.name
+
+    slots = {slot(p) for p in labels}
+    existing = {file_id(p) for p in labels} - {None}
+    for planned in _planned_files(out, stems, fmt):
+        where = slot(planned)
+        if (where[0] is not None and where in slots) or file_id(planned) in existing:
+            raise WorkbenchError(f"{planned}: is a label file of the source {src}; detect "
+                                 f"--out {out} would write predictions over it. Write them to "
+                                 "a prediction set (the Detect dock) or another folder")
 
 
 def _with_suffix(stem: Path, suffix: str) -> Path:

@@ -2,7 +2,8 @@
 
 Same arguments, writers and closing lines as the local run (`commands/detect.py`); the work
 goes to `workbench/detect/ray_runner.py`. Ctrl+C stops this job (the cluster keeps running),
-keeps what was written and writes the collected COCO/CSV results of the finished images.
+keeps what was written and writes the collected COCO/CSV results of the finished images
+(published to --out like a finished run, its run marker saying ``"complete": false``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def wants_ray(args: argparse.Namespace) -> bool:
 
 
 def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
-               stems: dict[Path, Path]) -> int:
+               stems: dict[Path, Path], output=None) -> int:
+    """``output``: the run's ``commands.detect.DetectOutput`` (--out checked), or None."""
     from workbench.darknet.validate import check_bundle
     from workbench.detect.detector import parse_size
     from workbench.detect.pipeline import RunSummary
@@ -53,8 +55,8 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
                             letterbox=args.letterbox, conf=args.conf, nms=args.nms,
                             batch=args.batch, keep_images=args.save_images,
                             precision=args.precision, summary=ray_summary)
-    writer = (DetectionWriter(Path(args.out), args.format, names, args.save_images)
-              if args.out else None)
+    writer = (DetectionWriter(output.open(), args.format, names, args.save_images)
+              if output is not None else None)
     try:
         with ProgressBar("detect", len(paths)) as bar:
             for result in results:
@@ -73,12 +75,14 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
         results.close()  # stops the Ray job now; a cluster we joined keeps running
         if writer is not None:
             writer.close()
+            _publish_partial(output)
         if isinstance(exc, KeyboardInterrupt):
             print(f"cancelled after {summary.images} of {len(paths)} images"
                   + (f"; their results are in {args.out}" if args.out else ""), file=sys.stderr)
         raise
     if writer is not None:
         writer.close()
+        output.finish()
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
     summary.seconds = ray_summary.seconds
@@ -90,3 +94,15 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
     for line in ray_summary.lines():
         print(line)
     return 0 if done else 1
+
+
+def _publish_partial(output) -> None:
+    """Put a stopped run's finished files in place; a refusal (another run created --out
+    meanwhile) is one more line, not a second traceback over the first error."""
+    from workbench.errors import WorkbenchError
+
+    try:
+        output.finish(complete=False)
+    except (WorkbenchError, OSError) as exc:
+        output.discard()
+        print(f"workbench detect: {exc}", file=sys.stderr)

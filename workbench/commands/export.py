@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.darknet.onnx_export import export_files
     from workbench.darknet.validate import check_bundle
     from workbench.errors import WorkbenchError
+    from workbench.output_guard import refuse_input_as_output
 
     files = (args.cfg, args.weights, args.names)
     if args.model and any(files):
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"--out {out}: is a folder; give a file name such as model.onnx")
     if not out.parent.is_dir():
         raise WorkbenchError(f"--out {out}: folder {out.parent} does not exist")
+    refuse_input_as_output(out, [bundle.cfg, bundle.weights, bundle.names])
     start = time.perf_counter()
     checked = check_bundle(bundle, width, height)  # what detect refuses, export refuses
     names, cfg = checked.class_names, checked.cfg

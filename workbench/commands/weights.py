@@ -26,8 +26,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from workbench.darknet.cfg import read_cfg
     from workbench.darknet.weights import (
         conv_layer_sizes,
@@ -36,14 +34,15 @@ def run(args: argparse.Namespace) -> int:
         write_weights,
     )
     from workbench.errors import WorkbenchError
+    from workbench.output_guard import refuse_input_as_output
 
+    # before anything is read: OUT = the cfg once overwrote the cfg with weights
+    refuse_input_as_output(args.out, [args.cfg, args.weights])
     cfg = read_cfg(args.cfg)
     n = args.layers
     if not 1 <= n <= len(cfg.layers):
         raise WorkbenchError(f"N must lie between 1 and {len(cfg.layers)} (the layers of "
                              f"{args.cfg}), got {n}")
-    if Path(args.out).resolve() == Path(args.weights).resolve():
-        raise WorkbenchError(f"--out {args.out} is the input file; choose another name")
     transfer = read_weights_for_transfer(args.weights, cfg)
     wanted = [i for i, *_ in conv_layer_sizes(cfg) if i < n]
     missing = [i for i in wanted if i not in transfer.weights.layers]

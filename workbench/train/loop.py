@@ -42,7 +42,12 @@ from workbench.errors import WorkbenchError
 from workbench.train.augment import AugmentSettings
 from workbench.train.ema import DEFAULT_DECAY
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
-from workbench.train.run_folder import check_fresh_run_dir, read_saved_run
+from workbench.train.run_folder import (
+    check_fresh_run_dir,
+    claim_run_dir,
+    read_saved_run,
+    release_run_dirs,
+)
 from workbench.train.schedule import schedule_for
 
 TEMPLATES = ("yolov3-tiny", "yolov3", "demo-tiny")
@@ -375,6 +380,8 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_records:
     run's non-chief workers) leaves RUN_DIR to the chief."""
     run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
     config_path = run_dir / "config.json"
+    if write:  # held before it is checked: two runs never both find it fresh and share it
+        claim_run_dir(run_dir)
     if settings.resume:
         previous = read_saved_run(run_dir, class_names)
         return run_dir, previous.cfg, previous.schedule, previous.config, previous
@@ -414,7 +421,6 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_records:
     if anchors_note:
         saved["anchors_note"] = anchors_note
     if write:  # not on a multi-worker run's non-chief workers: the chief writes RUN_DIR
-        run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "model.cfg", format_cfg(cfg))
         atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
     return run_dir, cfg, schedule, saved, None
@@ -438,6 +444,7 @@ def train(settings: TrainSettings, reporter: Reporter | None = None,
             return TrainResult("interrupted", run_dir, None, None, 0, 0, 0, [])
         return _train(settings, reporter, stop)
     finally:
+        release_run_dirs()  # the run folder is free for the next run (or a resume)
         stop.uninstall()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from workbench.darknet.cfg import DarknetCfg, read_cfg
 from workbench.darknet.validate import check_cfg
 from workbench.errors import WorkbenchError
+from workbench.output_guard import hold_folder
 from workbench.train.protocol import read_metrics_csv
 from workbench.train.schedule import LearningRateSchedule
 
@@ -157,3 +159,29 @@ def check_fresh_run_dir(run_dir: Path) -> None:
     if results:
         raise WorkbenchError(f"{run_dir}: already holds a training run ({', '.join(results)}); "
                              "add --resume to continue it or choose another --out")
+
+
+#: run folders this process writes, each held by an flock on its descriptor: released by
+#: ``release_run_dirs`` or when the process ends (a killed run frees its folder)
+_held: dict[Path, int] = {}
+
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Create RUN_DIR if needed and hold it for this process, before anything in it is
+    checked or written: of two ``train --out RUN`` started together one wins, the other
+    stops with one line instead of both writing one folder. Claiming a folder this process
+    already holds (a resume in the same process) is a no-op."""
+    key = run_dir.resolve()
+    if key in _held:
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = hold_folder(run_dir, "was created by another run, which is still writing it "
+                     "(another `workbench train`); choose another --out")
+    if fd is not None:
+        _held[key] = fd
+
+
+def release_run_dirs() -> None:
+    """Let other processes train in the folders this one held (its training is over)."""
+    while _held:
+        os.close(_held.popitem()[1])

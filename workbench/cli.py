@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 
+from workbench.commands.examples import format_examples
 from workbench.errors import WorkbenchError, describe_os_error
 
 # verb name -> module under workbench.commands (order = order in --help)
@@ -32,8 +33,15 @@ VERBS = {
 
 
 class _Parser(argparse.ArgumentParser):
+    examples = ""  # real command lines shown after the options (commands/examples.py)
+
     def error(self, message: str) -> None:  # one clear line, exit code 2
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def format_help(self) -> str:
+        # appended as they are: argparse's formatter would re-wrap the command lines
+        text = super().format_help()
+        return f"{text}\n{self.examples}" if self.examples else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "object detectors. With no verb, opens the GUI.")
     from workbench import __version__
 
-    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("-V", "--version", action="version",
+                        version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for module_name in VERBS.values():
         try:
@@ -51,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # verb not built yet
             raise
         module.add_parser(sub)
+    for verb, verb_parser in sub.choices.items():
+        verb_parser.examples = format_examples(verb)
     return parser
 
 

@@ -89,3 +89,30 @@ def test_short_version_flag(capsys):
         main(["-V"])
     assert exit_.value.code == 0
     assert re.fullmatch(r"workbench \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_local_link_and_docs_pointer_resolves():
+    broken = []
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not ours to check offline
+            file, _, anchor = target.partition("#")
+            path = (doc.parent / file).resolve() if file else doc
+            if not path.exists():
+                broken.append(f"{doc.name}: {target}: no such file")
+            elif anchor and path.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+                if anchor not in {_anchor(h) for h in headings}:
+                    broken.append(f"{doc.name}: {target}: no such heading")
+    # the docs the code's messages send users to
+    for source in [*ROOT.glob("workbench/**/*.py"), *ROOT.glob("ui/**/*.py")]:
+        for name in re.findall(r"docs/([\w-]+\.md)", source.read_text(encoding="utf-8")):
+            if not (ROOT / "docs" / name).is_file():
+                broken.append(f"{source.relative_to(ROOT)}: docs/{name}: no such file")
+    assert not broken, "\n".join(broken)

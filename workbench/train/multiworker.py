@@ -52,7 +52,7 @@ def role_from_env(environ: dict | None = None) -> WorkerRole:
     if not text.strip():
         raise WorkbenchError("--strategy multiworker needs TF_CONFIG: set it on every worker to "
                              '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": '
-                             '{"type": "worker", "index": N}} (docs/training.md)')
+                             '{"type": "worker", "index": N}} (docs/scaling.md, "Training across machines")')
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]

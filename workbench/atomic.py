@@ -7,8 +7,13 @@ folder is fsync'ed so the rename itself survives a power cut.
 Rules for what is already there:
 
 - a symbolic link is written *through*: the file it points to is replaced (in that file's
-  folder) and the link stays a link, so a ``classes.txt`` shared by several data sets
-  stays shared;
+  folder) and the link stays a link;
+- inside a :func:`writes_inside` block (every save into a data set folder, a prediction
+  set), a path that goes through a link (the file or a folder above it) to somewhere
+  outside the block's folders is refused before anything is written: a downloaded data
+  set whose ``data.yaml`` or ``classes.txt`` links to ``~/.bashrc`` must not get the
+  program to rewrite that file. A path without a link is never refused (``--labels DIR``
+  may name a folder elsewhere on purpose);
 - a read-only file (no write permission bit) is refused with a PermissionError naming it,
   even for root, who could otherwise rename over it;
 - the new file keeps the old one's permission bits; a new file gets the usual
@@ -26,8 +31,42 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from workbench.errors import FormatError
+from workbench.files import open_regular, resolved_inside
+
 _CHUNK = 1 << 20
 _deferred = threading.local()  # per thread: the GUI's saves never lose their fsync
+_confined = threading.local()  # per thread: the folders of the innermost writes_inside
+
+
+@contextmanager
+def writes_inside(*roots: str | Path) -> Iterator[None]:
+    """Writes in this block (this thread only) refuse, with a FormatError naming the file, a
+    target reached through a link that leads outside every one of ``roots``.
+
+    One check at the one place every save goes through, instead of one per writer: the
+    writers of labels, class lists, split files and data.yaml live in several modules.
+    """
+    previous = getattr(_confined, "roots", None)
+    _confined.roots = tuple(Path(r) for r in roots)
+    try:
+        yield
+    finally:
+        _confined.roots = previous
+
+
+def check_write_inside(path: str | Path, *roots: str | Path) -> None:
+    """FormatError naming ``path`` when it goes through a link to a place outside ``roots``.
+
+    Callers that write several files call this for all of them first, so a refusal
+    leaves none of them written (a split is all its files or none)."""
+    lexical = os.path.abspath(path)
+    real = os.path.realpath(path)
+    if real == lexical or any(resolved_inside(real, root) for root in roots):
+        return  # no link on the way, or one that stays inside
+    where = " or ".join(str(r) for r in roots)
+    raise FormatError(path, f"leads through a link to {real}, outside {where}; not "
+                      "written (replace the link with a copy to edit it here)")
 
 
 @contextmanager
@@ -64,8 +103,6 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
     ``src`` must be a regular file (a FIFO or device is refused, see
     :func:`workbench.files.open_regular`); errors name the file at fault.
     """
-    from workbench.files import open_regular
-
     fd = open_regular(src)
 
     def chunks() -> Iterable[bytes]:
@@ -81,6 +118,9 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
 def atomic_write_chunks(path: str | Path, chunks: Iterable[bytes]) -> None:
     """Write the concatenated ``chunks`` to ``path`` atomically (see the module rules)."""
     path = Path(path)
+    roots = getattr(_confined, "roots", None)
+    if roots is not None:
+        check_write_inside(path, *roots)
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         old = os.stat(target)

@@ -22,6 +22,13 @@ MAX_LABEL_BYTES = 16 << 20
 MAX_COCO_BYTES = 2 << 30
 # an image file larger than this is refused before reading
 MAX_IMAGE_BYTES = 1 << 30
+# small metadata files read by name. An Ultralytics data.yaml holds names and a few paths
+# (100,000 class names fit in about 2 MiB); a prediction set's run.json lists every image
+# it covers in about 64 bytes each (64 MiB: a million images); a bundle's thresholds.json
+# holds two keys.
+MAX_DATA_YAML_BYTES = 4 << 20
+MAX_RUN_INFO_BYTES = 64 << 20
+MAX_SMALL_JSON_BYTES = 1 << 20
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device",
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
@@ -36,6 +43,16 @@ def not_regular(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return None
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def resolved_inside(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path``, every link resolved, lies in the folder ``root`` (also resolved).
+
+    Resolve first, then compare: ``a/../../x`` and a link named like a data set file that
+    leads elsewhere both show up as outside."""
+    real = os.path.realpath(path)
+    top = os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def open_regular(path: str | Path, error: type[FormatError] = FormatError) -> int:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from workbench.atomic import atomic_write_bytes
+from workbench.atomic import atomic_write_bytes, check_write_inside, writes_inside
 from workbench.dataset import ClassList, Dataset, ImageRecord
 from workbench.errors import FormatError, ImageError, WorkbenchError
 from workbench.formats import ProblemLog, decode_text, read_bytes, split_lines
@@ -333,6 +333,11 @@ def _read_verified(dataset: Dataset) -> None:
 def save_verified(dataset: Dataset, record: ImageRecord) -> Path | None:
     """Add or remove ``record`` in ``verified.txt`` (atomic; the file is created only when an
     image is verified). Other lines stay as they are, in their order."""
+    with _writes_inside(dataset):
+        return _save_verified(dataset, record)
+
+
+def _save_verified(dataset: Dataset, record: ImageRecord) -> Path | None:
     path = dataset.root / VERIFIED_FILE
     entry = record.path.relative_to(dataset.root).as_posix()
     lines = []
@@ -345,6 +350,19 @@ def save_verified(dataset: Dataset, record: ImageRecord) -> Path | None:
     lines = [*lines, entry] if record.verified else [line for line in lines if line != entry]
     atomic_write_bytes(path, "".join(f"{line}\n" for line in lines).encode("utf-8"))
     return path
+
+
+def _writes_inside(dataset: Dataset):
+    """Saves of ``dataset`` refuse a file reached through a link out of the data set folder
+    (or out of the label folder, which ``--labels DIR`` may put elsewhere): a downloaded
+    data set's ``classes.txt`` linking to ``~/.bashrc`` must not get that file rewritten."""
+    return writes_inside(*_roots(dataset))
+
+
+def _roots(dataset: Dataset) -> list[Path]:
+    layout = dataset.layout
+    extra = [layout.label_root] if layout is not None and layout.label_root else []
+    return [dataset.root, *extra]
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -380,7 +398,12 @@ def save_labels(dataset: Dataset, record: ImageRecord,
     :func:`save_classes`); without VOC, the image's line in ``verified.txt``. A VOC file keeps
     the ``<depth>`` its earlier version said. Returns the files written.
     """
-    formats = tuple(formats)
+    with _writes_inside(dataset):
+        return _save_labels(dataset, record, tuple(formats))
+
+
+def _save_labels(dataset: Dataset, record: ImageRecord, formats: tuple[str, ...]
+                 ) -> list[Path]:
     for fmt in formats:
         if fmt not in LABEL_SUFFIX:
             raise ValueError(f"cannot save labels as {fmt!r}: choose from "
@@ -471,6 +494,8 @@ def save_classes(dataset: Dataset) -> Path:
     added or (after relabeling) removed classes.
     """
     path = dataset_classes_path(dataset)
-    _keep_backup(dataset, path)
-    _write_names(dataset, path, dataset.classes.names)
+    with _writes_inside(dataset):
+        check_write_inside(path, *_roots(dataset))  # before the backup of a damaged one
+        _keep_backup(dataset, path)
+        _write_names(dataset, path, dataset.classes.names)
     return path

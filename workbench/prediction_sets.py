@@ -6,18 +6,28 @@ its default format (``rel/stem.txt`` lines ``class cx cy w h confidence`` and
 it covers (relative path, width, height), so a set is read back (overlay, export, evaluation)
 without the model and without decoding images. The folder is hidden, so the data set's image
 list and statistics never see it. ``ROOT`` is the folder the images were taken from.
+
+A set folder may come from elsewhere (a copied or downloaded data set), so nothing read
+from it is trusted: a set is a real folder (a link named like a set is neither listed nor
+read), ``run.json`` is a regular file of at most 64 MiB whose every field is checked (types,
+finite numbers, ranges, image paths relative and without ``..``), and every path built
+from it is resolved and must stay in the set folder (prediction files) or in ``ROOT``
+(images). Each failure is one FormatError naming the file (and the field).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
-from workbench.atomic import atomic_write_text
-from workbench.dataset import Box
+from workbench.atomic import atomic_write_text, writes_inside
+from workbench.dataset import MAX_CLASSES, Box
 from workbench.errors import FormatError, WorkbenchError
+from workbench.files import MAX_RUN_INFO_BYTES, resolved_inside
 
 PREDICTIONS_DIR = ".predictions"
 INFO_FILE = "run.json"
@@ -42,12 +52,37 @@ def set_folder(root: str | Path, name: str) -> Path:
 
 
 def list_sets(root: str | Path) -> list[str]:
-    """Names of the prediction sets under ``root``, sorted."""
+    """Names of the prediction sets under ``root``, sorted: real folders only (a link to a
+    folder elsewhere is not a set of this data set)."""
+    import os
+
     folder = sets_folder(root)
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir() and not p.name.startswith("."))
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(e.name for e in entries
+                          if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+    except OSError:
+        return []
+
+
+def check_set_dir(set_dir: str | Path) -> Path:
+    """``set_dir`` when it is no link and sits in no linked ``.predictions`` folder; a
+    FormatError naming it otherwise (a link would lead reads and writes elsewhere)."""
+    set_dir = Path(set_dir)
+    for folder in (set_dir, set_dir.parent):
+        if folder.is_symlink():
+            raise FormatError(folder, "is a link; a prediction set is a real folder in the "
+                              "data set folder; not read or written")
+    return set_dir
+
+
+def _confined(path: Path, top: Path, what: str) -> Path:
+    """``path`` when, links resolved, it lies in ``top``; a FormatError naming it else."""
+    if not resolved_inside(path, top):
+        raise FormatError(path, f"leads outside the {what} {top}; not read")
+    return path
 
 
 def label_path(set_dir: Path, rel: str | Path) -> Path:
@@ -92,20 +127,135 @@ class RunInfo:
 
 
 def write_info(set_dir: Path, info: RunInfo) -> None:
-    atomic_write_text(Path(set_dir) / INFO_FILE, info.to_json())
+    set_dir = check_set_dir(set_dir)
+    with writes_inside(set_dir):
+        atomic_write_text(set_dir / INFO_FILE, info.to_json())
 
 
 def read_info(set_dir: Path) -> RunInfo:
-    path = Path(set_dir) / INFO_FILE
+    """The set's ``run.json``, every field checked; FormatError naming the file (and the
+    field) otherwise."""
+    from workbench.formats import decode_text, read_bytes
+
+    set_dir = check_set_dir(set_dir)
+    path = _confined(set_dir / INFO_FILE, set_dir, "prediction set folder")
+    text = decode_text(read_bytes(path, MAX_RUN_INFO_BYTES), path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        info = RunInfo(**{k: v for k, v in data.items() if k in RunInfo.__dataclass_fields__})
-        info.size = tuple(info.size)  # type: ignore[assignment]
-        info.images = [(str(r), int(w), int(h)) for r, w, h in info.images]
-        info.renamed = {str(k): str(v) for k, v in dict(info.renamed).items()}
-    except (OSError, ValueError, TypeError) as exc:
-        raise FormatError(path, f"not a prediction set's run file: {exc}") from None
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested deep
+        raise FormatError(path, f"not a prediction set's run file: "
+                          f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise FormatError(path, "not a prediction set's run file: expected a JSON object")
+    return _info_from(data, path)
+
+
+# run.json's fields: name -> check(value, where) returning the value RunInfo holds
+def _info_from(data: dict[str, Any], path: Path) -> RunInfo:
+    info = RunInfo()
+    for name, check in _FIELDS.items():
+        if name in data:  # a missing field keeps its default (older run files)
+            setattr(info, name, check(data[name], _Where(path, name)))
     return info
+
+
+@dataclass
+class _Where:
+    """The file and field being checked, for the one-line error."""
+
+    path: Path
+    name: str
+
+    def error(self, expected: str, value: Any) -> FormatError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return FormatError(self.path, f"{self.name}: expected {expected}, got {shown}",
+                           element=None)
+
+    def at(self, index: Any) -> _Where:
+        return _Where(self.path, f"{self.name}[{index!r}]")
+
+
+_MAX_SIDE = (1 << 31) - 1  # image sides and the network size: what int32 math holds
+
+
+def _text(value: Any, where: _Where) -> str:
+    if not isinstance(value, str):
+        raise where.error("a string", value)
+    return value
+
+
+def _number(low: float, high: float) -> Any:
+    def check(value: Any, where: _Where) -> float:
+        # bool is an int to Python, not a number to us; inf and nan (1e400, NaN) fail here
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or not low <= value <= high):
+            raise where.error(f"a number from {low:g} to {high:g}", value)
+        return float(value)
+    return check
+
+
+def _whole(value: Any, where: _Where, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _MAX_SIDE:
+        raise where.error(f"a whole number from {low} to {_MAX_SIDE}", value)
+    return value
+
+
+def _flag(value: Any, where: _Where) -> bool:
+    if not isinstance(value, bool):
+        raise where.error("true or false", value)
+    return value
+
+
+def _relative(value: Any, where: _Where) -> str:
+    """An image path relative to the set's root: no absolute path, drive or ``..`` (read
+    with Windows' rules too, which also split at backslashes)."""
+    value = _text(value, where)
+    windows = PureWindowsPath(value)
+    if (not value or "\x00" in value or PurePosixPath(value).is_absolute() or windows.anchor
+            or ".." in windows.parts):
+        raise where.error("a path relative to the set's folder, without ..", value)
+    return value
+
+
+def _size(value: Any, where: _Where) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise where.error("[width, height]", value)
+    return (_whole(value[0], where.at(0)), _whole(value[1], where.at(1)))
+
+
+def _strings(value: Any, where: _Where, limit: int | None = None) -> list[str]:
+    if not isinstance(value, list) or (limit is not None and len(value) > limit):
+        raise where.error("a list of strings" + (f" (at most {limit:,})" if limit else ""),
+                          value)
+    return [_text(item, where.at(i)) for i, item in enumerate(value)]
+
+
+def _images(value: Any, where: _Where) -> list[tuple[str, int, int]]:
+    if not isinstance(value, list):
+        raise where.error("a list of [path, width, height]", value)
+    images = []
+    for i, item in enumerate(value):
+        at = where.at(i)
+        if not isinstance(item, list) or len(item) != 3:
+            raise at.error("[path, width, height]", item)
+        images.append((_relative(item[0], at), _whole(item[1], at, 1), _whole(item[2], at, 1)))
+    return images
+
+
+def _renamed(value: Any, where: _Where) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise where.error("a mapping of image path to file stem", value)
+    return {_relative(k, where): _relative(v, where.at(k)) for k, v in value.items()}
+
+
+_FIELDS = {
+    "model": _text, "engine": _text, "reason": _text, "source": _text, "started": _text,
+    "conf": _number(0.0, 1.0), "nms": _number(0.0, 1.0), "size": _size,
+    "classes": lambda v, w: _strings(v, w, MAX_CLASSES),
+    "seconds": _number(0.0, 1e9), "cancelled": _flag, "images": _images,
+    "skipped": _strings, "renamed": _renamed,
+}
 
 
 @dataclass
@@ -121,16 +271,18 @@ def read_predictions(set_dir: Path, rel: str | Path, width: int, height: int,
                      renamed: dict[str, str] | None = None) -> Predictions | None:
     """The predictions of one image, or None when the set has no file for it. ``renamed``:
     the set's ``RunInfo.renamed`` (where images with clashing names were written)."""
+    import os
+
+    from workbench.formats import decode_text, read_bytes
     from workbench.formats.yolo import parse_yolo_detections
 
+    set_dir = check_set_dir(set_dir)
     stem = (renamed or {}).get(Path(rel).as_posix())
     path = Path(set_dir) / f"{stem}.txt" if stem else label_path(set_dir, rel)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(path, f"cannot read: {exc}") from None
+    # read_bytes: a regular file under the label size cap (a FIFO would block)
+    text = decode_text(read_bytes(_confined(path, set_dir, "prediction set folder")), path)
     boxes, scores = parse_yolo_detections(text, path, width, height, num_classes)
     return Predictions(boxes, scores)
 
@@ -139,8 +291,11 @@ def read_names(set_dir: Path) -> list[str]:
     """The set's class names (``classes.txt``, the model's names at the time of the run)."""
     from workbench.formats.yolo import read_classes
 
-    path = Path(set_dir) / "classes.txt"
-    return list(read_classes(path)) if path.is_file() else []
+    set_dir = check_set_dir(set_dir)
+    path = set_dir / "classes.txt"
+    if not path.is_file():
+        return []
+    return list(read_classes(_confined(path, set_dir, "prediction set folder")))
 
 
 def detect_into_set(detector, sources, root: str | Path, set_dir: Path, conf: float,
@@ -153,16 +308,27 @@ def detect_into_set(detector, sources, root: str | Path, set_dir: Path, conf: fl
     so in ``run.json``. ``replace`` empties an existing set first.
     """
     import shutil
-    import time
 
-    from workbench.commands.detect import DetectionWriter, output_stems
-    from workbench.detect.pipeline import RunSummary, resolve_sources
+    from workbench.commands.detect import output_stems
+    from workbench.detect.pipeline import resolve_sources
 
-    set_dir = Path(set_dir)
+    set_dir = check_set_dir(set_dir)
     sources = resolve_sources(sources)
     stems = output_stems(sources, Path(root))  # detect --out's names, clashes included
     if replace and set_dir.is_dir():
         shutil.rmtree(set_dir)
+    with writes_inside(set_dir):  # a file of the set linked out is not written through
+        return _detect_into(detector, sources, root, set_dir, conf, nms, info, stems,
+                            progress, cancelled)
+
+
+def _detect_into(detector, sources, root, set_dir: Path, conf: float, nms: float,
+                 info: RunInfo, stems, progress, cancelled) -> RunInfo:
+    import time
+
+    from workbench.commands.detect import DetectionWriter
+    from workbench.detect.pipeline import RunSummary
+
     writer = DetectionWriter(set_dir, "yolo", detector.class_names, False)
     summary = RunSummary()
     info.started = info.started or time.strftime("%Y-%m-%d %H:%M:%S")
@@ -215,7 +381,9 @@ def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
             np.array(found.scores if found else [], np.float64),
             np.array([b.class_id for b in boxes], np.int64))
         path = Path(root) / rel
-        image = load_bgr(path) if save_images else None
+        # the image is read only when drawn on; it must be one of the data set's
+        image = load_bgr(_confined(path, Path(root), "data set folder")) if save_images \
+            else None
         writer.add(ImageResult(path, width, height, detections, image=image), rel, stems[path])
         if progress is not None:
             progress(done, len(info.images))

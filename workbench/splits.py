@@ -11,6 +11,11 @@ Where each layout keeps its split (see :mod:`workbench.layouts`):
     ultralytics           data.yaml's train/val/test: folders or list files; a new split is
                           written as train.txt / val.txt / test.txt list files beside the
                           data.yaml (``./relative/path`` lines) and data.yaml points at them
+
+A test split, once made, is kept by a new split unless asked otherwise
+(:func:`plan_split`): dealing its images into train would leak them into training. Split
+files are written only inside the data set folder: one reached through a link that leads
+out of it is refused before any file is written.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.atomic import atomic_write_text
+from workbench.atomic import atomic_write_text, check_write_inside, writes_inside
 from workbench.dataset import Dataset, ImageRecord
 from workbench.errors import FormatError, WorkbenchError
 from workbench.formats import decode_text, read_bytes, split_lines
@@ -182,62 +188,139 @@ def _share(count: int, fraction: float) -> int:
     return int(count * fraction + 0.5)
 
 
+@dataclass
+class SplitPlan:
+    """A new split and what to leave alone: ``keep`` names the parts whose files stay as
+    they are (their records are in ``split`` too); ``note`` is one line for the user."""
+
+    split: dict[str, list[ImageRecord]]
+    keep: frozenset[str] = frozenset()
+    note: str | None = None
+
+
+def plan_split(dataset: Dataset, records: list[ImageRecord], valid: float,
+               test: float | None = None, seed: int = 0) -> SplitPlan:
+    """The split ``workbench split`` writes for ``records`` of ``dataset``.
+
+    ``test`` None (not asked) keeps the data set's test split, if it has one, and deals
+    only the other images into train and valid: a test image dealt into train would leak
+    into training. ``test`` 0 drops it (said in ``note``); a fraction deals a new one.
+    """
+    held = dataset.split.get("test", [])
+    if test is None and held:
+        return _keep_test(records, valid, held, seed)
+    note = None
+    if test == 0 and held:
+        note = (f"dropped the test split of {len(held)} image(s) (--test 0): they are "
+                "dealt into train and valid")
+    return SplitPlan(make_split(records, valid, test or 0.0, seed), note=note)
+
+
+def _keep_test(records: list[ImageRecord], valid: float, held: list[ImageRecord],
+               seed: int) -> SplitPlan:
+    if not 0.0 <= valid < 1.0:
+        raise WorkbenchError(f"--valid {valid}: expected a fraction in [0, 1)")
+    kept = {id(r) for r in held}
+    rest = [r for r in records if id(r) not in kept]
+    total = len(rest) + len(held)
+    # --valid is a share of all the images, as when the test split was made: the same
+    # command gives the same sizes again
+    share = valid * total / len(rest) if rest else 1.0
+    if share >= 1.0:
+        raise WorkbenchError(f"--valid {valid} leaves nothing to train on beside the "
+                             f"{len(held)} image(s) of the kept test split; --test 0 "
+                             "drops it")
+    split = make_split(rest, share, 0.0, seed)
+    split["test"] = sorted(held, key=lambda r: r.path.as_posix())
+    note = (f"kept the test split of {len(held)} image(s); train and valid are dealt from "
+            "the others (--test 0 drops it, --test F deals a new one)")
+    return SplitPlan(split, frozenset({"test"}), note)
+
+
 # ---------------------------------------------------------------------- writing
 
-def write_split(dataset: Dataset, split: dict[str, list[ImageRecord]]) -> list[Path]:
+def write_split(dataset: Dataset, split: dict[str, list[ImageRecord]],
+                keep: Collection[str] = ()) -> list[Path]:
     """Write ``split`` in the files of the dataset's layout (atomically); return them.
 
     Split files of the layout that ``split`` has no part for are emptied, so an old test
-    list never outlives a new split."""
+    list never outlives a new split; the parts in ``keep`` are left as they are on disk
+    (their records stay in ``dataset.split``). A file reached through a link out of the
+    data set folder is refused before any file is written."""
     layout = dataset.layout
     if layout is None:
         raise WorkbenchError("the dataset has no layout")
     if layout.kind == "ultralytics":
-        return _write_yaml_split(dataset, split)
-    written = []
-    devkit = layout.kind == "voc-devkit"
-    files = layout.split_files()
+        files = _yaml_split_files(dataset, split, keep)
+    else:
+        files = _list_split_files(dataset, split, keep)
+    for path in files:
+        check_write_inside(path, dataset.root)
+    with writes_inside(dataset.root):
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if text is None:  # data.yaml: rewritten keeping its other keys
+                _point_data_yaml(dataset, split, keep, path)
+            else:
+                atomic_write_text(path, text)
+    dataset.split = {part: list(records) for part, records in split.items() if records}
+    return list(files)
+
+
+def _list_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
+                      keep: Collection[str]) -> dict[Path, str | None]:
+    """The layout's split list files and their new text (beside, label folder, devkit)."""
+    devkit = dataset.layout.kind == "voc-devkit"
     if devkit:
         split = dict(split)
         split["trainval"] = sorted(split.get("train", []) + split.get("valid", []),
                                    key=lambda r: r.path.as_posix())
-    for part, path in files.items():
+    files: dict[Path, str | None] = {}
+    for part, path in dataset.layout.split_files().items():
         records = split.get(part)
-        if records is None and not path.exists():
+        if part in keep or (records is None and not path.exists()):
             continue
         lines = [(r.path.stem if devkit else dataset.relative_path(r).as_posix())
                  for r in records or []]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, "".join(f"{line}\n" for line in lines))
-        written.append(path)
-    dataset.split = {part: list(records) for part, records in split.items() if records}
-    return written
+        files[path] = "".join(f"{line}\n" for line in lines)
+    return files
 
 
-def _write_yaml_split(dataset: Dataset, split: dict[str, list[ImageRecord]]) -> list[Path]:
-    from workbench.formats.ultralytics import SPLIT_KEYS, rewrite_splits, write_data_yaml
+def _yaml_file_names() -> dict[str, str]:
+    from workbench.formats.ultralytics import SPLIT_KEYS
 
-    file_names = {split_name: f"{key}.txt" for key, split_name in SPLIT_KEYS.items()}
-    written, pointers = [], {}
-    for part, records in split.items():
-        if part not in file_names or not records:
-            continue
-        path = dataset.root / file_names[part]
-        atomic_write_text(path, "".join(
-            f"./{os.path.relpath(r.path, dataset.root).replace(os.sep, '/')}\n"
-            for r in records))
-        written.append(path)
-        pointers[part] = file_names[part]
+    return {split_name: f"{key}.txt" for key, split_name in SPLIT_KEYS.items()}
+
+
+def _yaml_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
+                      keep: Collection[str]) -> dict[Path, str | None]:
+    """Ultralytics: a list file per part and data.yaml (None: rewritten in place). A kept
+    part stays where data.yaml points; without a data.yaml it gets a list file too."""
     data = dataset.layout.data_yaml
+    files: dict[Path, str | None] = {}
+    for part, file_name in _yaml_file_names().items():
+        records = split.get(part)
+        if not records or (part in keep and data is not None):
+            continue
+        files[dataset.root / file_name] = "".join(
+            f"./{os.path.relpath(r.path, dataset.root).replace(os.sep, '/')}\n"
+            for r in records)
+    files[data.path if data is not None else dataset.root / "data.yaml"] = None
+    return files
+
+
+def _point_data_yaml(dataset: Dataset, split: dict[str, list[ImageRecord]],
+                     keep: Collection[str], path: Path) -> None:
+    from workbench.formats.ultralytics import rewrite_splits, write_data_yaml
+
+    data = dataset.layout.data_yaml
+    kept = keep if data is not None else ()
+    pointers = {part: name for part, name in _yaml_file_names().items()
+                if split.get(part) and part not in kept}
     if data is not None:
-        rewrite_splits(data.path, pointers)
-        written.append(data.path)
+        rewrite_splits(path, pointers, keep=kept)
     else:
-        path = dataset.root / "data.yaml"
         write_data_yaml(path, dataset.classes.names, pointers)
-        written.append(path)
-    dataset.split = {part: list(records) for part, records in split.items() if records}
-    return written
 
 
 def split_records(dataset, split: str) -> list:

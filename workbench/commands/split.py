@@ -1,5 +1,6 @@
 """`workbench split DATASET --valid 0.2 [--test 0.1] --seed S`: a stratified, repeatable
-split, written in the files of the dataset's own layout."""
+split, written in the files of the dataset's own layout; a rerun without --test keeps the
+test split it finds (``workbench.splits.plan_split``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--valid", type=float, default=0.2, metavar="F",
                    help="share of images to validate on (default 0.2)")
-    p.add_argument("--test", type=float, default=0.0, metavar="F",
-                   help="share of images held out for testing (default 0: no test split)")
+    p.add_argument("--test", type=float, default=None, metavar="F",
+                   help="share of images held out for testing; without it an existing "
+                   "test split is kept as it is (its images never join train) and none is "
+                   "made; --test 0 drops an existing one")
     p.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
     add_labels_option(p)
     p.set_defaults(func=run)
@@ -31,19 +34,23 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import WorkbenchError
     from workbench.folder import open_dataset
-    from workbench.splits import make_split, write_split
+    from workbench.splits import plan_split, write_split
 
     dataset = open_dataset(args.dataset, labels=args.labels)
     labeled = [r for r in dataset.images if r.labeled and not r.problems]
     if not labeled:
         found = f"; {dataset.problems[0]}" if dataset.problems else ""
         raise WorkbenchError(f"{dataset.root}: no labeled images to split{found}")
-    split = make_split(labeled, args.valid, args.test, args.seed)
-    written = write_split(dataset, split)
+    plan = plan_split(dataset, labeled, args.valid, args.test, args.seed)
+    split = plan.split
+    written = write_split(dataset, split, plan.keep)
     for path in written:
         print(f"wrote {path}")
+    if plan.note:
+        print(plan.note)
     print(format_split_table(split, dataset.classes.names))
-    skipped = len(dataset.images) - len(labeled)
+    placed = {id(r) for records in split.values() for r in records}
+    skipped = sum(id(r) not in placed for r in dataset.images)
     if skipped:
         print(f"{skipped} image(s) unlabeled or with label problems joined no split")
     return 0

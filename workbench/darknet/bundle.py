@@ -96,16 +96,31 @@ def write_model_conf(folder: str | Path, conf: float, why: str) -> Path:
 
 
 def read_model_conf(bundle: ModelBundle) -> float | None:
-    """The bundle's calibrated threshold (``thresholds.json`` beside its cfg), or None."""
+    """The bundle's calibrated threshold (``thresholds.json`` beside its cfg), or None.
+
+    The file is read only when it is a regular file of at most 1 MiB (a FIFO named
+    thresholds.json would block ``detect`` forever); anything else is one ModelError line.
+    """
     import json
+    import math
+    import os
+
+    from workbench.errors import FormatError
+    from workbench.files import MAX_SMALL_JSON_BYTES, read_regular
 
     path = bundle.cfg.parent / THRESHOLDS_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
     try:
-        conf = float(json.loads(path.read_text(encoding="utf-8"))["conf"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path}: not a thresholds file ({exc})") from None
-    if not 0.0 <= conf <= 1.0:
+        conf = json.loads(read_regular(path, MAX_SMALL_JSON_BYTES))["conf"]
+    except FormatError as err:
+        raise ModelError(str(err)) from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ModelError(f"{path}: not a thresholds file ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
+    if isinstance(conf, bool) or not isinstance(conf, (int, float)):  # bool: an int to Python
+        raise ModelError(f"{path}: conf {str(conf)[:60]!r} is not a number")
+    conf = float(conf)
+    if not math.isfinite(conf) or not 0.0 <= conf <= 1.0:  # 1e400 reads as inf
         raise ModelError(f"{path}: conf {conf} is not between 0 and 1")
     return conf

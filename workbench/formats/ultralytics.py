@@ -10,17 +10,22 @@ Labels are YOLO ``.txt`` files found the way Ultralytics finds them (``img2label
 the last ``/images/`` folder of the image path becomes ``/labels/``. Roboflow exports write
 ``train: ../train/images``; Ultralytics resolves a ``../`` entry that does not exist from the
 base folder without the ``../``, and so does this module. The file is read with PyYAML's
-safe loader; rewriting it (class names, split) keeps the other keys but not comments.
+safe loader, limited (:class:`_LimitedLoader`): a data.yaml is small and flat, so a file
+over 4 MiB, nested deeper than 64 levels or using aliases that expand past a million
+values (a "billion laughs" bomb) is refused before anything walks it. Rewriting it (class
+names, split) keeps the other keys but not comments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench.atomic import atomic_write_text
 from workbench.errors import FormatError
+from workbench.files import MAX_DATA_YAML_BYTES
 from workbench.formats import decode_text, read_bytes
 
 DATA_YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml")
@@ -42,16 +47,97 @@ def looks_like_data_yaml(doc: Any) -> bool:
     return isinstance(doc, dict) and "names" in doc and any(k in doc for k in SPLIT_KEYS)
 
 
-def _load(path: Path) -> Any:
+# a data.yaml is a handful of keys and one list of names: these are far beyond any real
+# one and far below what makes loading or walking the document slow
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 1000
+MAX_YAML_VALUES = 1_000_000  # with every alias expanded
+
+
+class _YamlLimit(Exception):
+    """A limit of :class:`_LimitedLoader` was hit; ``line`` is where (1-based)."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _limited_loader() -> type:
+    """PyYAML's SafeLoader, counting while it composes the node graph (before any Python
+    object exists): nesting depth, aliases, and the values the document holds once every
+    alias is expanded, which is what any walk of the result (str(), dump) costs. The
+    composer recurses per level, so the depth limit also keeps a 20,000-deep ``[[[...``
+    from ending in a RecursionError."""
     import yaml
 
+    class _LimitedLoader(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._aliases = 0
+            self._values: dict[int, int] = {}  # id(node) -> values with aliases expanded
+
+        def _refuse(self, message: str) -> None:
+            mark = self.peek_event().start_mark
+            raise _YamlLimit(message, mark.line + 1 if mark is not None else None)
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > MAX_YAML_ALIASES:
+                    self._refuse(f"more than {MAX_YAML_ALIASES:,} aliases")
+                target = self.anchors.get(self.peek_event().anchor)
+                if target is not None and id(target) not in self._values:
+                    self._refuse("an alias refers to the collection that holds it")
+            self._depth += 1
+            if self._depth > MAX_YAML_DEPTH:
+                self._refuse(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            if id(node) not in self._values:  # an alias's node was counted already
+                self._values[id(node)] = self._count(node)
+            return node
+
+        def _count(self, node: Any) -> int:
+            if isinstance(node, yaml.SequenceNode):
+                count = 1 + sum(self._values[id(child)] for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                count = 1 + sum(self._values[id(k)] + self._values[id(v)]
+                                for k, v in node.value)
+            else:
+                count = 1
+            if count > MAX_YAML_VALUES:
+                self._refuse(f"expands to more than {MAX_YAML_VALUES:,} values through "
+                             "its aliases")
+            return count
+
+    return _LimitedLoader
+
+
+def _load(path: Path) -> Any:
+    """The YAML document of ``path`` (a regular file of at most 4 MiB), limited as above;
+    every failure is a FormatError naming the file."""
+    import yaml
+
+    text = decode_text(read_bytes(path, MAX_DATA_YAML_BYTES), path)
+    loader = _limited_loader()(text)
     try:
-        return yaml.safe_load(decode_text(read_bytes(path), path))
+        return loader.get_single_data()
+    except _YamlLimit as exc:
+        raise FormatError(path, f"{exc}; not read", line=exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FormatError(path, f"malformed YAML: {problem}", line=line) from None
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # a value PyYAML's constructors cannot make (an integer of 5,000 digits)
+        raise FormatError(path, f"malformed YAML: {type(exc).__name__}: "
+                          f"{str(exc)[:200]}") from None
+    finally:
+        loader.dispose()
 
 
 def find_data_yaml(root: Path) -> Path | None:
@@ -87,6 +173,10 @@ def _names(doc: dict, path: Path) -> list[str]:
         result = [str(n) for n in names]
     else:
         raise FormatError(path, "names must be a list or a mapping of id to name",
+                          element="names")
+    values = names.values() if isinstance(names, dict) else names
+    if any(isinstance(n, (list, dict)) for n in values):
+        raise FormatError(path, "a class name is a list or a mapping, not a name",
                           element="names")
     if any(not n.strip() for n in result):
         raise FormatError(path, "a class name is empty", element="names")
@@ -189,14 +279,18 @@ def rewrite_names(path: str | Path, names: list[str]) -> None:
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
-def rewrite_splits(path: str | Path, splits: dict[str, str]) -> None:
-    """Point the train/val/test keys of an existing data.yaml at new places."""
+def rewrite_splits(path: str | Path, splits: dict[str, str],
+                   keep: Collection[str] = ()) -> None:
+    """Point the train/val/test keys of an existing data.yaml at new places; the keys of
+    the splits in ``keep`` stay as they are, the others not in ``splits`` go."""
     import yaml
 
     path = Path(path)
     doc = _load(path)
     doc = doc if isinstance(doc, dict) else {}
     for key, split in SPLIT_KEYS.items():
+        if split in keep:
+            continue
         if split in splits:
             doc[key] = splits[split]
         else:

@@ -68,21 +68,54 @@ def resolve_sources(source: str | Path | Iterable[str | Path]) -> list[Path]:
     source = Path(source)
     if source.is_dir():
         return list_images(source)
-    if not source.is_file():
-        raise WorkbenchError(f"{source}: no such image, folder or list file")
+    _check_regular(source)
     if is_image(source):
         return [source]
+    return read_list_file(source)
+
+
+def _check_regular(source: Path) -> None:
+    """A missing SRC and a FIFO, socket or device named like an image or a list are refused
+    here, in one line, before anything opens them (a FIFO would block the reader)."""
+    from workbench.files import not_regular
+
     try:
-        lines = source.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(source, f"not an image, and not readable as a list file: {exc}") \
-            from None
+        mode = source.stat().st_mode
+    except FileNotFoundError:
+        raise WorkbenchError(f"{source}: no such image, folder or list file") from None
+    except OSError as exc:
+        raise FormatError(source, f"cannot read: {exc.strerror or exc}") from None
+    kind = not_regular(mode)
+    if kind is not None:
+        raise FormatError(source, f"is {kind}, not a regular file; not read")
+
+
+#: a list file larger than this is refused: 256 MiB holds some three million paths
+MAX_LIST_BYTES = 1 << 28
+
+
+def read_list_file(source: Path) -> list[Path]:
+    """The image paths of a list file, one a line (``#`` comments), relative ones to the list
+    file's folder. A line no path can hold (a NUL byte) is a FormatError naming the line:
+    the OS would refuse it later, as a ValueError far from the file."""
+    from workbench.files import read_regular
+    from workbench.formats import decode_text, split_lines
+
+    try:
+        text = decode_text(read_regular(source, MAX_LIST_BYTES), source)
+    except FormatError as err:
+        raise FormatError(source, f"not an image, and not readable as a list file: "
+                          f"{err.message}", line=err.line) from None
     paths = []
-    for line in lines:
+    for number, line in enumerate(split_lines(text), start=1):
         line = line.strip()
-        if line and not line.startswith("#"):
-            p = Path(line)
-            paths.append(p if p.is_absolute() else source.parent / p)
+        if not line or line.startswith("#"):
+            continue
+        if "\0" in line:
+            raise FormatError(source, "holds a NUL byte, which no file name can; not a list "
+                              "of image paths", line=number)
+        p = Path(line)
+        paths.append(p if p.is_absolute() else source.parent / p)
     return paths
 
 

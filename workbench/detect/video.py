@@ -39,8 +39,7 @@ class VideoSource:
         import cv2
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise WorkbenchError(f"{self.path}: no such video file")
+        _check_video_file(self.path)
         self.capture = cv2.VideoCapture(str(self.path))
         if not self.capture.isOpened():
             raise WorkbenchError(f"{self.path}: OpenCV cannot open this video (unknown codec or "
@@ -69,6 +68,22 @@ class VideoSource:
 
     def close(self) -> None:
         self.capture.release()
+
+
+def _check_video_file(path: Path) -> None:
+    """One line for a video that is missing or is not a regular file (a FIFO named v.mp4
+    would block OpenCV's reader, and "no such file" would send the user looking for it)."""
+    from workbench.files import not_regular
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such video file") from None
+    except OSError as exc:
+        raise WorkbenchError(f"{path}: cannot read the video: {exc.strerror or exc}") from None
+    kind = not_regular(mode)
+    if kind is not None:
+        raise WorkbenchError(f"{path}: is {kind}, not a regular file; not read")
 
 
 def _read_frame(video: VideoSource, index: int, detector: Detector, keep_image: bool

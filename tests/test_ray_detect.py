@@ -207,7 +207,9 @@ def test_ctrl_c_stops_the_job_keeps_results_and_the_cluster(local_ray, model, tm
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not any(out.glob("0*.txt")) and proc.poll() is None and time.monotonic() < deadline:
+        # the run is built in a private folder beside OUT (.out.building-*) until it ends
+        while (not any(tmp_path.glob(".out.building-*/0*.txt")) and proc.poll() is None
+               and time.monotonic() < deadline):
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)  # what Ctrl+C sends
         _, err = proc.communicate(timeout=60)

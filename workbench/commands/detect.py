@@ -219,11 +219,11 @@ def run(args: argparse.Namespace) -> int:
                     writer.add(result, file_name, stem)
                 else:
                     _print_detections(result, names)
-    except BaseException:
+    except BaseException as exc:
         if saver is not None:
             saver.abort()
         if output is not None:
-            output.discard()  # nothing of a failed run reaches OUT
+            output.discard(exc)  # nothing of a failed run reaches OUT
         raise
     finally:
         if video is not None:
@@ -231,8 +231,12 @@ def run(args: argparse.Namespace) -> int:
     if saver is not None:
         saver.close()
     if writer is not None:
-        writer.close()
-        output.finish()
+        try:
+            writer.close()
+            output.finish()
+        except BaseException as exc:
+            output.discard(exc)
+            raise
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
     done = summary.images - summary.skipped
@@ -330,9 +334,19 @@ class DetectOutput:
             self.earlier["mixed"] = True
             atomic_write_text(self.out / RUN_MARKER, json.dumps(self.earlier, indent=1) + "\n")
 
-    def discard(self) -> None:
-        if self.staged is not None:
-            self.staged.discard()
+    def discard(self, error: BaseException | None = None) -> None:
+        """Drop a failed run's private folder; an OSError raised while writing it names the
+        file as it would have been in OUT (the private folder's name means nothing to the
+        user and is gone now)."""
+        if self.staged is None:
+            return
+        if isinstance(error, OSError):
+            for attr in ("filename", "filename2"):
+                name = getattr(error, attr)
+                if isinstance(name, str) and Path(name).is_relative_to(self.staged.path):
+                    setattr(error, attr, str(self.out / Path(name).relative_to(
+                        self.staged.path)))
+        self.staged.discard()
 
 
 def _read_marker(data: bytes | None) -> dict | None:
@@ -359,13 +373,16 @@ def _planned_files(out: Path, stems: dict[Path, Path], fmt: str) -> list[Path]:
     suffix = {"yolo": ".txt", "voc": ".xml"}.get(fmt)
     files = [_with_suffix(out / stem, suffix) for stem in stems.values()] if suffix else []
     fixed = {"yolo": ["classes.txt"], "coco": ["detections.json", "images.json"],
-             "csv": ["detections.csv"]}[fmt]
+             "csv": ["detections.csv"]}.get(fmt, [])
     return files + [out / name for name in fixed]
 
 
 def _source_label_files(src: Path, paths: list[Path]) -> list[Path]:
     """Where SRC's labels are (or would be): each image's label files in SRC's layout, its
-    class lists, split lists and COCO files. A list file or an image: labels beside."""
+    class lists, split lists and COCO files (a list file or an image: labels beside). SRC
+    may be the image folder of a larger data set (``ds/images/train``, ``VOC/JPEGImages``):
+    the labels Ultralytics' and the VOC devkit's rules give its images count too."""
+    from workbench.formats.ultralytics import image_to_label
     from workbench.layouts import CLASS_FILES, LABEL_SUFFIXES, Layout, detect_layout
 
     if src.is_dir():
@@ -378,7 +395,15 @@ def _source_label_files(src: Path, paths: list[Path]) -> list[Path]:
         images = [p.resolve() for p in paths]
         folders, extra = {p.parent for p in images}, []
     extra += [folder / name for folder in folders for name in CLASS_FILES]
-    return [layout.label_path(p, s) for p in images for s in LABEL_SUFFIXES] + extra
+    labels = [layout.label_path(p, s) for p in images for s in LABEL_SUFFIXES]
+    for image in images:  # the rules of the data set SRC may be a part of; cheap, no scan
+        posix = image.as_posix()
+        if "/images/" in posix:
+            labels.append(Path(image_to_label(posix) + ".txt"))
+        if "/JPEGImages/" in posix:
+            head, tail = posix.rsplit("/JPEGImages/", 1)
+            labels.append(_with_suffix(Path(head, "Annotations", tail).with_suffix(""), ".xml"))
+    return labels + extra
 
 
 def _refuse_label_overwrite(out: Path, src: Path, paths: list[Path], stems: dict[Path, Path],
@@ -415,9 +440,9 @@ class DetectionWriter:
     """Writes each image's detections under ``out`` in one of FORMATS, atomically.
 
     yolo: ``stem.txt`` lines ``class cx cy w h confidence`` + ``classes.txt``;
-    voc: ``stem.xml`` (VOC has no score field); coco: ``detections.json`` (a results list
-    for pycocotools ``loadRes``; category_id = class index + 1) and ``images.json`` (image ids
-    and categories); csv: ``detections.csv``. ``stem`` is the image's path under OUT without a
+    voc: ``stem.xml`` (a ``<score>`` per object, which labelImg ignores); coco:
+    ``detections.json`` (a results list for pycocotools ``loadRes``; category_id = class
+    index + 1) and ``images.json`` (image ids and categories); csv: ``detections.csv``. ``stem`` is the image's path under OUT without a
     suffix (see ``output_stems``; for a video, the video's stem and the frame index).
 
     ``video`` (the video's file name) adds the frame index: a ``frame_id`` in images.json and a
@@ -454,7 +479,8 @@ class DetectionWriter:
                 boxes, d.scores.tolist(), result.width, result.height))
         elif self.format == "voc":
             atomic_write_bytes(_with_suffix(target, ".xml"), format_voc(
-                boxes, self.names, result.path, result.width, result.height))
+                boxes, self.names, result.path, result.width, result.height,
+                scores=d.scores.tolist()))  # <score>: eval ranks the detections by it
         else:
             image_id = len(self.images) + 1
             self.images.append((file_name, ImageRecord(result.path, result.width,

@@ -81,8 +81,12 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
                   + (f"; their results are in {args.out}" if args.out else ""), file=sys.stderr)
         raise
     if writer is not None:
-        writer.close()
-        output.finish()
+        try:
+            writer.close()
+            output.finish()
+        except BaseException as exc:
+            output.discard(exc)
+            raise
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
     summary.seconds = ray_summary.seconds

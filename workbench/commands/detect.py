@@ -442,8 +442,9 @@ class DetectionWriter:
     yolo: ``stem.txt`` lines ``class cx cy w h confidence`` + ``classes.txt``;
     voc: ``stem.xml`` (a ``<score>`` per object, which labelImg ignores); coco:
     ``detections.json`` (a results list for pycocotools ``loadRes``; category_id = class
-    index + 1) and ``images.json`` (image ids and categories); csv: ``detections.csv``. ``stem`` is the image's path under OUT without a
-    suffix (see ``output_stems``; for a video, the video's stem and the frame index).
+    index + 1) and ``images.json`` (image ids and categories); csv: ``detections.csv``.
+    ``stem`` is the image's path under OUT without a suffix (see ``output_stems``; for a
+    video, the video's stem and the frame index).
 
     ``video`` (the video's file name) adds the frame index: a ``frame_id`` in images.json and a
     ``frame`` column in the CSV.

@@ -67,7 +67,8 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
                 else:
                     summary.detections += len(result.detections)
                     if writer is not None:
-                        writer.add(result, _relative(result.path, src).as_posix(), stems[result.path])
+                        writer.add(result, _relative(result.path, src).as_posix(),
+                                   stems[result.path])
                     else:
                         _print_detections(result, names)
                 bar.update(summary.images)

@@ -55,3 +55,14 @@ def resized(rect: Rect, handle: str, x: float, y: float, width: float, height: f
     if handle.startswith("bottom"):
         y2 = max(y, y1 + min_size)
     return clip((x1, y1, x2, y2), width, height)
+
+
+def iou(a: Rect, b: Rect) -> float:
+    """Intersection over union of two normalized rects (0 when either is empty)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -27,6 +27,7 @@ from ui.canvas import CanvasView
 from ui.image_cache import Decoded, ImageCache
 from ui.image_list import image_status
 from ui.menus import build_actions, build_menus, rebuild_recent_models
+from ui.messages import MessageLog, MessagesWindow
 from ui.panels.class_panel import ClassPanel
 from ui.panels.detect_panel import DEMO, DetectPanel
 from ui.panels.evaluate_panel import EvaluatePanel
@@ -35,6 +36,7 @@ from ui.panels.inspect_panel import InspectPanel
 from ui.panels.prelabel import Prelabeler
 from ui.panels.stats_panel import StatsPanel
 from ui.panels.train_panel import TrainPanel
+from ui.prediction_watch import PredictionSetWatcher
 from ui.session import LabelSession
 from ui.shortcuts import CheatSheet
 from workbench.dataset import Dataset
@@ -42,6 +44,10 @@ from workbench.dataset import Dataset
 APP_NAME = "Detection Workbench"
 TABBED_WITH_STATS = ("inspect", "train", "evaluate", "detect")  # hidden until asked for
 LEFT_DOCK_WIDTH = 400  # the Inspect, Train, Evaluate and Detect panels show every column at this width
+DEFAULT_SIZE = (1280, 800)
+# a window narrower than this starts with every dock as a tab of one column: two columns of
+# docks would leave the canvas a third of a 1024 px screen
+COMPACT_BELOW = 1280
 AUTOSAVE_MS = 30_000
 PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
 
@@ -79,6 +85,7 @@ class MainWindow(QMainWindow):
         self.evaluator = EvaluatePanel(self.session)
         self.detector_panel = DetectPanel(self.session, self.canvas, self.images.filter.source_rows,
                                           self.selected_rows)
+        self.prediction_watch = PredictionSetWatcher(self)
         self._model_maps: dict[str, float] = {}  # val mAP@0.5 of models trained here
         self._last_save_error: tuple[int, str] | None = None  # (image, error) autosave met
         self.docks = {}
@@ -107,8 +114,6 @@ class MainWindow(QMainWindow):
         self.docks["detect"].visibilityChanged.connect(self._detect_shown)
         self.docks["detect"].toggleViewAction().toggled.connect(
             lambda on: self.docks["detect"].raise_() if on else None)  # the front tab
-        # several images can be picked for "accept predictions as labels"
-        self.images.list.setSelectionMode(self.images.list.SelectionMode.ExtendedSelection)
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
         self.model_label = QLabel(self.detector_panel.info_text())
         self.model_label.setToolTip("The model of Detect, Propose and Inspect; its engine and "
@@ -116,6 +121,8 @@ class MainWindow(QMainWindow):
         for label in (self.model_label, self.pointer_label, self.zoom_label,
                       self.position_label):
             self.statusBar().addPermanentWidget(label)
+        self.messages = MessageLog(self.statusBar(), self)
+        self._messages_window: MessagesWindow | None = None
         self.act = build_actions(self)
         build_menus(self)
         self._loading: workers.Worker | None = None
@@ -123,6 +130,7 @@ class MainWindow(QMainWindow):
         self._autosave.timeout.connect(self.autosave_now)
         self._autosave.start()
         self._connect()
+        self._layout_done = False   # the saved layout, or the default one at the first show
         self._restore_layout()
 
     def _connect(self) -> None:
@@ -143,19 +151,24 @@ class MainWindow(QMainWindow):
         self.classes.edit_failed.connect(self.show_error)
         s.class_file_failed.connect(self.show_error)
         self.classes.edit_done.connect(self._class_edit_done)
-        self.prelabeler.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        self.trainer.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        self.evaluator.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.prelabeler.status.connect(lambda text: self.say(text, 10_000))
+        self.trainer.status.connect(lambda text: self.say(text, 10_000))
+        self.evaluator.status.connect(lambda text: self.say(text, 10_000))
         self.evaluator.image_picked.connect(self.show_evaluated)
         self.trainer.model_ready.connect(self.trained_model_ready)
         d = self.detector_panel
-        d.status.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        d.status.connect(lambda text: self.say(text, 15_000))
         d.model_info.connect(self.model_label.setText)
         d.model_chosen.connect(self.use_model)
         d.load_requested.connect(self.load_model)
         d.ask_add_classes = self.ask_add_classes   # one question, as for proposals
         # a finished run is a new set for Evaluate too
         d.running_changed.connect(lambda running: running or self.evaluator.refresh_sets())
+        # sets written from outside the window (workbench detect --out, another process)
+        self.prediction_watch.changed.connect(d.sets_changed_on_disk)
+        self.prediction_watch.changed.connect(self.evaluator.refresh_sets)
+        # a kept box Inspect draws is left out of the prediction set's picture
+        self.inspector.drawn.connect(d.refresh_overlay)
 
     # --- opening ----------------------------------------------------------------------------
     def open_folder(self, folder: str | Path) -> None:
@@ -163,13 +176,13 @@ class MainWindow(QMainWindow):
         if self._loading is not None or not self.resolve_all():
             return
         folder = str(Path(folder).resolve())
-        self.statusBar().showMessage(f"Opening {folder}…")
+        self.say(f"Opening {folder}…")
 
         def loaded(dataset: Dataset) -> None:
             # the window stays usable while the folder loads: edits made meanwhile are
             # saved (or asked about) before the new dataset replaces them
             if not self.resolve_all():
-                self.statusBar().showMessage(f"Not opened {folder}: unsaved changes kept",
+                self.say(f"Not opened {folder}: unsaved changes kept",
                                              15_000)
                 return
             self.set_dataset(dataset)
@@ -192,13 +205,14 @@ class MainWindow(QMainWindow):
     def set_dataset(self, dataset: Dataset) -> None:
         self.cache.clear()
         self.session.set_dataset(dataset)
+        self.prediction_watch.watch(dataset.root)
         problems = len(dataset.problems)
         kind = dataset.layout.kind if dataset.layout is not None else "beside"
         layout = "" if kind == "beside" else f" ({kind} layout)"
         # nothing labeled but label files elsewhere: say where, not "0 labeled"
         stray = (f"; {dataset.problems[0].message}" if problems and dataset.images
                  and not any(r.labeled for r in dataset.images) else "")
-        self.statusBar().showMessage(
+        self.say(
             f"{dataset.root}: {len(dataset.images)} images, {len(dataset.classes)} classes, "
             f"labels as {dataset.label_format}{layout}"
             + (f", {problems} files with problems" if problems else "") + stray, 15_000)
@@ -299,7 +313,7 @@ class MainWindow(QMainWindow):
         record = self.session.record
         if record is not None and str(record.path) == path:
             self.canvas.set_message(f"Cannot show this image:\n{message}\n\nPress D for the next.")
-            self.statusBar().showMessage(message, 15_000)
+            self.say(message, 15_000)
             if message not in record.problems:
                 record.problems.append(message)
                 self.images.model.refresh_row(self.session.index)
@@ -324,13 +338,13 @@ class MainWindow(QMainWindow):
             message = f"Labels not saved: {exc}"
             failure = (self.session.index, type(exc).__name__)
             if quiet_repeat and failure == self._last_save_error:
-                self.statusBar().showMessage(message, 20_000)
+                self.say(message, 20_000)
             else:
                 self.show_error(message)
             self._last_save_error = failure
             return False
         self._last_save_error = None
-        self.statusBar().showMessage(f"Saved {self.session.record.name}", 3000)
+        self.say(f"Saved {self.session.record.name}", 3000)
         return True
 
     def autosave_now(self) -> None:
@@ -420,7 +434,7 @@ class MainWindow(QMainWindow):
 
     def copy_previous(self) -> None:
         n = self.session.copy_previous()
-        self.statusBar().showMessage(f"Copied {n} boxes from the previous image", 3000)
+        self.say(f"Copied {n} boxes from the previous image", 3000)
 
     def accept_proposals(self) -> None:
         new = self.session.new_class_names()
@@ -436,7 +450,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"Proposals not accepted: {exc}")
             return
         skipped = self.session.skipped_duplicates
-        self.statusBar().showMessage(f"Accepted {n} proposed boxes" + (
+        self.say(f"Accepted {n} proposed boxes" + (
             f"; {skipped} skipped: already labeled" if skipped else ""), 5000)
 
     def ask_add_classes(self, names: list[str]) -> str:
@@ -452,7 +466,7 @@ class MainWindow(QMainWindow):
 
     def propose_unlabeled(self) -> None:
         n = self.prelabeler.propose_unlabeled()
-        self.statusBar().showMessage(f"Proposing boxes on {n} unlabeled images…")
+        self.say(f"Proposing boxes on {n} unlabeled images…")
 
     def load_model(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -493,7 +507,7 @@ class MainWindow(QMainWindow):
         self.detector_panel.add_trained(bundle)
         new_map = done.get("best_map50")
         if done.get("status") not in ("finished", "early_stopped") or new_map is None:
-            self.statusBar().showMessage(
+            self.say(
                 f"Training {done.get('status', 'ended')}: its model is listed under Model in "
                 "the Detect dock; the current model is unchanged", 20_000)
             return
@@ -505,18 +519,18 @@ class MainWindow(QMainWindow):
             return
         from workbench.detect.model_score import validation_map50
 
-        self.statusBar().showMessage("Training finished: scoring the current model on the "
+        self.say("Training finished: scoring the current model on the "
                                      "same validation images…")
         workers.start(lambda job: validation_map50(current, self.session.dataset,
                                                    cancelled=lambda: job.cancelled),
                       on_result=lambda m: self._compare_trained(bundle, float(new_map), m),
-                      on_error=lambda e: self.statusBar().showMessage(
+                      on_error=lambda e: self.say(
                           f"Current model not scored ({e}); kept it. The trained model is "
                           "listed in the Detect dock", 20_000))
 
     def _compare_trained(self, bundle: str, new_map: float, current_map: float | None) -> None:
         if current_map is not None and new_map <= current_map:
-            self.statusBar().showMessage(
+            self.say(
                 f"Trained model: validation mAP@0.5 {new_map:.4f}, not better than the current "
                 f"model's {current_map:.4f}: current model kept (the trained one is listed in "
                 "the Detect dock)", 20_000)
@@ -541,18 +555,29 @@ class MainWindow(QMainWindow):
         if visible and not self.detector_panel.engine_name:
             self.detector_panel.reload()   # the engine and its reason show once loaded
 
+    def say(self, text: str, timeout_ms: int = 0) -> None:
+        """A status bar message, also kept in View > Messages (the bar may cut it)."""
+        self.messages.say(text, timeout_ms)
+
+    def show_messages(self) -> None:
+        """View > Messages: one window, kept up to date while open."""
+        if self._messages_window is None:
+            self._messages_window = MessagesWindow(self.messages, self)
+        self._messages_window.show()
+        self._messages_window.raise_()
+
     def show_cheat_sheet(self) -> None:
         CheatSheet(self).show()
 
     def show_error(self, message: str) -> None:
-        self.statusBar().showMessage(message, 20_000)
+        self.say(message, 20_000)
         box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, message,
                           QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # not exec(): the session goes on behind it
 
     def _class_edit_done(self, message: str) -> None:
-        self.statusBar().showMessage(message, 15_000)
+        self.say(message, 15_000)
         self.images.refresh_classes()
 
     # --- window state ---------------------------------------------------------------------
@@ -586,15 +611,38 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
 
     def _restore_layout(self) -> None:
-        s = settings.settings()
-        geometry, state = s.value("window/geometry"), s.value("window/state")
+        """The user's own size, place and docks from the last run, when saved."""
+        geometry, state = settings.window_layout()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
+            available = self.screen().availableGeometry()
+            self.resize(min(DEFAULT_SIZE[0], available.width()),
+                        min(DEFAULT_SIZE[1], available.height()))
+        self._layout_done = state is not None and self.restoreState(state,
+                                                                     settings.LAYOUT_VERSION)
+        self._rebuild_recent_menu()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._layout_done:   # first run: a layout for the size the window has
+            self._layout_done = True
+            self.default_layout(compact=self.width() < COMPACT_BELOW)
+
+    def default_layout(self, compact: bool) -> None:
+        """Two columns of docks (Images and Classes right, the rest tabbed left), or on a
+        small screen every dock tabbed in the right column, Images in front."""
+        if not compact:
             self.resizeDocks([self.docks["stats"]], [LEFT_DOCK_WIDTH],
                              Qt.Orientation.Horizontal)
-        if state is not None:
-            self.restoreState(state)
-        self._rebuild_recent_menu()
+            return
+        images = self.docks["images"]
+        for key in ("classes", "stats", *TABBED_WITH_STATS):
+            dock = self.docks[key]
+            visible = dock.isVisibleTo(self)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            self.tabifyDockWidget(images, dock)
+            dock.setVisible(visible)
+        images.raise_()
+        self.resizeDocks([images], [LEFT_DOCK_WIDTH], Qt.Orientation.Horizontal)
 
     def unaccepted_work(self) -> str:
         """What closing would throw away that is not on disk ("" when nothing)."""
@@ -625,9 +673,8 @@ class MainWindow(QMainWindow):
         if not self.resolve_all():
             event.ignore()
             return
-        s = settings.settings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
+        settings.save_window_layout(self.saveGeometry(),
+                                    self.saveState(settings.LAYOUT_VERSION))
         self._autosave.stop()
         self.prelabeler.cancel()
         self.inspector.cancel()

@@ -83,6 +83,8 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     detect.setShortcuts(keys_for("detect"))
     w.addAction(detect)
     actions["detect"] = detect
+    actions["messages"] = QAction("&Messages…", w)   # no key: an occasional look back
+    actions["messages"].triggered.connect(w.show_messages)
     actions["demo_model"] = QAction("Built-in &demo model", w)
     actions["demo_model"].triggered.connect(lambda: w.use_model("demo"))
     actions["cancel_proposals"] = QAction("&Cancel proposing", w)
@@ -130,6 +132,8 @@ def build_menus(w: MainWindow) -> None:
     view.addSeparator()
     for dock in w.docks.values():
         view.addAction(dock.toggleViewAction())
+    view.addSeparator()
+    view.addAction(a["messages"])   # the status bar's messages, full and with their times
     go = bar.addMenu("&Go")
     for key in ("next", "previous", "jump", "find"):
         go.addAction(a[key])

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 ENV_VAR = "WORKBENCH_SETTINGS"
 MAX_RECENT = 10
+# raised when the docks change: a layout saved for other docks is not restored (the window
+# starts with its default one instead of a half-fitting old one)
+LAYOUT_VERSION = 2
 _file: Path | None = None
 
 
@@ -58,3 +61,22 @@ def add_recent_model(folder: str | Path) -> list[str]:
     models = ([folder] + [m for m in recent_models() if m != folder])[:MAX_RECENT]
     settings().setValue("recent_models", models)
     return models
+
+
+def save_window_layout(geometry: QByteArray, state: QByteArray) -> None:
+    """The window's size and place (``saveGeometry``) and its docks (``saveState``)."""
+    s = settings()
+    s.setValue("window/geometry", geometry)
+    s.setValue("window/state", state)
+    s.setValue("window/layout_version", LAYOUT_VERSION)
+
+
+def window_layout() -> tuple[QByteArray | None, QByteArray | None]:
+    """(geometry, dock state) saved by the last window; None for what was not saved (the
+    dock state also when it was saved for other docks)."""
+    s = settings()
+    geometry, state = s.value("window/geometry"), s.value("window/state")
+    if str(s.value("window/layout_version", "")) != str(LAYOUT_VERSION):
+        state = None
+    return (geometry if isinstance(geometry, QByteArray) else None,
+            state if isinstance(state, QByteArray) else None)

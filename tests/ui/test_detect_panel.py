@@ -22,8 +22,9 @@ RUN_MS = 60_000
 
 
 def _files(folder: Path) -> dict[str, str]:
+    # run.json is the set's own record; .workbench-detect.json the CLI's mark on its --out
     return {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*")
-            if p.is_file() and p.name != "run.json"}
+            if p.is_file() and p.name not in ("run.json", ".workbench-detect.json")}
 
 
 def _run(qtbot, w, name: str = "mine") -> None:

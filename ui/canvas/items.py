@@ -11,7 +11,9 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem, QWidget
 
 from ui.colors import text_color_on
+from ui.geometry import iou
 
+SAME_BOX_IOU = 0.95   # two pictures' boxes this close are one box drawn twice
 _FONT = QFont()
 _FONT.setPointSize(9)
 
@@ -111,16 +113,31 @@ class CandidateOverlay(QGraphicsItem):
         self.setZValue(3)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.kept: list[tuple[QRectF, QColor, str]] = []
+        self.kept_names: list[str] = []          # each kept box's class, when the drawer knows it
         self.suppressed: list[QRectF] = []
         self.highlight: dict[str, QRectF] = {}   # "selected" and, when suppressed, "by"
         self._bounds = QRectF()
         self.suppressed_pen = QPen(QColor(170, 170, 170), 1, Qt.PenStyle.DashLine)
         self.suppressed_pen.setCosmetic(True)
 
-    def set_boxes(self, kept: list[tuple[QRectF, QColor, str]], suppressed: list[QRectF]) -> None:
+    def set_boxes(self, kept: list[tuple[QRectF, QColor, str]], suppressed: list[QRectF],
+                  names: list[str] | None = None) -> None:
+        """``names``: the class of each kept box, so other pictures of the same image (a
+        prediction set) can leave out a box drawn here already."""
         self.prepareGeometryChange()
         self.kept, self.suppressed = kept, suppressed
+        self.kept_names = list(names) if names is not None else []
         self._update_bounds()
+
+    def shows(self, rect: tuple[float, float, float, float], name: str,
+              min_iou: float = SAME_BOX_IOU) -> bool:
+        """True when a kept box of class ``name`` lies on ``rect`` (a set's file keeps
+        six decimals of the normalized box, so equal boxes differ by a fraction of a pixel)."""
+        for (r, _, _), kept_name in zip(self.kept, self.kept_names, strict=False):
+            if kept_name == name and iou((r.left(), r.top(), r.right(), r.bottom()),
+                                         rect) >= min_iou:
+                return True
+        return False
 
     def set_highlight(self, selected: QRectF | None, by: QRectF | None = None) -> None:
         self.prepareGeometryChange()

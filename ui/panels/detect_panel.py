@@ -42,7 +42,9 @@ from PySide6.QtWidgets import (
 from ui import settings, workers
 from ui.canvas.items import BoxItem
 from ui.colors import class_color
+from ui.folder_dialog import NewFolderDialog
 from ui.geometry import clip
+from ui.progress_text import show_count, show_idle
 from ui.session import MIN_BOX, LabelSession, Proposal
 from workbench import prediction_sets as sets
 from workbench.detect.engines import device_of, engines_here
@@ -159,10 +161,8 @@ class DetectPanel(QWidget):
         self.run_button = QPushButton("Run")
         self.cancel_button = QPushButton("Cancel", enabled=False)
         self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v / %m images")
-        self.rate = QLabel("—")
+        self.rate = QLabel()
+        self._show_idle()
 
         # --- results
         self.sets = QComboBox()
@@ -397,6 +397,7 @@ class DetectPanel(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self._update_source_label()   # the list's filter may have changed meanwhile
+        self.sets_changed_on_disk()   # and a set may have been written from outside
 
     def run(self) -> bool:
         """Start a run with the panel's settings; False (and a status line) when it cannot."""
@@ -429,8 +430,8 @@ class DetectPanel(QWidget):
             self.source_path if self.source.currentData() in ("folder", "file")
             else f"{root} ({self.source.currentText()})"))
         self._started = time.perf_counter()
-        self.progress.setRange(0, max(len(sources), 1) if isinstance(sources, list) else 0)
-        self.progress.setValue(0)
+        show_count(self.progress, "images",
+                   max(len(sources), 1) if isinstance(sources, list) else 0)
         self.rate.setText("starting…")
         self.last_info = None
         self._run_root, self._run_set = root, name
@@ -500,12 +501,41 @@ class DetectPanel(QWidget):
 
     # --- results: sets, overlay ---------------------------------------------------------
     def _dataset_changed(self) -> None:
+        """Another folder: its sets, the source back to it, no status of the last folder's
+        run (a run still going keeps its progress: it ends in its own folder)."""
+        if self._job is None:
+            self._show_idle()
+            self.last_info = None
+            self.source_path = None
+            self.source.setCurrentIndex(0)
+        self.set_name.clear()
+        self.show_mode.setCurrentIndex(0)
+        self.min_score.setValue(0.0)
+        self.sets.blockSignals(True)
+        self.sets.clear()   # no set of the last folder is selected again by name
+        self.sets.blockSignals(False)
         self.refresh_sets()
         self._update_source_label()
 
+    def _show_idle(self) -> None:
+        show_idle(self.progress)
+        self.rate.setText("Idle: press Run")
+
     def refresh_sets(self, select: str | None = None) -> None:
+        """List the sets again and read the chosen one anew (a run may have replaced it)."""
+        self._fill_sets(select or self.sets.currentData())
+        self._set_changed()
+
+    def sets_changed_on_disk(self) -> None:
+        """A set appeared or went (``detect --out``, another window, a file manager): list
+        them again; the chosen set and its filters stay unless it is gone."""
+        current = self.sets.currentData()
+        self._fill_sets(current)
+        if self.sets.currentData() != current:
+            self._set_changed()
+
+    def _fill_sets(self, current: str | None) -> None:
         dataset = self.session.dataset
-        current = select or self.sets.currentData()
         names = sets.list_sets(dataset.root) if dataset is not None else []
         self.sets.blockSignals(True)
         self.sets.clear()
@@ -515,7 +545,6 @@ class DetectPanel(QWidget):
         index = self.sets.findData(current) if current else 0
         self.sets.setCurrentIndex(max(index, 0))
         self.sets.blockSignals(False)
-        self._set_changed()
 
     def set_dir(self) -> Path | None:
         dataset, name = self.session.dataset, self.sets.currentData()
@@ -581,6 +610,8 @@ class DetectPanel(QWidget):
         if mode != "labels":
             names = self.session.dataset.classes.names if self.session.dataset else []
             for box, score, name in self.predictions():
+                if self.canvas.overlay.shows(box.xyxy(), name):
+                    continue   # Inspect draws this box already (solid, with its score)
                 color = class_color(names.index(name)) if name in names else QColor("white")
                 item = BoxItem(proposal=True)
                 item.show_box(box.xyxy(), color, f"{name} {score:.2f}")
@@ -649,10 +680,13 @@ class DetectPanel(QWidget):
         this to its own question)."""
         return "skip"
 
-    def choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the prediction set to")
-        if folder:
-            self.export(Path(folder))
+    def choose_export_folder(self) -> NewFolderDialog:
+        """Ask for the export folder (an existing one or a new one); exports when chosen."""
+        dialog = NewFolderDialog(self, "Export the prediction set to", accept_text="Export")
+        dialog.fileSelected.connect(lambda folder: self.export(Path(folder)))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()   # not exec(): the window goes on while it is open
+        return dialog
 
     def export(self, out: Path, fmt: str | None = None,
                save_images: bool | None = None) -> workers.Worker | None:

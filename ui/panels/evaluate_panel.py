@@ -42,6 +42,8 @@ from workbench.prediction_sets import PREDICTIONS_DIR  # where the Detect dock k
 
 CLASS_COLUMNS = ("Class", "GT", "Pred", "AP", "P", "R", "TP", "FP", "FN")
 PathRole = Qt.ItemDataRole.UserRole + 1
+IDLE_TEXT = "Choose a prediction set and press Evaluate."
+CELL_TEXT = "Click a cell to list its images."
 OUTCOME_COLORS = {"TP": QColor("#43a047"), "FP": QColor("#e53935"), "FN": QColor("#fb8c00"),
                   "ignored": QColor("#9e9e9e")}
 
@@ -84,6 +86,7 @@ class EvaluatePanel(QWidget):
         self.report = None
         self.folder: str = ""
         self._worker: workers.Worker | None = None
+        self._generation = 0   # one per opened folder: a late result of the last one is dropped
 
         self.sets = QComboBox()
         self.sets.setToolTip("Prediction sets kept in the data set folder, or a chosen folder")
@@ -102,7 +105,7 @@ class EvaluatePanel(QWidget):
             self.metric_box.addItem(text, key)
         self.run_button = QPushButton("Evaluate")
         self.run_button.clicked.connect(self.start)
-        self.summary = QLabel("Choose a prediction set and press Evaluate.", wordWrap=True)
+        self.summary = QLabel(IDLE_TEXT, wordWrap=True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.table = QTableWidget(0, len(CLASS_COLUMNS))
@@ -114,12 +117,13 @@ class EvaluatePanel(QWidget):
         self.table.setMinimumHeight(60)
         self.curves = PlotView(self._draw_curves, min_height=80)
         self.confusion = PlotView(self._draw_confusion, min_height=80)
-        self.cell_label = QLabel("Click a cell to list its images.", wordWrap=True)
+        self.cell_label = QLabel(CELL_TEXT, wordWrap=True)
         self.cell_images = QListWidget()
         self.cell_images.setMinimumHeight(40)
         self.errors = QListWidget()
         self.errors.setMinimumHeight(40)
         for view in (self.cell_images, self.errors):
+            view.setTextElideMode(Qt.TextElideMode.ElideMiddle)   # image names end in their number
             view.itemActivated.connect(self._pick)
             view.itemClicked.connect(self._pick)
 
@@ -144,10 +148,26 @@ class EvaluatePanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
-        session.dataset_changed.connect(self.refresh_sets)
+        session.dataset_changed.connect(self._dataset_changed)
         self.refresh_sets()
 
     # --- choosing -----------------------------------------------------------------------
+    def _dataset_changed(self) -> None:
+        """Another folder: the last one's sets, chosen folder and results all go (its sets
+        would be scored against labels they were never made for)."""
+        self.cancel()
+        self._generation += 1
+        self.report, self.folder = None, ""
+        self.sets.clear()
+        self.summary.setText(IDLE_TEXT)
+        self.table.setRowCount(0)
+        self.errors.clear()
+        self.cell_images.clear()
+        self.cell_label.setText(CELL_TEXT)
+        self.curves.redraw()
+        self.confusion.redraw()
+        self.refresh_sets()
+
     def refresh_sets(self) -> None:
         """List the data set's prediction sets (plus a chosen folder, kept at the end)."""
         chosen = self.sets.currentData()
@@ -191,8 +211,14 @@ class EvaluatePanel(QWidget):
         self._worker = workers.start(
             _evaluate, snapshot(dataset), folder, self.iou.value(),
             self.metric_box.currentData(), self.conf.value(),
-            on_result=self._show, on_error=self._failed, on_finished=self._finished)
+            on_result=self._for_this_folder(self._show),
+            on_error=self._for_this_folder(self._failed), on_finished=self._finished)
         return True
+
+    def _for_this_folder(self, slot):
+        """``slot``, called only while the folder the job started on is still open."""
+        generation = self._generation
+        return lambda value: slot(value) if generation == self._generation else None
 
     def cancel(self) -> None:
         if self._worker is not None:
@@ -219,7 +245,7 @@ class EvaluatePanel(QWidget):
         self._fill_table()
         self._fill_errors()
         self.cell_images.clear()
-        self.cell_label.setText("Click a cell to list its images.")
+        self.cell_label.setText(CELL_TEXT)
         self.curves.redraw()
         self.confusion.redraw()
         self.status.emit(f"Evaluated {Path(self.folder).name}: mAP@0.5 {number(r.map50, 4)}")

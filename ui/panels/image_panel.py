@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -38,6 +38,11 @@ class ImagePanel(QWidget):
         self.list.setModel(self.filter)
         self.list.setUniformItemSizes(True)  # 10,000 rows: no per-row size queries
         self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        # "JPEGImages/BloodImage_00012.jpg": the part that tells images apart is at the end
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Ctrl+click toggles a row, Shift+click extends a range (Detect's "accept as labels
+        # for selected images"); a plain click or the keys still show one image
+        self.list.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.jump_spin = QSpinBox(minimum=1, maximum=1)
         self.jump_spin.setPrefix("#")
         go = QPushButton("Go")
@@ -73,8 +78,20 @@ class ImagePanel(QWidget):
 
     def _dataset_changed(self) -> None:
         self.jump_spin.setMaximum(max(1, len(self.session)))
+        self._clear_filters()   # the last folder's filters mean nothing in this one
         self.refresh_classes()
         self.refilter()
+
+    def _clear_filters(self) -> None:
+        for widget in (self.name_edit, self.status_combo, self.class_combo):
+            widget.blockSignals(True)
+        self.name_edit.clear()
+        self.status_combo.setCurrentIndex(0)
+        self.class_combo.setCurrentIndex(0)
+        for widget in (self.name_edit, self.status_combo, self.class_combo):
+            widget.blockSignals(False)
+        # refilter() applies them, with the list's own moves kept from picking an image
+        self.filter.status, self.filter.class_id, self.filter.name = None, None, ""
 
     def refresh_classes(self) -> None:
         current = self.class_combo.currentData()
@@ -106,8 +123,14 @@ class ImagePanel(QWidget):
         proxy = self.filter.mapFromSource(self.model.index(row, 0))
         self._syncing = True
         try:
-            if proxy.isValid():
-                self.list.selectionModel().setCurrentIndex(
+            if proxy.isValid() and proxy == self.list.currentIndex():
+                # the list itself moved here (click, Ctrl/Shift+click, arrows): the
+                # selection it made is the user's, as in a file manager
+                self.list.scrollTo(proxy)
+            elif proxy.isValid():
+                # through the view, so its Shift+click anchor moves here too (D/A, jump)
+                self.list.setCurrentIndex(proxy)
+                self.list.selectionModel().select(
                     proxy, QItemSelectionModel.SelectionFlag.ClearAndSelect)
                 self.list.scrollTo(proxy)
             else:

@@ -14,7 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QObject, QRectF, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QModelIndex,
+    QObject,
+    QRectF,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +50,9 @@ METHODS = {"greedy": "Greedy", "diou": "DIoU", "soft-linear": "Soft (linear)",
 CANDIDATE_CONF = 0.001     # the lowest confidence the slider reaches
 MATCH_IOU = 0.5            # TP/FP/FN against the labels at this IoU
 CACHED_IMAGES = 16
+# the widest text of each column (not measured on the rows: 10,000 of them); the class
+# column grows to the model's longest class name as far as the table has room
+COLUMN_SAMPLES = ("triangle", "0.000 → 0.000", "beyond top k", "9999", "0.000")
 
 
 def detect_candidates(job: workers.Job, holder: dict, model: str, path: str
@@ -109,8 +120,9 @@ class CandidateTable(QAbstractTableModel):
         decision = Decision(int(self.trace.decision[i]))
         if role == Qt.ItemDataRole.ForegroundRole and decision is not Decision.KEPT:
             return QColor("grey")
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.trace.explain(i)
+        if role == Qt.ItemDataRole.ToolTipRole:   # the full class name, however narrow
+            return f"{class_name(self.names, int(self.class_ids[i]))}: {self.trace.explain(i)}"
+
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         column = index.column()
@@ -134,6 +146,8 @@ def class_name(names: list[str], class_id: int) -> str:
 
 class InspectPanel(QWidget):
     """The dock's widget. ``set_active(True)`` while the dock shows, False when hidden."""
+
+    drawn = Signal()   # the canvas picture changed (a prediction set's picture leaves out its boxes)
 
     def __init__(self, session: LabelSession, canvas: CanvasView,
                  model_of: Callable[[], str | Path], parent: QWidget | None = None) -> None:
@@ -185,8 +199,7 @@ class InspectPanel(QWidget):
         # widths from the widest text each column can hold (not from the rows: 10,000 of
         # them), so every column fits a 380 px dock without scrolling
         metrics = self.table.fontMetrics()
-        for column, sample in enumerate(("triangle", "0.000 → 0.000", "beyond top k",
-                                         "9999", "0.000")):
+        for column, sample in enumerate(COLUMN_SAMPLES):
             header.resizeSection(column, max(metrics.horizontalAdvance(sample) + 8,
                                              header.sectionSizeHint(column)))
         self.table.verticalHeader().setMinimumWidth(metrics.horizontalAdvance("9999") + 6)
@@ -251,6 +264,7 @@ class InspectPanel(QWidget):
             self._ensure()
         else:
             self.canvas.overlay.clear()
+            self.drawn.emit()
 
     def image_changed(self) -> None:
         """Another image is current (called after the canvas switched to it)."""
@@ -277,6 +291,7 @@ class InspectPanel(QWidget):
         self._selected_box = -1
         self.model.set_trace(None, np.zeros(0, np.float32), np.zeros(0, np.int64), [])
         self.canvas.overlay.clear()
+        self.drawn.emit()
         self.info.setText("")
         if self.active:
             self._ensure()
@@ -333,6 +348,7 @@ class InspectPanel(QWidget):
                                method=self.method_key())
         self.nms_ms = (time.perf_counter() - start) * 1000
         self.model.set_trace(self.trace, c.scores, c.class_ids, self.class_names)
+        self._fit_class_column()
         row = self.row_of_box(self._selected_box)
         if row >= 0:
             self.table.selectRow(row)  # the same candidate stays selected
@@ -340,6 +356,19 @@ class InspectPanel(QWidget):
             self._selected_box = -1
         self._draw()
         self._show_counts()
+
+    def _fit_class_column(self) -> None:
+        """Room for the longest class name listed, but never so much that the table scrolls
+        sideways: past that the name is elided and its tooltip has it whole."""
+        header, metrics = self.table.horizontalHeader(), self.table.fontMetrics()
+        listed = np.unique(self.model.class_ids[self.model.rows]).tolist()
+        longest = max((metrics.horizontalAdvance(class_name(self.class_names, k))
+                       for k in listed), default=0)
+        wanted = max(longest, metrics.horizontalAdvance(COLUMN_SAMPLES[0])) + 12
+        others = sum(header.sectionSize(c) for c in range(1, header.count() - 1)) \
+            + metrics.horizontalAdvance(COLUMN_SAMPLES[-1]) + 8
+        room = self.table.viewport().width() - others
+        header.resizeSection(0, max(min(wanted, room), metrics.horizontalAdvance("triangle") + 8))
 
     def row_of_box(self, box: int) -> int:
         """The table row of candidate ``box`` (-1 when not listed)."""
@@ -355,6 +384,7 @@ class InspectPanel(QWidget):
         c, trace = self.candidates, self.trace
         if c is None or trace is None or not self.active:
             overlay.clear()
+            self.drawn.emit()
             return
         kept = [(_rect(c.boxes[i]), class_color(int(c.class_ids[i])),
                  f"{class_name(self.class_names, int(c.class_ids[i]))} "
@@ -364,8 +394,10 @@ class InspectPanel(QWidget):
         if self.show_suppressed.isChecked():
             suppressed = [_rect(c.boxes[i]) for i in
                           np.flatnonzero(trace.decision == Decision.SUPPRESSED).tolist()]
-        overlay.set_boxes(kept, suppressed)
+        overlay.set_boxes(kept, suppressed, [class_name(self.class_names, int(c.class_ids[i]))
+                                             for i in trace.kept.tolist()])
         self._draw_highlight()
+        self.drawn.emit()
 
     def _row_selected(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -35,13 +35,19 @@ from PySide6.QtWidgets import (
 )
 
 from ui.plot_view import PlotView
+from ui.progress_text import show_count, show_idle
 from ui.session import LabelSession
 from workbench.train.protocol import parse_event
 
 # the trainer's built-in templates and the size each was made for (see darknet_cfg/)
 TEMPLATE_SIZES = {"demo-tiny": 192, "yolov3-tiny": 416, "yolov3": 416}
 STDERR_KEEP = 64 * 1024  # TensorFlow logs a lot; the tail is enough for a message
-TABLE_COLUMNS = ("Epoch", "Loss", "Box", "Obj", "Cls", "lr", "mAP@0.5", "mAP@.5:.95")
+IDLE_TEXT = "Idle: press Start to train on the open data set"
+# the two mAP headers on two lines: on one they alone take a 400 px dock's spare width
+TABLE_COLUMNS = ("Epoch", "Loss", "Box", "Obj", "Cls", "lr", "mAP\n@0.5", "mAP\n@.5:.95")
+COLUMN_TIPS = ("Epoch", "Total loss (mean over the epoch)", "Box regression loss",
+               "Objectness loss", "Class loss", "Learning rate at the epoch's end",
+               "mAP@0.5 on the validation images", "mAP@[.5:.95] on the validation images")
 
 
 def default_run_dir(dataset_root: Path, template: str) -> Path:
@@ -77,6 +83,24 @@ def duration(seconds: float | None) -> str:
 
 def _number(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def short_number(value: float | None) -> str:
+    """A loss in at most 5-6 characters (4 significant digits): the table's eight columns
+    fit the dock without scrolling sideways; the cell's tooltip has every digit."""
+    if value is None:
+        return "-"
+    size = abs(value)
+    return format(value, ".0f" if size >= 1000 else ".1f" if size >= 100 else
+                  ".2f" if size >= 10 else ".3f")
+
+
+def short_rate(value: float | None) -> str:
+    """A learning rate as ``2.5e-4``: Python's ``2.5e-04`` spends two characters on nothing."""
+    if value is None:
+        return "-"
+    mantissa, exponent = format(value, ".1e").split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def _last_line(text: str) -> str:
@@ -146,18 +170,20 @@ class TrainPanel(QWidget):
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop", enabled=False)
         self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v / %m steps")
-        self.latest = QLabel("—", wordWrap=True)
+        show_idle(self.progress)   # no "0 / 1 steps" before a run has steps
+        self.latest = QLabel(IDLE_TEXT, wordWrap=True)
         self.latest.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)  # a narrow dock shows every column
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # the last takes what is left: a stretched last section sized to contents kept an
+        # old width and pushed the table a few pixels past the dock
+        header.setSectionResizeMode(len(TABLE_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.plot = MetricsPlot()
         self.result = QLabel(wordWrap=True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -199,6 +225,12 @@ class TrainPanel(QWidget):
     # --- options ----------------------------------------------------------------------
     def _dataset_changed(self) -> None:
         self._run_dir_edited = False
+        if not self.running():   # the last folder's run stays on screen only while it runs
+            self._reset()
+            self.latest.setText(IDLE_TEXT)
+            self.result.setText("")
+            self.result.setToolTip("")
+            self.resume.setChecked(False)
         self._suggest_run_dir()
         self._update_buttons()
 
@@ -339,9 +371,8 @@ class TrainPanel(QWidget):
         self.checkpoints = []
         self.epochs = []
         self.bundle = ""
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.latest.setText("—")
+        show_idle(self.progress)   # the trainer says how many steps in its start event
+        self.latest.setText("")
         self.table.setRowCount(0)
         self.plot.set_rows([])
         self.result.setStyleSheet("")
@@ -376,7 +407,7 @@ class TrainPanel(QWidget):
     def _on_start(self, e: dict) -> None:
         self.start_event = e
         total = max(int(e.get("epochs", 1)) * int(e.get("steps_per_epoch", 1)), 1)
-        self.progress.setRange(0, total)
+        show_count(self.progress, "steps", total)
         self.progress.setValue(min(int(e.get("step", 0)), total))
         resumed = " (resumed)" if e.get("resumed") else ""
         text = (f"Training{resumed}: {e.get('images_train')} images, {e.get('images_valid')} for "
@@ -404,12 +435,14 @@ class TrainPanel(QWidget):
         self.epochs.append(e)
         row = self.table.rowCount()
         self.table.insertRow(row)
-        cells = (str(e.get("epoch")), _number(e.get("loss")), _number(e.get("box")),
-                 _number(e.get("obj")), _number(e.get("cls")), _number(e.get("lr"), ".1e"),
+        keys = ("epoch", "loss", "box", "obj", "cls", "lr", "val_map50", "val_map50_95")
+        cells = (str(e.get("epoch")), short_number(e.get("loss")), short_number(e.get("box")),
+                 short_number(e.get("obj")), short_number(e.get("cls")), short_rate(e.get("lr")),
                  _number(e.get("val_map50"), ".4f"), _number(e.get("val_map50_95"), ".4f"))
-        for column, text in enumerate(cells):
+        for column, (key, text) in enumerate(zip(keys, cells, strict=True)):
             item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setToolTip(f"{key}: {e.get(key)}")   # every digit the trainer sent
             self.table.setItem(row, column, item)
         self.table.scrollToBottom()
         self.plot.set_rows(self.epochs)

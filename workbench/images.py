@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -417,27 +418,22 @@ def orient(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def load_bgr(path: str | Path) -> np.ndarray:
+def load_bgr(path: str | Path, problems: list[str] | None = None) -> np.ndarray:
     """Decode to uint8 HxWx3 BGR in the EXIF orientation.
 
     16-bit, grayscale, palette, CMYK and alpha images are converted; truncated or corrupt
     files, and images over the pixel limit, raise ImageError naming the file.
-    """
-    import cv2
 
+    What the C decoders print while decoding (``libpng warning: ...``, ``Corrupt JPEG data:
+    ...``, OpenCV's ``[ WARN ]`` lines) never reaches the terminal: it becomes one line
+    naming the file, appended to ``problems`` (the image still decodes and is returned), or
+    logged as a warning of this module when no list is given.
+    """
     path = Path(path)
     data, header = _read_checked(path)
-    if data[:4] in _TIFF_SIGNATURES:
-        # OpenCV's TIFF reader turns the pixels even when told to ignore the tag, so TIFFs
-        # are turned by PIL with the same tag
-        image = _load_with_pil(path, data, turn=True)
-    else:
-        # ignore the tag in the decoder and turn the pixels with the value image_size() used
-        image = cv2.imdecode(np.frombuffer(data, np.uint8),
-                             cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-        if image is None or image.shape[1::-1] != (header.width, header.height):
-            image = _load_with_pil(path, data)
-        image = orient(image, header.orientation)
+    image, printed = quietly(_decode, path, data, header)
+    if printed:
+        _report(path, printed, problems)
     if image.shape[1::-1] != header.oriented_size():
         raise ImageError(path, f"decoded image is {image.shape[1]}x{image.shape[0]}, its "
                          f"header says {header.width}x{header.height}")
@@ -445,6 +441,102 @@ def load_bgr(path: str | Path) -> np.ndarray:
 
 
 _TIFF_SIGNATURES = (b"II*\0", b"MM\0*")
+
+
+def _decode(path: Path, data: bytes, header: _Header) -> np.ndarray:
+    import cv2
+
+    if data[:4] in _TIFF_SIGNATURES:
+        # OpenCV's TIFF reader turns the pixels even when told to ignore the tag, so TIFFs
+        # are turned by PIL with the same tag
+        return _load_with_pil(path, data, turn=True)
+    # ignore the tag in the decoder and turn the pixels with the value image_size() used
+    image = cv2.imdecode(np.frombuffer(data, np.uint8),
+                         cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None or image.shape[1::-1] != (header.width, header.height):
+        image = _load_with_pil(path, data)
+    return orient(image, header.orientation)
+
+
+# ---------------------------------------------------------------------- decoder messages
+#
+# libpng, libjpeg and OpenCV's logger write their warnings straight to file descriptor 2 from
+# C, one per bad image, between the progress lines; Python's sys.stderr never sees them. So
+# for the length of one decode fd 2 points at a scratch file, and what lands there is the
+# decoder's message about this image. fd 2 is one per process: decodes that capture take
+# turns (TERMINAL_LOCK, which the progress bar also holds to draw).
+
+_scratch: dict[int, int] = {}  # pid -> the scratch file's descriptor (a fork makes its own)
+_MESSAGE_LIMIT = 3  # distinct lines kept per image; a damaged JPEG repeats itself
+# OpenCV's "[ WARN:0@1.234] global " and FFmpeg's "[mov,mp4 @ 0x55d0c0]": noise in one line
+_OPENCV_PREFIX = re.compile(r"^(\[\s*(WARN|ERROR|INFO):\d+@[\d.]+\]\s*(global\s+)?"
+                            r"|\[[^\]]* @ 0x[0-9a-f]+\]\s*)")
+
+
+def _scratch_fd() -> int:
+    pid = os.getpid()
+    if pid not in _scratch:
+        import tempfile
+
+        with tempfile.TemporaryFile(prefix="workbench-decoder-") as f:  # unlinked at once
+            _scratch[pid] = os.dup(f.fileno())
+    return _scratch[pid]
+
+
+def quietly(decode, *args):
+    """``decode(*args)`` with fd 2 pointed at the scratch file: (its result, what was printed
+    there). The previous fd 2 comes back even when the decoder raises."""
+    from workbench.progress import TERMINAL_LOCK
+
+    with TERMINAL_LOCK:
+        scratch = _scratch_fd()
+        saved = os.dup(2)
+        try:
+            os.dup2(scratch, 2)
+            try:
+                result = decode(*args)
+            finally:
+                os.dup2(saved, 2)
+        finally:
+            os.close(saved)
+            printed = _take(scratch)
+    return result, printed
+
+
+def _take(scratch: int) -> str:
+    """What the scratch file holds, emptied for the next decode."""
+    size = os.lseek(scratch, 0, os.SEEK_CUR)  # C's stderr is unbuffered: all written
+    if not size:
+        return ""
+    printed = os.pread(scratch, size, 0)
+    os.ftruncate(scratch, 0)
+    os.lseek(scratch, 0, os.SEEK_SET)
+    return printed.decode("utf-8", "replace")
+
+
+def decoder_message(printed: str) -> str:
+    """What a decoder printed, as one line: its distinct lines in order, OpenCV's time stamp
+    dropped, at most three (and how many more)."""
+    lines: list[str] = []
+    for line in printed.splitlines():
+        line = _OPENCV_PREFIX.sub("", line).strip()
+        if line and line not in lines:
+            lines.append(line)
+    text = "; ".join(lines[:_MESSAGE_LIMIT])
+    if len(lines) > _MESSAGE_LIMIT:
+        text += f" (and {len(lines) - _MESSAGE_LIMIT} more)"
+    return text
+
+
+def _report(path: Path, printed: str, problems: list[str] | None) -> None:
+    line = str(ImageError(path, f"the decoder warned: {decoder_message(printed)} "
+                                "(decoded anyway; check the image)"))
+    if problems is not None:
+        problems.append(line)
+    else:
+        import logging
+
+        logging.getLogger(__name__).warning("%s", line)
 
 
 def _load_with_pil(path: Path, data: bytes, turn: bool = False) -> np.ndarray:

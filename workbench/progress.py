@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
+
+#: held while the process's fd 2 is not the terminal (``workbench.images`` points it at a
+#: scratch file for the length of one decode, to catch what C decoders print there) and
+#: while the bar draws: a bar drawn in that moment would land among a decoder's messages
+TERMINAL_LOCK = threading.RLock()
 
 
 class ProgressBar:
     """``bar = ProgressBar("detect", total); bar.update(done); bar.close()``.
 
     Redraws at most 10 times a second; silent when the stream is not a terminal (CI, pipes,
-    ``--json``), so machine-readable output stays clean.
+    ``--json``), so machine-readable output stays clean. Without ``stream`` it draws on
+    whatever ``sys.stderr`` is at the time (a Ray run points it at the terminal while fd 2
+    takes Ray's own log lines).
     """
 
     def __init__(self, label: str, total: int, stream: TextIO | None = None,
                  enabled: bool | None = None) -> None:
         self.label = label
         self.total = max(int(total), 0)
-        self.stream = stream or sys.stderr
+        self._stream = stream
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.start = time.perf_counter()
         self._last_draw = 0.0
@@ -44,14 +52,21 @@ class ProgressBar:
                     f" {rate:.1f}/s eta {eta:.0f}s ")
         else:
             text = f"\r{self.label} {self.done} {rate:.1f}/s "
-        self.stream.write(text)
-        self.stream.flush()
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        with TERMINAL_LOCK:
+            self.stream.write(text)
+            self.stream.flush()
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr
 
     def close(self) -> None:
         if self.enabled:
             self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
 
     def __enter__(self) -> ProgressBar:
         return self

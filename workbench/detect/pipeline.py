@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from threading import Event
@@ -37,6 +37,8 @@ class ImageResult:
     error: str | None = None
     image: np.ndarray | None = None  # the BGR image, when asked for (drawing, saving)
     frame: int | None = None  # the frame index, when the source is a video
+    # what went wrong without stopping the image (a decoder's warning), one line each
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +54,7 @@ class RunSummary:
     detections: int = 0
     seconds: float = 0.0
     cancelled: bool = False
+    problems: list[str] = field(default_factory=list)  # every result's problems, in order
 
     @property
     def images_per_second(self) -> float:
@@ -123,15 +126,16 @@ def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult
     """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both)."""
     from workbench.images import load_bgr
 
+    problems: list[str] = []
     try:
-        image = load_bgr(path)
+        image = load_bgr(path, problems)
         blob = detector.prepare(image)
     except WorkbenchError as exc:
         return ImageResult(path, error=str(exc)), None
     except Exception as exc:  # a reader bug on one odd file must not end a long run
         return ImageResult(path, error=f"{path}: cannot read image: {exc}"), None
     return ImageResult(path, image.shape[1], image.shape[0],
-                       image=image if keep_image else None), blob
+                       image=image if keep_image else None, problems=problems), blob
 
 
 def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path],
@@ -189,6 +193,7 @@ def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, n
 
     def finish(result: ImageResult) -> ImageResult:
         summary.images += 1
+        summary.problems += result.problems
         if result.error is not None:
             summary.skipped += 1
         elif result.detections is not None:

@@ -44,6 +44,7 @@ class RaySettings:
     gpus_per_worker: float = 0.0
     block_images: int = BLOCK_IMAGES
     num_cpus: int | None = None  # a local Ray's CPUs (None: all cores)
+    verbose: bool = False  # Ray's own log lines (C++ core, Ray Data, the actors') shown
 
     def __post_init__(self) -> None:
         if self.gpus_per_worker < 0:
@@ -139,28 +140,104 @@ def _connect(ray, settings: RaySettings) -> tuple[bool, str]:
     """Join the cluster (or start a local Ray); True when this call started the connection."""
     import logging
 
-    # Ray Data's INFO lines (plan, "execution finished") would bury the summary
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     if ray.is_initialized():
         return False, _address(ray)
     if settings.address:
         check_reachable(settings.address)
+    quiet_ray(settings.verbose)
+    if not settings.verbose:
+        _RAY_LOGS.start()  # until _run_job's end, after ray.shutdown
     try:
         ray.init(address=settings.address or None, num_cpus=settings.num_cpus,
-                 include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
-                 configure_logging=True)
+                 include_dashboard=False,
+                 logging_level=logging.INFO if settings.verbose else logging.ERROR,
+                 log_to_driver=settings.verbose, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        _RAY_LOGS.stop()
         where = settings.address or "a local Ray"
         raise WorkbenchError(f"cannot start or reach {where}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
             from None
+    except BaseException:
+        _RAY_LOGS.stop()
+        raise
     started_here = settings.address is None and "RAY_ADDRESS" not in os.environ
     return True, (f"local Ray started here, {int(ray.cluster_resources().get('CPU', 0))} CPUs"
                   if started_here else _address(ray))
 
 
+def quiet_ray(verbose: bool) -> None:
+    """Keep Ray's Python log lines out of the terminal unless ``verbose``: they are advice for
+    Ray's developers (token set-up, progress bars off) printed between our lines; failures
+    still reach the user as one line each. The actors' output reaches us only with
+    ``log_to_driver``, the C++ core's lines only past :class:`_RayLogs`."""
+    import logging
+
+    level = logging.INFO if verbose else logging.ERROR
+    logging.getLogger("ray").setLevel(level)
+    # Ray Data's INFO lines (plan, "execution finished") would bury the summary even then
+    logging.getLogger("ray.data").setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+class _RayLogs:
+    """fd 2 into a scratch file while Ray runs in this process (not with --verbose).
+
+    Ray's C++ core writes its lines straight to fd 2, at any moment of the job (one when it
+    starts, advice on actor restarts...), and no setting silences all of them (even
+    RAY_BACKEND_LOG_LEVEL announces itself there). Meanwhile ``sys.stderr`` writes to a copy
+    of the terminal's descriptor, so our own lines and the progress bar still show.
+    """
+
+    def __init__(self) -> None:
+        self._saved = None  # (terminal fd, the sys.stderr we replaced, scratch file)
+
+    def start(self) -> None:
+        import sys
+
+        if self._saved is not None:
+            return
+        sys.stderr.flush()
+        scratch = tempfile.TemporaryFile(prefix="workbench-ray-log-")
+        terminal = os.dup(2)
+        os.dup2(scratch.fileno(), 2)
+        self._saved = (terminal, sys.stderr, scratch)
+        sys.stderr = open(terminal, "w", buffering=1, closefd=False,  # noqa: SIM115
+                          encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                          errors="backslashreplace")
+
+    def stop(self) -> None:
+        import sys
+
+        if self._saved is None:
+            return
+        terminal, stderr, scratch = self._saved
+        self._saved = None
+        try:
+            sys.stderr.flush()
+        finally:
+            sys.stderr = stderr
+            os.dup2(terminal, 2)
+            os.close(terminal)
+            scratch.close()
+
+
+_RAY_LOGS = _RayLogs()
+
+
+#: the HTTP/2 client preface and an empty SETTINGS frame: what a gRPC client sends first
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_SETTINGS_FRAME = 0x04
+
+
 def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, with one line, where Ray would retry an unreachable head for minutes."""
+    """Fail in seconds, with one line, where Ray would retry a head for minutes, printing its
+    own warnings: nothing listens there, or something listens that is not a gRPC server.
+
+    Ray's GCS (HOST:6379) and its client server (ray://HOST:10001) both speak gRPC, whose
+    server answers the HTTP/2 preface with a SETTINGS frame at once; a port that accepts and
+    stays silent (or answers something else) is not a Ray head, whatever ray.init would try.
+    With RAY_USE_TLS the handshake is TLS's, so only the connection is checked.
+    """
     import socket
 
     hostport = address.removeprefix("ray://")
@@ -168,11 +245,39 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         return  # "auto" and bare names are Ray's to resolve
     host, _, port = hostport.rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return
+            answer = _http2_answer(sock, timeout)
     except (OSError, ValueError) as exc:
         raise WorkbenchError(f"cannot reach the Ray cluster at {address}: {exc} (is `ray start "
                              "--head` running there, and the port open?)") from None
+    if answer is None or len(answer) < 9 or answer[3] != _SETTINGS_FRAME:
+        what = ("it accepts connections but did not answer within "
+                f"{timeout:g} s" if answer is None else "it answers, but not as a gRPC server")
+        raise WorkbenchError(f"no Ray cluster answers at {address}: {what} (is that the "
+                             "port of a Ray head, `ray start --head`?)")
+
+
+def _http2_answer(sock, timeout: float) -> bytes | None:
+    """The first 9 bytes the server sends after our HTTP/2 hello (a frame header), fewer
+    when it closes first, None when it says nothing within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    sock.sendall(_HTTP2_HELLO)
+    answer = b""
+    while len(answer) < 9:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(9 - len(answer))
+        except TimeoutError:
+            return None
+        if not chunk:
+            break
+        answer += chunk
+    return answer
 
 
 def _address(ray) -> str:
@@ -260,5 +365,8 @@ def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,
         if hasattr(rows, "close"):
             rows.close()  # Ray Data's own clean-up, while Ray is still connected
         if started:
-            ray.shutdown()
+            try:
+                ray.shutdown()
+            finally:
+                _RAY_LOGS.stop()
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.detect.pipeline import ImageResult, RunSummary, run_jobs
 from workbench.errors import WorkbenchError
+from workbench.images import decoder_message, quietly
 
 if TYPE_CHECKING:
     from workbench.detect.detector import Detector
@@ -40,10 +41,15 @@ class VideoSource:
 
         self.path = Path(path)
         _check_video_file(self.path)
-        self.capture = cv2.VideoCapture(str(self.path))
+        # FFmpeg says why it cannot open a file on fd 2 ("moov atom not found"): caught, and
+        # told in our one line instead of above it
+        self.capture, printed = quietly(cv2.VideoCapture, str(self.path))
         if not self.capture.isOpened():
+            why = f": {decoder_message(printed)}" if printed.strip() else ""
             raise WorkbenchError(f"{self.path}: OpenCV cannot open this video (unknown codec or "
-                                 "container, or not a video)")
+                                 f"container, or not a video){why}")
+        self.problems = [f"{self.path}: the decoder warned: {decoder_message(printed)}"] \
+            if printed.strip() else []  # reported with the first frame
         self.fps = float(self.capture.get(cv2.CAP_PROP_FPS)) or 25.0
         self.frames = max(0, int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)))
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
@@ -57,14 +63,28 @@ class VideoSource:
 
     def read(self, index: int) -> np.ndarray | None:
         """Frame ``index`` (at or after the last one read), or None past the end."""
+        return self.read_reporting(index)[0]
+
+    def read_reporting(self, index: int) -> tuple[np.ndarray | None, list[str]]:
+        """Frame ``index`` (or None past the end) and what the decoder printed reading it,
+        as lines naming the video and the frame (FFmpeg's frame threads may still print
+        on their own, later)."""
         with self._lock:
-            while self._next < index:
-                if not self.capture.grab():
-                    return None
-                self._next += 1
-            ok, frame = self.capture.read()
+            frame, printed = quietly(self._read, index)
+            problems, self.problems = self.problems, []
+            if printed.strip():
+                problems.append(f"{self.path}: frame {index}: the decoder warned: "
+                                f"{decoder_message(printed)}")
+            return frame, problems
+
+    def _read(self, index: int) -> np.ndarray | None:
+        while self._next < index:
+            if not self.capture.grab():
+                return None
             self._next += 1
-            return frame if ok else None
+        ok, frame = self.capture.read()
+        self._next += 1
+        return frame if ok else None
 
     def close(self) -> None:
         self.capture.release()
@@ -89,7 +109,7 @@ def _check_video_file(path: Path) -> None:
 def _read_frame(video: VideoSource, index: int, detector: Detector, keep_image: bool
                 ) -> tuple[ImageResult, np.ndarray | None] | None:
     """Worker job: read and preprocess frame ``index``; None at the end of the video."""
-    frame = video.read(index)
+    frame, problems = video.read_reporting(index)
     if frame is None:
         return None
     try:
@@ -98,7 +118,8 @@ def _read_frame(video: VideoSource, index: int, detector: Detector, keep_image: 
         return ImageResult(video.path, error=f"{video.path}: frame {index}: {exc}",
                            frame=index), None
     return (ImageResult(video.path, frame.shape[1], frame.shape[0],
-                        image=frame if keep_image else None, frame=index), blob)
+                        image=frame if keep_image else None, frame=index,
+                        problems=problems), blob)
 
 
 def detect_video(detector: Detector, path: str | Path, conf: float = 0.25, nms: float = 0.45,

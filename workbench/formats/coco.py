@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,11 @@ MAX_SIDE = 1 << 20
 _DIGITS = 9  # coordinates are written to 1e-9 px: exact for anything a labeling tool makes
 
 
-def _load_json(data: bytes, path: str | Path) -> Any:
-    text = decode_text(data, path)
+def _load_json(data: bytes | str, path: str | Path,
+               object_hook: Callable[[dict], Any] | None = None) -> Any:
+    text = decode_text(data, path) if isinstance(data, bytes) else data
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_hook=object_hook)
     except json.JSONDecodeError as exc:
         raise FormatError(path, f"malformed JSON: {exc.msg} (column {exc.colno})",
                           line=exc.lineno) from None
@@ -42,6 +43,20 @@ def _load_json(data: bytes, path: str | Path) -> Any:
         raise FormatError(path, f"malformed JSON: {exc}") from None
     except RecursionError:
         raise FormatError(path, "malformed JSON: nested too deeply") from None
+
+
+# the only keys parse_coco reads, at any level (the document's own included). Everything
+# else (segmentation polygons and RLE counts above all: 3/4 of an instances file, and 4-5x
+# their text's size as Python floats) is dropped as each object is parsed, so it is never
+# all in memory at once
+_READ_KEYS = frozenset({"images", "annotations", "categories", "id", "name", "file_name",
+                        "width", "height", "image_id", "category_id", "bbox", "iscrowd",
+                        "difficult"})
+
+
+def _keep_read_keys(obj: dict) -> dict:
+    # a new dict, not deletions: it is also smaller (fewer slots) than the one parsed
+    return {key: value for key, value in obj.items() if key in _READ_KEYS}
 
 
 def _no_constant(name: str) -> Any:
@@ -93,27 +108,67 @@ def parse_coco(data: bytes, path: str | Path, log: ProblemLog | None = None
     is True (a listed image with no annotations is labeled with nothing). A bad annotation
     is a FormatError naming its place, e.g. ``<annotations[3].bbox>``.
     """
-    log = log if log is not None else ProblemLog()
-    doc = _load_json(data, path)
+    return _records(_document(decode_text(data, path), path), path, log)
+
+
+def _document(text: str, path: str | Path) -> dict:
+    """The parsed COCO object, holding only the keys :func:`_records` reads.
+
+    ``text`` is referenced by this call alone when the caller passes it straight in, so it
+    is freed on return, before the records are built.
+    """
+    doc = _load_json(text, path, object_hook=_keep_read_keys)
     if not isinstance(doc, dict):
         raise FormatError(path, "expected a COCO object with images, annotations, categories")
     for key in ("images", "annotations", "categories"):
         if key not in doc:
             raise FormatError(path, f"not a COCO detection file: no {key!r}")
+    return doc
+
+
+def _records(doc: dict, path: str | Path, log: ProblemLog | None
+             ) -> tuple[ClassList, dict[str, ImageRecord]]:
+    """The class list and records of ``doc``; empties its lists as it goes (see _drain)."""
+    log = log if log is not None else ProblemLog()
+    # a bad entry is skipped and reported; the rest of the file still loads
+    classes, category_index = _read_categories(doc["categories"], path, log)
+    records, by_id, skipped_ids = _read_images(doc["images"], path, log)
+    _read_annotations(doc["annotations"], path, log, by_id, category_index, skipped_ids)
+    return classes, records
+
+
+def _drain(items: list) -> Iterator[tuple[int, Any]]:
+    """``enumerate(items)`` that empties each slot as it hands the item out.
+
+    The raw dict of an entry is freed as soon as it is converted, so a file's raw entries
+    and its records are never in memory side by side.
+    """
+    for index in range(len(items)):
+        item, items[index] = items[index], None
+        yield index, item
+
+
+def _read_categories(cats: Any, path: str | Path, log: ProblemLog
+                     ) -> tuple[ClassList, dict[Any, int]]:
     classes = ClassList()
     category_index: dict[Any, int] = {}
-    # a bad entry is skipped and reported; the rest of the file still loads
-    for i, cat in enumerate(_list_of_dicts(doc["categories"], "categories", path)):
+    for i, cat in _drain(_list_of_dicts(cats, "categories", path)):
         try:
             cat_id, name = _category(cat, f"categories[{i}]", path, category_index, classes)
         except FormatError as err:
             log.error(err)
             continue
         category_index[cat_id] = classes.append(name)
+    return classes, category_index
+
+
+def _read_images(images: Any, path: str | Path, log: ProblemLog
+                 ) -> tuple[dict[str, ImageRecord], dict[Any, ImageRecord], set[Any]]:
+    """Records by file_name and by id, and the ids of the entries skipped as bad."""
     records: dict[str, ImageRecord] = {}
     by_id: dict[Any, ImageRecord] = {}
     skipped_ids: set[Any] = set()
-    for i, img in enumerate(_list_of_dicts(doc["images"], "images", path)):
+    for i, img in _drain(_list_of_dicts(images, "images", path)):
         try:
             image_id, file_name, record = _image(img, f"images[{i}]", path, by_id, records)
         except FormatError as err:
@@ -122,8 +177,13 @@ def parse_coco(data: bytes, path: str | Path, log: ProblemLog | None = None
                 skipped_ids.add(img["id"])
             continue
         records[file_name] = by_id[image_id] = record
-    skipped_ids -= by_id.keys()
-    for i, ann in enumerate(_list_of_dicts(doc["annotations"], "annotations", path)):
+    return records, by_id, skipped_ids - by_id.keys()
+
+
+def _read_annotations(anns: Any, path: str | Path, log: ProblemLog, by_id: dict,
+                      category_index: dict, skipped_ids: set) -> None:
+    """Each annotation's box appended to its image's record."""
+    for i, ann in _drain(_list_of_dicts(anns, "annotations", path)):
         where = f"annotations[{i}]"
         image_id = ann.get("image_id")
         if isinstance(image_id, (int, str)) and image_id in skipped_ids:
@@ -136,7 +196,6 @@ def parse_coco(data: bytes, path: str | Path, log: ProblemLog | None = None
         clipped = clip_box(box, record.width, record.height, log, path, element=where)
         if clipped is not None:
             record.boxes.append(clipped)
-    return classes, records
 
 
 def _category(cat: dict, where: str, path: str | Path, category_index: dict,
@@ -190,7 +249,10 @@ def _annotation(ann: dict, where: str, path: str | Path, by_id: dict,
 def read_coco(path: str | Path, log: ProblemLog | None = None
               ) -> tuple[ClassList, dict[str, ImageRecord]]:
     """Class list and records keyed by ``file_name`` from the COCO file at ``path``."""
-    return parse_coco(read_bytes(path, MAX_COCO_BYTES), path, log)
+    # nested calls, no locals: the bytes are freed once decoded and the text once parsed, so
+    # neither is held while the next stage runs (peak: the text and the slimmed document)
+    return _records(_document(decode_text(read_bytes(path, MAX_COCO_BYTES), path), path),
+                    path, log)
 
 
 def _round(value: float) -> float | int:

@@ -4,6 +4,7 @@ file, exit 2, no traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -259,3 +260,28 @@ def test_a_video_ffmpeg_cannot_open_is_one_line_with_its_reason(tmp_path):
     line = one_line_error(workbench("detect", str(fake), "--model", "demo"), str(fake),
                           "OpenCV cannot open this video")
     assert "moov atom not found" in line and "@ 0x" not in line
+
+
+# ------------------------------------------------------------------ 14c: stats and a sibling
+
+
+def test_stats_does_not_blame_a_sibling_data_set(tmp_path):
+    """Two demo data sets side by side name their images alike (img_00000.jpg...). Stats on
+    the one without labels pointed at the other's labels ("3 YOLO files in ../other/ not
+    beside the images; pass --labels ../other"), files it never read, one of them bad, whose
+    labels belong to the other's own images."""
+    ours = make_demo_dataset(tmp_path / "ours", images=3, seed=0, size=64)
+    for label in ours.glob("img_*.txt"):
+        label.unlink()  # not labeled yet
+    other = make_demo_dataset(tmp_path / "other", images=3, seed=1, size=64)
+    (other / "img_00001.txt").write_text("9 x y\n")  # a bad file stats must not name
+    proc = workbench("stats", str(ours), "--json")
+    assert proc.returncode == 0, proc.stderr
+    problems = json.loads(proc.stdout)["problems"]
+    assert not any("other" in p for p in problems), problems
+    # a folder of stray labels beside it (no images of its own) is still pointed at
+    strays = tmp_path / "labels_elsewhere"
+    strays.mkdir()
+    (strays / "img_00000.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    problems = json.loads(workbench("stats", str(ours), "--json").stdout)["problems"]
+    assert len(problems) == 1 and "../labels_elsewhere/" in problems[0], problems

@@ -33,7 +33,7 @@ from workbench.formats.ultralytics import (
     list_file_entries,
     read_data_yaml,
 )
-from workbench.images import list_images
+from workbench.images import is_image, list_images
 
 LAYOUTS = ("beside", "voc-devkit", "label-folder", "ultralytics")
 CLASS_FILES = ("classes.txt", "obj.names")  # labelImg's name first, then darknet's
@@ -307,9 +307,11 @@ class _Folder:
 
 
 def _scan_label_folders(top: Path, image_stems: set[str], skip: set[Path],
-                        max_depth: int, budget: list[int]) -> list[_Folder]:
+                        max_depth: int, budget: list[int], theirs: frozenset[str] = frozenset()
+                        ) -> list[_Folder]:
     """Folders under ``top`` (hidden ones skipped) holding .xml/.txt files, with how many
-    are named like one of the images."""
+    are named like one of the images. Label files named like one of ``theirs`` (the images
+    of another data set under ``top``) are that data set's, not counted."""
     found = []
     stack = [(top, 0)]
     while stack and budget[0] > 0:
@@ -330,7 +332,8 @@ def _scan_label_folders(top: Path, image_stems: set[str], skip: set[Path],
                     stack.append((Path(entry.path), depth + 1))
                 continue
             stem, suffix = os.path.splitext(entry.name)
-            if suffix.lower() not in LABEL_SUFFIXES or entry.name.lower() in NOT_LABELS:
+            if (suffix.lower() not in LABEL_SUFFIXES or entry.name.lower() in NOT_LABELS
+                    or stem in theirs):
                 continue
             info.kinds["VOC" if suffix.lower() == ".xml" else "YOLO"] += 1
             info.matching += stem in image_stems
@@ -370,7 +373,10 @@ def unplaced_labels(layout: Layout, images: list[Path]) -> str | None:
     parent = layout.root.parent
     if parent != layout.root:
         for sibling in sorted(p for p in _subfolders(parent) if p != layout.root):
-            folders += [f for f in _scan_label_folders(sibling, stems, set(), 1, budget)
+            # a sibling data set's labels belong to its own images (named like ours, as
+            # demo-data and cameras name them): not ours to point at
+            folders += [f for f in _scan_label_folders(sibling, stems, set(), 1, budget,
+                                                       _image_stems(sibling, 2, budget))
                         if f.matching or _is_devkit(f.path.parent)]
     if not folders:
         return None
@@ -390,6 +396,28 @@ def unplaced_labels(layout: Layout, images: list[Path]) -> str | None:
     hint = (f"pass --labels {where}" if inside else
             f"open the parent folder {parent} or pass --labels {where}")
     return (f"{best.matching} {kind} files in {where}/ not beside the images; {hint}")
+
+
+def _image_stems(top: Path, max_depth: int, budget: list[int]) -> frozenset[str]:
+    """The names (without suffix) of the images under ``top``, ``max_depth`` folders down."""
+    stems: set[str] = set()
+    stack = [(top, 0)]
+    while stack and budget[0] > 0:
+        folder, depth = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        budget[0] -= len(entries)
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if depth < max_depth:
+                    stack.append((Path(entry.path), depth + 1))
+            elif is_image(entry.name):
+                stems.add(os.path.splitext(entry.name)[0])
+    return frozenset(stems)
 
 
 def _subfolders(folder: Path) -> list[Path]:

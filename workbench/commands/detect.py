@@ -185,14 +185,15 @@ def run(args: argparse.Namespace) -> int:
     detector = Detector(bundle, args.backend, size, args.letterbox,
                         precision=args.precision, calibrate=args.calibrate)
     names = detector.class_names
-    writer = (DetectionWriter(output.open(), args.format, names, args.save_images,
-                              video=src.name if as_video else None)
-              if output is not None else None)
     summary = RunSummary()
     skipped = []
     keep = args.save_images or saver is not None
     video = VideoSource(src) if as_video else None
+    writer = None
     try:
+        if output is not None:  # the private folder exists from here on: dropped on failure
+            writer = DetectionWriter(output.open(), args.format, names, args.save_images,
+                                     video=src.name if as_video else None)
         if video is not None:
             total, unit = video.kept(args.every), "frames"
             if saver is not None:
@@ -302,7 +303,7 @@ class DetectOutput:
             what = (f"holds the output of an earlier detect of {earlier['source']}"
                     + (f" --split {earlier['split']}" if earlier.get("split") else "")
                     + (" and others" if earlier.get("mixed") else "")
-                    if earlier is not None
+                    if earlier is not None else "is a link to a folder" if state[0] == "link"
                     else f"is not empty and is not an earlier `workbench detect` run of {src}")
             raise WorkbenchError(f"{out}: {what}; choose another folder, or add --exist-ok to "
                                  "add this run's files to it")

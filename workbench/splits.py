@@ -305,8 +305,21 @@ def _yaml_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
         files[dataset.root / file_name] = "".join(
             f"./{os.path.relpath(r.path, dataset.root).replace(os.sep, '/')}\n"
             for r in records)
-    files[data.path if data is not None else dataset.root / "data.yaml"] = None
+    files[data.path if data is not None else _new_data_yaml(dataset)] = None
     return files
+
+
+def _new_data_yaml(dataset: Dataset) -> Path:
+    """Where a split writes a new data.yaml: never over one that is there but could not be
+    read (it may be the user's, damaged or hostile; opening listed why)."""
+    from workbench.formats.ultralytics import DATA_YAML_NAMES
+
+    for name in DATA_YAML_NAMES:
+        there = dataset.root / name
+        if os.path.lexists(there):
+            raise FormatError(there, "could not be read as the data set's data.yaml (see "
+                              "workbench stats); not replaced by a new one")
+    return dataset.root / DATA_YAML_NAMES[0]
 
 
 def _point_data_yaml(dataset: Dataset, split: dict[str, list[ImageRecord]],

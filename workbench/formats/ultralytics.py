@@ -18,6 +18,7 @@ names, split) keeps the other keys but not comments.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,10 @@ def find_data_yaml(root: Path) -> Path | None:
     """The data.yaml of an Ultralytics dataset folder: a known name, else the only YAML at
     the root that has ``names`` and a split key."""
     for name in DATA_YAML_NAMES:
-        if (root / name).is_file():
+        # named so, it is meant as one: a FIFO, device or dangling link is returned too,
+        # so reading it says why it was not read (O_NONBLOCK: a FIFO does not block)
+        if (root / name).is_file() or (os.path.lexists(root / name)
+                                       and not (root / name).is_dir()):
             return root / name
     found = []
     for candidate in sorted(root.glob("*.y*ml")):

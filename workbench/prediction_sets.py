@@ -167,10 +167,11 @@ class _Where:
     name: str
 
     def error(self, expected: str, value: Any) -> FormatError:
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return FormatError(self.path, f"{self.name}: expected {expected}, got {shown}",
-                           element=None)
+        import reprlib
+
+        # reprlib: a short repr however long or deep the value (run.json may be 64 MiB)
+        return FormatError(self.path, f"{self.name}: expected {expected}, got "
+                           f"{reprlib.repr(value)}")
 
     def at(self, index: Any) -> _Where:
         return _Where(self.path, f"{self.name}[{index!r}]")

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 from workbench.atomic import atomic_write_text
 from workbench.cli import main
 from workbench.dataset import ClassList
-from workbench.errors import ImageError
+from workbench.errors import ImageError, WorkbenchError
 from workbench.folder import open_dataset, save_classes, save_labels
 from workbench.formats import ProblemLog
 from workbench.formats.coco import parse_coco
@@ -286,20 +286,33 @@ def test_read_only_label_file_is_refused_not_replaced(tmp_path):
     assert label.read_bytes() == before and stat.S_IMODE(label.stat().st_mode) == 0o444
 
 
-def test_symlinked_class_list_is_written_through_and_stays_a_link(tmp_path):
-    shared = tmp_path / "shared" / "classes.txt"
-    shared.parent.mkdir()
-    shared.write_text("a\nb\n")
-    os.chmod(shared, 0o640)
+def test_symlinked_class_list_inside_is_written_through_and_outside_is_refused(tmp_path):
+    """A link that stays in the data set is written through and stays a link; one that leads
+    out of it is never written (issue 21.6): the file elsewhere keeps its bytes."""
     root = _demo(tmp_path / "d", images=1)
+    inside = root / "meta" / "classes.txt"
+    inside.parent.mkdir()
+    inside.write_text("a\nb\n")
+    os.chmod(inside, 0o640)
     (root / "classes.txt").unlink()
-    (root / "classes.txt").symlink_to(shared)
+    (root / "classes.txt").symlink_to(inside)
     (root / "img_00000.txt").write_text("1 0.5 0.5 0.2 0.2\n")
     dataset = open_dataset(root)
     dataset.classes.rename(0, "renamed")
     save_classes(dataset)
     assert (root / "classes.txt").is_symlink()
-    assert shared.read_text() == "renamed\nb\n" and stat.S_IMODE(shared.stat().st_mode) == 0o640
+    assert inside.read_text() == "renamed\nb\n" and stat.S_IMODE(inside.stat().st_mode) == 0o640
+
+    shared = tmp_path / "shared" / "classes.txt"
+    shared.parent.mkdir()
+    shared.write_text("a\nb\n")
+    (root / "classes.txt").unlink()
+    (root / "classes.txt").symlink_to(shared)
+    dataset = open_dataset(root)
+    dataset.classes.rename(0, "renamed")
+    with pytest.raises(WorkbenchError, match="not written"):
+        save_classes(dataset)
+    assert shared.read_text() == "a\nb\n" and (root / "classes.txt").is_symlink()
 
 
 def test_new_files_get_the_umask_without_touching_the_process_umask(tmp_path, monkeypatch):

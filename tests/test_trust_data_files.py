@@ -513,3 +513,17 @@ def test_thresholds_json_values_are_checked(tmp_path):
             read_model_conf(bundle)
     (tmp_path / "thresholds.json").write_text('{"conf": 0.4}')
     assert read_model_conf(bundle) == 0.4
+
+
+def test_a_names_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    """`detect --names FIFO` used to block forever in read_text."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "coco.names"
+    os.mkfifo(fifo)
+    code = ("from workbench.darknet.bundle import read_names\n"
+            f"read_names({str(fifo)!r})\n")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60)
+    assert child.returncode != 0 and "FIFO" in child.stderr and "coco.names" in child.stderr

@@ -33,9 +33,15 @@ class ModelBundle:
 
 
 def read_names(path: str | Path) -> list[str]:
+    """The class names of a .names file; a FIFO or device is refused, never waited on."""
+    from workbench.errors import FormatError
+    from workbench.files import MAX_LABEL_BYTES, read_regular
+
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = read_regular(path, MAX_LABEL_BYTES).decode("utf-8-sig").splitlines()
+    except FormatError as exc:
+        raise ModelError(f"{path}: cannot read class names: {exc.message}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: cannot read class names: {exc}") from None
     names = [line.strip() for line in lines if line.strip()]

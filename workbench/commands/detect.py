@@ -32,7 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", metavar="DIR",
                    help="model bundle folder (one .cfg, .weights, .names) or 'demo'")
     p.add_argument("--cfg", help="Darknet .cfg (with --weights and --names)")
-    p.add_argument("--weights", help="Darknet .weights")
+    p.add_argument("--weights", help="Darknet .weights file, or yolov3-tiny / yolov3 (after "
+                   "`workbench weights fetch NAME`) or demo")
     p.add_argument("--names", help="class names, one per line")
     p.add_argument("--conf", type=float, default=None,
                    help="confidence threshold, objectness x class probability (default: the "
@@ -76,6 +77,8 @@ def add_parser(subparsers) -> None:
     from .detect_ray import add_arguments as add_ray_arguments
 
     add_ray_arguments(p)  # --ray, --workers, --gpus-per-worker
+    p.add_argument("--verbose", action="store_true",
+                   help="show the engines' and Ray's own log lines (hidden by default)")
     p.set_defaults(func=run)
 
 
@@ -91,7 +94,9 @@ def _bundle(args: argparse.Namespace):
     if not all(files):
         raise WorkbenchError("a model is needed: --model DIR (or demo), or all three of "
                              "--cfg, --weights and --names")
-    return bundle_from_files(*files)
+    from workbench.darknet.fetch import resolve_weights
+
+    return bundle_from_files(args.cfg, resolve_weights(args.weights), args.names)
 
 
 def _relative(path: Path, src: Path) -> Path:
@@ -240,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
             raise
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
+    for line in summary.problems:  # decoder warnings, caught per image (never raw lines)
+        print(f"warning: {line}", file=sys.stderr)
     done = summary.images - summary.skipped
     print(f"{done} {unit}, {summary.detections} detections, "
           f"{summary.images_per_second:.1f} {unit}/s"

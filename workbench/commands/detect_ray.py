@@ -49,7 +49,8 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
     # the local run's checks and messages, here, before any node loads the model
     names = check_bundle(bundle, *(parse_size(size) if size else (None, None))).class_names
     settings = RaySettings(address=args.ray or None, workers=args.workers,
-                           gpus_per_worker=args.gpus_per_worker)
+                           gpus_per_worker=args.gpus_per_worker,
+                           verbose=getattr(args, "verbose", False))
     summary, ray_summary, skipped = RunSummary(), RaySummary(), []
     results = detect_on_ray(paths, bundle, settings, backend=args.backend, size=size,
                             letterbox=args.letterbox, conf=args.conf, nms=args.nms,
@@ -61,6 +62,7 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
         with ProgressBar("detect", len(paths)) as bar:
             for result in results:
                 summary.images += 1
+                summary.problems += result.problems
                 if not result.ok:
                     summary.skipped += 1
                     skipped.append(result.error)
@@ -90,6 +92,8 @@ def run_on_ray(args: argparse.Namespace, bundle, paths: list[Path], size,
             raise
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
+    for line in summary.problems:  # decoder warnings, caught per image on the workers
+        print(f"warning: {line}", file=sys.stderr)
     summary.seconds = ray_summary.seconds
     done = summary.images - summary.skipped
     print(f"{done} images, {summary.detections} detections, "

@@ -56,19 +56,18 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
          "workbench export --model runs/demo/bundle --to onnx --out model.onnx --dynamic-batch"),
     ],
     "train": [
-        ("fine-tune yolov3-tiny on a data set from the COCO weights",
-         "workbench train demo --template yolov3-tiny --weights yolov3-tiny.weights "
-         "--out runs/demo"),
+        ("fine-tune yolov3-tiny on a data set from the COCO weights (weights fetch first)",
+         "workbench train demo --template yolov3-tiny --weights yolov3-tiny --out runs/demo"),
         ("the small demo template, a few epochs", "workbench train demo --template demo-tiny "
          "--epochs 4 --out runs/quick"),
         ("continue a stopped run", "workbench train demo --resume --out runs/demo"),
     ],
     "weights": [
+        ("the COCO yolov3-tiny weights every tutorial starts from, into the user cache",
+         "workbench weights fetch yolov3-tiny"),
         ("the first 15 layers of yolov3-tiny, as darknet partial",
          "workbench weights partial yolov3-tiny.cfg yolov3-tiny.weights 15 "
          "--out yolov3-tiny.conv.15"),
-        ("the darknet53 backbone of yolov3, as darknet53.conv.74",
-         "workbench weights partial yolov3.cfg yolov3.weights 74 --out darknet53.conv.74"),
     ],
 }
 

@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weights", help="start from these darknet weights: a full file, also one "
                    "for another class count (yolov3-tiny.weights from COCO: every layer whose "
                    "shape fits loads, the [yolo] heads start fresh), or a partial one "
-                   "(yolov3-tiny.conv.15); default: random initialization")
+                   "(yolov3-tiny.conv.15); or yolov3-tiny / yolov3 (after `workbench weights fetch "
+                   "NAME`), or demo (the bundled demo model's); default: random initialization")
     p.add_argument("--size", type=int, default=416,
                    help="network width and height, a multiple of 32 (default 416)")
     p.add_argument("--epochs", type=int, default=50, help="epochs to train (default 50)")
@@ -142,11 +143,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
+    from workbench.darknet.fetch import resolve_weights
     from workbench.train.loop import TrainSettings
 
     return TrainSettings(
         dataset=Path(args.dataset), template=args.template,
-        weights=Path(args.weights) if args.weights else None, size=args.size,
+        weights=resolve_weights(args.weights) if args.weights else None, size=args.size,
         epochs=args.epochs, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
         policy=args.policy, freeze_epochs=args.freeze_epochs,
         out=Path(args.out) if args.out else None, resume=args.resume,

@@ -1,13 +1,17 @@
-"""`workbench weights partial CFG WEIGHTS N --out FILE`: darknet's ``partial`` in Python."""
+"""`workbench weights partial CFG WEIGHTS N --out FILE`: darknet's ``partial`` in Python;
+`workbench weights fetch NAME|URL`: the pretrained files tutorials start from (weights_fetch)."""
 
 from __future__ import annotations
 
 import argparse
 
+from workbench.commands.weights_fetch import add_fetch_parser
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "weights", help="darknet weights files: make a partial file (first N layers)",
+        "weights", help="darknet weights files: fetch pretrained ones, make a partial file "
+        "(first N layers)",
         description="Work on darknet .weights files without darknet.")
     verbs = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     partial = verbs.add_parser(
@@ -22,6 +26,7 @@ def add_parser(subparsers) -> None:
     partial.add_argument("layers", metavar="N", type=int,
                          help="keep layers 0..N-1 (darknet's layer numbers)")
     partial.add_argument("--out", required=True, metavar="FILE", help="the partial file")
+    add_fetch_parser(verbs)  # sets its own func
     p.set_defaults(func=run)
 
 

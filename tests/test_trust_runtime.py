@@ -289,3 +289,19 @@ def test_stats_does_not_blame_a_sibling_data_set(tmp_path):
     (strays / "img_00000.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     problems = json.loads(workbench("stats", str(ours), "--json").stdout)["problems"]
     assert len(problems) == 1 and "../labels_elsewhere/" in problems[0], problems
+
+
+def test_a_nul_byte_in_a_data_yaml_list_file_is_one_problem_not_a_traceback(tmp_path):
+    """data.yaml's train:/val: naming the same list file with a NUL line: ValueError from
+    Path.resolve before; now one problem naming the file and line, listed once."""
+    from PIL import Image
+
+    root = tmp_path / "ul"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "images" / "a.jpg")
+    (root / "data.yaml").write_text("names: [a]\ntrain: train.txt\nval: train.txt\n")
+    (root / "train.txt").write_bytes(b"images/a.jpg\nimages/b\x00.jpg\n")
+    proc = workbench("stats", str(root))
+    assert proc.returncode == 0, proc.stderr
+    hits = [line for line in proc.stdout.splitlines() if "NUL byte" in line]
+    assert len(hits) == 1 and "train.txt:2" in hits[0]

@@ -185,6 +185,9 @@ class Dataset:
     label_format: str = "none"
     split: dict[str, list[ImageRecord]] = field(default_factory=dict)
     damaged_labels: set[Path] = field(default_factory=set)
+    # the messages of the problems that belong to no image, so a file read twice (a list
+    # file named by two splits) is one problem
+    folder_problems: set[str] = field(default_factory=set, repr=False, compare=False)
     layout: Layout | None = None  # None: labels beside the images (a Dataset built in code)
 
     def __len__(self) -> int:

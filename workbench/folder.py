@@ -187,6 +187,12 @@ def _detect_format(root: Path, stems: list[str], present: set[str]) -> str:
 
 
 def _problem(dataset: Dataset, record: ImageRecord | None, err: FormatError) -> None:
+    # a list file named by two splits (train: and val: both train.txt) is read twice: its
+    # fault is one problem of the data set, not two
+    if record is None:
+        if str(err) in dataset.folder_problems:
+            return
+        dataset.folder_problems.add(str(err))
     dataset.problems.append(err)
     if record is not None:
         record.problems.append(str(err))

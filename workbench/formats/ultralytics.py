@@ -232,9 +232,12 @@ def list_file_entries(path: Path) -> list[Path]:
     """The image paths of a split list file; relative ones are relative to its folder."""
     lines = decode_text(read_bytes(path), path).splitlines()
     found = []
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         line = line.strip()
         if line and not line.startswith("#"):
+            if "\0" in line:  # no file name holds one; resolve() would raise ValueError
+                raise FormatError(path, "holds a NUL byte, which no file name can; not a "
+                                  "list of image paths", line=number)
             p = Path(line)
             found.append((p if p.is_absolute() else path.parent / p).resolve())
     return found

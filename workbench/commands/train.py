@@ -47,8 +47,10 @@ def add_parser(subparsers) -> None:
                    "validation score (--best-by), but never before the learning rate has "
                    "decayed to half (default 10; 0: never)")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
-                   default="auto", help="auto (default): mixed float16 on a GPU, float32 on a CPU; "
-                   "bfloat16: mixed bfloat16 (for CPUs with AMX or AVX-512 BF16; on BCCD it "
+                   metavar="{auto,fp32,bf16,fp16}",  # detect's spelling; float32... still parse
+                   type=lambda s: {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(s, s),
+                   default="auto", help="auto (default): mixed fp16 on a GPU, fp32 on a CPU; "
+                   "bf16: mixed bfloat16 (for CPUs with AMX or AVX-512 BF16; on BCCD it "
                    "was no faster end to end, docs/training.md)")
     p.add_argument("--ema", type=float, default=0.9998, metavar="DECAY",
                    help="validate and export a moving average of the weights with this "

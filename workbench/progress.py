@@ -1,7 +1,16 @@
-"""A terminal progress bar for long CLI jobs: drawn only when stderr is a terminal."""
+"""Progress of long CLI jobs on stderr: tqdm's live bar on a terminal, and a plain line every
+few seconds where stderr is not one (CI logs, ``| tee``, a parent process reading a pipe), so
+a job that runs for minutes is never silent there.
+
+Off a terminal a job that ends before the first interval prints nothing, so short runs (and
+the one-line error contract of every verb) keep their stderr as it was; one that printed
+progress ends with a summary line. ``WORKBENCH_PROGRESS_INTERVAL`` (seconds, default 10) sets
+the interval; 0 prints every update (the tests use it).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -9,64 +18,170 @@ from typing import TextIO
 
 #: held while the process's fd 2 is not the terminal (``workbench.images`` points it at a
 #: scratch file for the length of one decode, to catch what C decoders print there) and
-#: while the bar draws: a bar drawn in that moment would land among a decoder's messages
+#: while a bar draws: a bar drawn in that moment would land among a decoder's messages.
+#: tqdm's own drawing lock is this lock (``_Tqdm``), so every write of the live bar holds it
 TERMINAL_LOCK = threading.RLock()
+
+INTERVAL_ENV = "WORKBENCH_PROGRESS_INTERVAL"
+DEFAULT_INTERVAL = 10.0
+TTY_REDRAW = 0.1  # a live bar redraws at most 10 times a second
+
+
+def line_interval() -> float:
+    """Seconds between two progress lines off a terminal (``WORKBENCH_PROGRESS_INTERVAL``);
+    a value that is not a number >= 0 is ignored."""
+    try:
+        value = float(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL))
+    except ValueError:
+        return DEFAULT_INTERVAL
+    return value if value >= 0 else DEFAULT_INTERVAL
+
+
+def clock(seconds: float) -> str:
+    """``0:08``, ``12:05``, ``1:02:03``."""
+    seconds = max(int(seconds + 0.5), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(label: str, done: int, total: int, unit: str, elapsed: float,
+                  final: bool = False) -> str:
+    """``detect: 120/400 images, 35.2 images/s, eta 0:08`` (no total: ``detect: 120 images,
+    35.2 images/s``; the last line: ``..., 0:11 in all``)."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    count = f"{done}/{total}" if total else f"{done}"
+    text = f"{label}: {count} {unit}, {rate:.1f} {unit}/s"
+    if final:
+        return f"{text}, {clock(elapsed)} in all"
+    if total and rate > 0:
+        text += f", eta {clock(max(total - done, 0) / rate)}"
+    return text
+
+
+class _LateStream:
+    """tqdm's file: whatever ``bar.stream`` is at each write (a Ray run points sys.stderr at
+    the terminal after the bar exists), so the bar follows it."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        self._bar = bar
+
+    def write(self, text: str) -> int:
+        return self._bar.stream.write(text)
+
+    def flush(self) -> None:
+        self._bar.stream.flush()
+
+    def fileno(self) -> int:  # tqdm asks the terminal for its width
+        return self._bar.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._bar.stream, "encoding", None) or "utf-8"
+
+
+def _tqdm_class():
+    """tqdm with its drawing lock set to TERMINAL_LOCK and no monitor thread (that thread
+    redraws on its own, outside any lock of ours). Imported on first use."""
+    global _TQDM
+    if _TQDM is None:
+        from tqdm import tqdm
+
+        class _Tqdm(tqdm):
+            monitor_interval = 0
+
+        _Tqdm.set_lock(TERMINAL_LOCK)
+        _TQDM = _Tqdm
+    return _TQDM
+
+
+_TQDM = None
 
 
 class ProgressBar:
     """``bar = ProgressBar("detect", total); bar.update(done); bar.close()``.
 
-    Redraws at most 10 times a second; silent when the stream is not a terminal (CI, pipes,
-    ``--json``), so machine-readable output stays clean. Without ``stream`` it draws on
-    whatever ``sys.stderr`` is at the time (a Ray run points it at the terminal while fd 2
-    takes Ray's own log lines).
+    On a terminal a tqdm bar; elsewhere a line every ``WORKBENCH_PROGRESS_INTERVAL`` seconds
+    (module docstring). Writes to stderr only, so machine-readable stdout stays clean.
+    ``enabled`` False: silent; True: the live bar even off a terminal. Without ``stream`` it
+    draws on whatever ``sys.stderr`` is at the time (a Ray run points it at the terminal while
+    fd 2 takes Ray's own log lines). ``update`` may be called from any thread.
     """
 
     def __init__(self, label: str, total: int, stream: TextIO | None = None,
-                 enabled: bool | None = None) -> None:
+                 enabled: bool | None = None, unit: str = "images",
+                 leave: bool = True) -> None:
         self.label = label
         self.total = max(int(total), 0)
+        self.unit = unit
         self._stream = stream
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.live = self.stream.isatty() if enabled is None else enabled
+        self.enabled = enabled is not False
         self.start = time.perf_counter()
-        self._last_draw = 0.0
         self.done = 0
+        self.interval = line_interval()
+        self._last_line = self.start
+        self._lines = 0
+        self._closed = False
+        self._bar = None
+        if self.enabled and self.live:
+            width = self._terminal_width()
+            self._bar = _tqdm_class()(
+                total=self.total or None, desc=self.label, unit=" " + unit, file=_LateStream(self),
+                mininterval=TTY_REDRAW, leave=leave, disable=False,
+                dynamic_ncols=width is None, ncols=width)
+
+    def _terminal_width(self) -> int | None:
+        """None: tqdm follows the terminal's width; 80 where the terminal says 0 columns (a
+        pty nobody sized), where tqdm would draw an empty bar."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return None
+        return None if columns > 0 else 80
 
     def update(self, done: int, total: int | None = None) -> None:
-        self.done = done
-        if total is not None:
-            self.total = total
-        now = time.perf_counter()
-        if self.enabled and (now - self._last_draw >= 0.1 or done >= self.total):
-            self._last_draw = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        elapsed = now - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        if self.total:
-            frac = min(self.done / self.total, 1.0)
-            filled = int(frac * 30)
-            eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            text = (f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}"
-                    f" {rate:.1f}/s eta {eta:.0f}s ")
-        else:
-            text = f"\r{self.label} {self.done} {rate:.1f}/s "
-        self._write(text)
-
-    def _write(self, text: str) -> None:
         with TERMINAL_LOCK:
-            self.stream.write(text)
-            self.stream.flush()
+            self.done = done
+            if total is not None:
+                self.total = max(int(total), 0)
+            if not self.enabled or self._closed:
+                return
+            if self._bar is not None:
+                self._update_bar()
+                return
+            now = time.perf_counter()
+            if now - self._last_line >= self.interval:
+                self._last_line = now
+                self._write_line(now, final=False)
+
+    def _update_bar(self) -> None:
+        bar = self._bar
+        if (self.total or None) != bar.total:
+            bar.total = self.total or None
+            bar.refresh()
+        bar.update(self.done - bar.n)
+
+    def _write_line(self, now: float, final: bool) -> None:
+        self._lines += 1
+        stream = self.stream
+        stream.write(progress_line(self.label, self.done, self.total, self.unit,
+                                   now - self.start, final) + "\n")
+        stream.flush()
 
     @property
     def stream(self) -> TextIO:
         return self._stream or sys.stderr
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw(time.perf_counter())
-            self._write("\n")
+        with TERMINAL_LOCK:
+            if self._closed:
+                return
+            self._closed = True
+            if self._bar is not None:
+                self._bar.close()
+            elif self.enabled and self._lines:  # a long job: how it ended
+                self._write_line(time.perf_counter(), final=True)
 
     def __enter__(self) -> ProgressBar:
         return self

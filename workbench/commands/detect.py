@@ -6,10 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from workbench.commands.spelling import PRECISION_ALIASES, Respell
+
 BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "openvino",
             "tensorflow")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 FORMATS = ("yolo", "voc", "coco", "csv")
+# printed on stdout without --out: one document each; yolo and voc are one file per image
+STDOUT_FORMATS = ("coco", "csv")
 SPLITS = ("train", "valid", "test", "trainval")
 DEFAULT_CONF = 0.25
 RUN_MARKER = ".workbench-detect.json"  # in every --out folder detect made: what made it
@@ -21,7 +25,9 @@ def add_parser(subparsers) -> None:
         description="Detect objects with a Darknet model (cfg + weights + names). SRC is an "
         "image, a folder (searched recursively), a text file listing image paths, or a video "
         "(mp4, avi, mkv, ...: every frame, or one in --every N). Without "
-        "--out the detections are printed; with it they are written in the chosen format "
+        "--out the detections are printed, one line each (image, class, score, x1 y1 x2 y2), "
+        "or as one COCO JSON document or CSV with --format coco or csv (the run's summary "
+        "then goes to stderr); with --out they are written in the chosen format "
         "(YOLO labels get a trailing confidence column; a video's files are named by frame "
         "index). Images whose names clash (a.jpg and a.png) are written as a_jpg, a_png. "
         "Unreadable images are skipped and listed. The engine and precision used, and why, "
@@ -41,7 +47,8 @@ def add_parser(subparsers) -> None:
                    "when it has one, else 0.25)")
     p.add_argument("--nms", type=float, default=0.45,
                    help="IoU threshold of the class-aware NMS (default 0.45)")
-    p.add_argument("--size", default=None, help="network input, N or WxH, multiples of 32 "
+    p.add_argument("--size", default=None, metavar="N|WxH",
+                   help="network input, N or WxH, multiples of 32 "
                    "(default: the cfg's [net] width and height)")
     p.add_argument("--letterbox", action="store_true",
                    help="keep the aspect ratio (pad) instead of stretching the image")
@@ -49,6 +56,7 @@ def add_parser(subparsers) -> None:
                    help="engine (default auto: OpenCV CUDA, onnxruntime CUDA, OpenVINO CPU, "
                    "onnxruntime CPU, OpenCV CPU, the first that runs here)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   type=Respell(PRECISION_ALIASES),  # train's float32... still parse
                    help="arithmetic of the engine (default auto: bf16 on OpenVINO where the "
                    "CPU has AMX or AVX-512 BF16, else fp32); bf16, fp16 and int8 run on "
                    "OpenVINO; int8 needs --calibrate (see docs/engines.md for the accuracy)")
@@ -66,8 +74,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--exist-ok", action="store_true",
                    help="add this run's files to a non-empty --out that is not an earlier run "
                    "of SRC (files of the same name are replaced, the others stay)")
-    p.add_argument("--format", default="yolo", choices=FORMATS,
-                   help="output format with --out (default yolo)")
+    p.add_argument("--format", default=None, choices=FORMATS,
+                   help="output format: with --out, yolo (default), voc, coco or csv; without "
+                   "--out, coco prints one JSON document (images, categories and the "
+                   "detections as annotations with a score) and csv the CSV on stdout; yolo "
+                   "and voc write one file per image, so they need --out")
     p.add_argument("--save-images", action="store_true",
                    help="also write each image with its boxes drawn to OUT/annotated/")
     p.add_argument("--every", type=int, default=1, metavar="N",
@@ -152,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("--exist-ok needs --out DIR")
     if args.every < 1:
         raise WorkbenchError(f"--every must be 1 or more, got {args.every}")
+    to_stdout = _stdout_format(args)  # before any model loads: a refusal costs nothing
     src = Path(args.src)
     as_video = is_video(src) and not args.split
     if not as_video and (args.save_video or args.every != 1):
@@ -199,6 +211,9 @@ def run(args: argparse.Namespace) -> int:
         if output is not None:  # the private folder exists from here on: dropped on failure
             writer = DetectionWriter(output.open(), args.format, names, args.save_images,
                                      video=src.name if as_video else None)
+        elif to_stdout is not None:
+            writer = DetectionWriter(None, to_stdout, names, False,
+                                     video=src.name if as_video else None)
         if video is not None:
             total, unit = video.kept(args.every), "frames"
             if saver is not None:
@@ -220,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
                 if saver is not None:
                     saver.write(draw_detections(result.image, result.detections, names))
                 if writer is not None:
-                    stem = frame_stem(result.frame) if video else stems[result.path]
+                    stem = frame_stem(result.frame) if video else stems.get(result.path)
                     file_name = src.name if video else _relative(result.path, src).as_posix()
                     writer.add(result, file_name, stem)
                 else:
@@ -239,10 +254,41 @@ def run(args: argparse.Namespace) -> int:
     if writer is not None:
         try:
             writer.close()
-            output.finish()
+            if output is not None:
+                output.finish()
         except BaseException as exc:
-            output.discard(exc)
+            if output is not None:
+                output.discard(exc)
             raise
+    _print_summary(args, src, summary, skipped, unit, detector, output, saver,
+                   sys.stderr if to_stdout else sys.stdout)  # stdout holds the document
+    return 0 if summary.images > summary.skipped else 1
+
+
+def _stdout_format(args: argparse.Namespace) -> str | None:
+    """The format printed on stdout instead of the default lines (None: those lines), or
+    WorkbenchError for a --format that cannot go to stdout. Sets the --out default (yolo)."""
+    from workbench.errors import WorkbenchError
+
+    if args.out:
+        args.format = args.format or "yolo"
+        return None
+    if args.format is None:
+        return None
+    if args.format not in STDOUT_FORMATS:
+        raise WorkbenchError(f"--format {args.format} writes one file per image: give --out "
+                             "DIR (without --out, --format coco or csv prints one document, "
+                             "and no --format prints one line per detection)")
+    if args.ray is not None:
+        raise WorkbenchError(f"--format {args.format} without --out runs locally; with --ray "
+                             "give --out DIR")
+    return args.format
+
+
+def _print_summary(args, src: Path, summary, skipped: list, unit: str, detector, output,
+                   saver, stream) -> None:
+    """Skipped images and decoder warnings (stderr), then what was done and on which
+    engine (``stream``: stderr when stdout carries a --format document)."""
     for error in skipped:
         print(f"skipped: {error}", file=sys.stderr)
     for line in summary.problems:  # decoder warnings, caught per image (never raw lines)
@@ -254,9 +300,9 @@ def run(args: argparse.Namespace) -> int:
           + (f"; written to {args.out} ({args.format})" if args.out else "")
           + (f" (replacing the earlier run of {src} there)" if output and output.replaces
              else "")
-          + (f"; video written to {args.save_video}" if saver is not None else ""))
-    print(f"backend: {detector.backend.engine} ({detector.backend.reason})")
-    return 0 if done else 1
+          + (f"; video written to {args.save_video}" if saver is not None else ""),
+          file=stream)
+    print(f"backend: {detector.backend.engine} ({detector.backend.reason})", file=stream)
 
 
 def _print_detections(result, names: list[str]) -> None:
@@ -456,14 +502,20 @@ class DetectionWriter:
 
     ``video`` (the video's file name) adds the frame index: a ``frame_id`` in images.json and a
     ``frame`` column in the CSV.
+
+    ``out`` None prints one document on stdout at ``close`` (coco or csv only, see
+    ``stdout_document``) instead of writing files.
     """
 
-    def __init__(self, out: Path, fmt: str, class_names: list[str], save_images: bool,
+    def __init__(self, out: Path | None, fmt: str, class_names: list[str], save_images: bool,
                  video: str | None = None) -> None:
         self.out, self.format, self.names, self.save_images = out, fmt, class_names, save_images
         self.video = video
+        if out is None and (fmt not in STDOUT_FORMATS or save_images):
+            raise ValueError(f"{fmt} detections (or drawn images) need an output folder")
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             from workbench.errors import WorkbenchError
 
@@ -481,8 +533,9 @@ class DetectionWriter:
         d = result.detections
         boxes = [Box(*b, class_id=c) for b, c in zip(d.boxes.tolist(), d.class_ids.tolist(),
                                                       strict=True)]
-        target = self.out / stem
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if self.format in ("yolo", "voc"):  # one file per image (never to stdout)
+            target = self.out / stem
+            target.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "yolo":
             atomic_write_text(_with_suffix(target, ".txt"), format_yolo_detections(
                 boxes, d.scores.tolist(), result.width, result.height))
@@ -517,38 +570,69 @@ class DetectionWriter:
             atomic_write_bytes(target, data.tobytes())
 
     def close(self) -> None:
-        import csv
-        import io
         import json
 
         from workbench.atomic import atomic_write_text
-        from workbench.formats.coco import coco_document, write_coco_results
+        from workbench.formats.coco import write_coco_results
         from workbench.formats.yolo import format_classes
 
-        if self.format == "yolo":
+        if self.out is None:
+            sys.stdout.write(self.stdout_document())
+        elif self.format == "yolo":
             atomic_write_text(self.out / "classes.txt", format_classes(self.names))
         elif self.format == "coco":
             write_coco_results(self.out / "detections.json", self.rows)
-            doc = coco_document(self.images, self.names)
-            if self.video is not None:  # one image entry per frame, in frame order
-                for entry, frame in zip(doc["images"], self.frames, strict=True):
-                    entry["frame_id"] = frame
-                    entry["video"] = self.video
-            atomic_write_text(self.out / "images.json", json.dumps(doc, indent=1) + "\n")
+            atomic_write_text(self.out / "images.json",
+                              json.dumps(self._images_document(), indent=1) + "\n")
         elif self.format == "csv":
-            text = io.StringIO()
-            w = csv.writer(text, lineterminator="\n")
-            frame = ["frame"] if self.video is not None else []
-            w.writerow(["image", *frame, "width", "height", "class_id", "class_name", "score",
-                        "x1", "y1", "x2", "y2"])
-            for r in self.rows:
-                x, y, bw, bh = r["bbox"]
-                c = r["class_id"]
-                w.writerow([r["file_name"], *([r["frame"]] if frame else []), r["width"],
-                            r["height"], c, self.names[c] if c < len(self.names) else c,
-                            f"{r['score']:.6f}", f"{x:.2f}", f"{y:.2f}", f"{x + bw:.2f}",
-                            f"{y + bh:.2f}"])
-            atomic_write_text(self.out / "detections.csv", text.getvalue())
+            atomic_write_text(self.out / "detections.csv", self._csv_text())
+
+    def stdout_document(self) -> str:
+        """What ``--format coco|csv`` prints without --out. coco: one self-contained COCO
+        document, images.json's images and categories with the detections as annotations
+        (each with its score), so ``> found.json`` or ``| jq`` needs no second file to turn
+        ids into names; csv: detections.csv's text."""
+        import json
+
+        if self.format == "csv":
+            return self._csv_text()
+        doc = self._images_document()
+        doc["annotations"] = [
+            {"id": i, "image_id": r["image_id"], "category_id": r["category_id"],
+             "bbox": [round(float(v), 2) for v in r["bbox"]],
+             "area": round(float(r["bbox"][2] * r["bbox"][3]), 2), "iscrowd": 0,
+             "score": round(float(r["score"]), 6)}
+            for i, r in enumerate(self.rows, start=1)]
+        return json.dumps(doc, indent=1) + "\n"
+
+    def _images_document(self) -> dict:
+        """images.json: the COCO images (a video's frames with their index) and categories."""
+        from workbench.formats.coco import coco_document
+
+        doc = coco_document(self.images, self.names)
+        if self.video is not None:  # one image entry per frame, in frame order
+            for entry, frame in zip(doc["images"], self.frames, strict=True):
+                entry["frame_id"] = frame
+                entry["video"] = self.video
+        return doc
+
+    def _csv_text(self) -> str:
+        import csv
+        import io
+
+        text = io.StringIO()
+        w = csv.writer(text, lineterminator="\n")
+        frame = ["frame"] if self.video is not None else []
+        w.writerow(["image", *frame, "width", "height", "class_id", "class_name", "score",
+                    "x1", "y1", "x2", "y2"])
+        for r in self.rows:
+            x, y, bw, bh = r["bbox"]
+            c = r["class_id"]
+            w.writerow([r["file_name"], *([r["frame"]] if frame else []), r["width"],
+                        r["height"], c, self.names[c] if c < len(self.names) else c,
+                        f"{r['score']:.6f}", f"{x:.2f}", f"{y:.2f}", f"{x + bw:.2f}",
+                        f"{y + bh:.2f}"])
+        return text.getvalue()
 
 
 def draw_detections(image, detections, names: list[str]):

@@ -47,6 +47,9 @@ ROOT_SPLIT_FILES = {"train": "train.txt", "valid": "valid.txt", "test": "test.tx
 DEVKIT_SPLIT_FILES = {"train": "train.txt", "valid": "val.txt", "trainval": "trainval.txt",
                       "test": "test.txt"}
 LABEL_FOLDER_NAMES = frozenset({"labels", "label", "annotations", "annotation", "xml", "xmls"})
+# what `workbench detect --out` leaves in its folder (commands/detect.py RUN_MARKER): its .txt
+# and .xml files are predictions named like the images, never anybody's labels
+DETECT_OUTPUT_MARKER = ".workbench-detect.json"
 _SCAN_LIMIT = 200_000  # directory entries looked at when searching for stray label files
 
 
@@ -323,6 +326,8 @@ def _scan_label_folders(top: Path, image_stems: set[str], skip: set[Path],
         except OSError:
             continue
         budget[0] -= len(entries)
+        if any(entry.name == DETECT_OUTPUT_MARKER for entry in entries):
+            continue  # a detect run (and its subfolders): predictions, not labels
         info = _Folder(folder)
         for entry in entries:
             if entry.name.startswith("."):

@@ -141,4 +141,4 @@ def test_bad_source_files_are_listed_and_strict_stops(demo, tmp_path, capsys):
 def test_help_runs_as_a_command():
     result = subprocess.run([sys.executable, "-m", "workbench", "convert", "--help"],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "--to" in result.stdout and "--from" in result.stdout
+    assert result.returncode == 0 and "--format" in result.stdout and "--from" in result.stdout

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from workbench.commands.dataset_args import add_labels_option, add_split_option, split_records
+from workbench.commands.spelling import hidden_alias
 
 
 def add_parser(subparsers) -> None:
@@ -17,13 +18,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("dataset", metavar="DIR", help="dataset folder (YOLO, VOC or COCO labels)")
     p.add_argument("-n", "--num", type=int, default=9,
                    help="number of anchors (default 9; yolov3-tiny uses 6)")
-    p.add_argument("--size", default="416",
+    p.add_argument("--size", default="416", metavar="N|WxH",
                    help="network input size, N or WxH (default 416)")
-    p.add_argument("--format", default="auto", choices=("auto", "yolo", "voc", "coco"),
-                   help="label format (default: detect)")
+    p.add_argument("--from", dest="format", default="auto",
+                   choices=("auto", "yolo", "voc", "coco"),
+                   help="label format to read (default: detected)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_split_option(p, "cluster the boxes of")
     add_labels_option(p)
+    hidden_alias(p, "--from", "--format")  # before issue 23; --format is what a verb writes
     p.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""``workbench convert SRC --to yolo|voc|coco|darknet|ultralytics --out DIR``: copy a dataset
+"""``workbench convert SRC --format yolo|voc|coco|darknet|ultralytics --out DIR``: copy a dataset
 into another label format or layout. The source is only read (in any layout
 ``workbench.layouts`` detects); the output goes to a new (or empty) folder."""
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from workbench.atomic import atomic_write_text, one_sync_at_the_end
 from workbench.commands.dataset_args import add_labels_option
+from workbench.commands.spelling import hidden_alias
 from workbench.errors import FormatError, WorkbenchError
 from workbench.output_guard import StagedFolder, folder_state, refuse_folder_overlap
 
@@ -29,7 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "format. The source format is detected unless --from is given. SRC is never "
         "modified. Files that cannot be read are listed on stderr and left out.")
     p.add_argument("src", metavar="SRC", help="dataset folder or COCO .json file")
-    p.add_argument("--to", required=True, choices=TARGETS, help="output label format")
+    p.add_argument("--format", dest="to", required=True, choices=TARGETS,
+                   help="output label format or layout")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder (must not exist yet, or be empty); built in a private "
                    "folder beside it and moved into place by one rename when complete (of two "
@@ -41,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="source label format (default: detected)")
     p.add_argument("--images", metavar="DIR",
                    help="image folder for a COCO .json SRC (default: the file's folder)")
-    p.add_argument("--valid-fraction", type=_fraction, default=0.2, metavar="F",
+    p.add_argument("--valid", dest="valid_fraction", type=_fraction, default=0.2, metavar="F",
                    help="darknet, ultralytics: share of images in valid when SRC has no "
                    "split (default 0.2)")
     p.add_argument("--seed", type=int, default=0,
@@ -52,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "skipping their boxes")
     p.add_argument("--strict", action="store_true",
                    help="stop (exit 2) when any source file has a problem")
+    hidden_alias(p, "--format", "--to")  # the spellings before issue 23 (spelling.py)
+    hidden_alias(p, "--valid", "--valid-fraction")
     p.set_defaults(func=run)
 
 
@@ -59,7 +63,7 @@ MANIFEST = ".workbench-convert.json"  # inside a finished convert's output: what
 
 
 def _fraction(text: str) -> float:
-    """argparse type of --valid-fraction: a number from 0 to 1 (nan and 2 are refused)."""
+    """argparse type of --valid: a number from 0 to 1 (nan and 2 are refused)."""
     try:
         value = float(text)
     except ValueError:
@@ -185,7 +189,7 @@ def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: 
         return sum(1 for r in dataset.images if r.labeled and r.width > 0
                    and r.label_error is None)
     if to != "darknet":
-        return _write_copy(dataset, to, staging, progress, problems)
+        return _write_copy(dataset, to, staging, progress, problems, final=out.resolve())
     from workbench.formats.darknet_layout import export_darknet
 
     export_darknet(dataset, staging, valid_fraction=valid_fraction, seed=seed,
@@ -194,7 +198,9 @@ def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: 
                for part in ("train", "valid"))
 
 
-def _write_copy(dataset, to: str, out: Path, progress, problems: list) -> int:
+def _write_copy(dataset, to: str, out: Path, progress, problems: list, final: Path) -> int:
+    """Copy the images into ``out`` (the private build folder) with labels in ``to``;
+    ``final`` is where ``out`` is published, the folder a VOC file names."""
     from workbench.atomic import atomic_copy, atomic_write_text
     from workbench.formats.coco import write_coco
     from workbench.formats.yolo import write_classes
@@ -212,7 +218,8 @@ def _write_copy(dataset, to: str, out: Path, progress, problems: list) -> int:
             continue
         written.append(record)
         if record.labeled and to in ("yolo", "voc"):
-            _write_label(dataset, record, to, target, same_format, problems)
+            _write_label(dataset, record, to, target, same_format, problems,
+                         shown=final / relative)
         elif record.labeled and to == "coco" and record.label_error is not None:
             problems.append(FormatError(record.path, "its label was not read, so it is not "
                                         "in annotations.json"))
@@ -238,9 +245,11 @@ def _write_copy(dataset, to: str, out: Path, progress, problems: list) -> int:
 
 
 def _write_label(dataset, record, to: str, target: Path, same_format: bool,
-                 problems: list) -> None:
+                 problems: list, shown: Path) -> None:
     """The label of one copied image; a label that could not be read never becomes an
-    empty one ("labeled, nothing there"): it is copied unchanged or left out, and listed."""
+    empty one ("labeled, nothing there"): it is copied unchanged or left out, and listed.
+    ``shown`` is the image's path once OUT is published: a VOC file's <folder> and <path>
+    name it, never the private build folder (gone by then)."""
     from workbench.atomic import atomic_copy
     from workbench.folder import label_path
     from workbench.formats.voc import write_voc
@@ -260,7 +269,7 @@ def _write_label(dataset, record, to: str, target: Path, same_format: bool,
     if to == "yolo":
         write_yolo(target.with_suffix(".txt"), record.boxes, record.width, record.height)
     else:
-        write_voc(target.with_suffix(".xml"), record.boxes, dataset.classes.names, target,
+        write_voc(target.with_suffix(".xml"), record.boxes, dataset.classes.names, shown,
                   record.width, record.height, verified=record.verified)
 
 

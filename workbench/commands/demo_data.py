@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from workbench.commands.spelling import hidden_alias
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -16,12 +18,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("out", help="output folder (created; must be empty unless --force)")
     p.add_argument("--images", type=int, default=200, help="number of images (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--size", type=int, default=416, help="image side in pixels (default 416)")
-    p.add_argument("--valid-fraction", type=float, default=0.2,
+    # --image-size: every other verb's --size is the network input
+    p.add_argument("--image-size", dest="size", type=int, default=416, metavar="PX",
+                   help="image side in pixels (default 416)")
+    p.add_argument("--valid", dest="valid_fraction", type=float, default=0.2, metavar="F",
                    help="share of images listed in valid.txt (default 0.2)")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty folder, replacing files of the same names "
                    "(classes.txt, train.txt, valid.txt, images and labels)")
+    hidden_alias(p, "--image-size", "--size")  # the spellings before issue 23
+    hidden_alias(p, "--valid", "--valid-fraction")
     p.set_defaults(func=run)
 
 

@@ -13,14 +13,14 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "demo-data": [
         ("60 synthetic images in YOLO format, split 80/20", "workbench demo-data demo --images 60"),
         ("another deterministic set (the demo model never saw seed 7)",
-         "workbench demo-data shapes --images 200 --seed 7 --size 320"),
+         "workbench demo-data shapes --images 200 --seed 7 --image-size 320"),
     ],
     "convert": [
-        ("labels beside images -> Pascal VOC", "workbench convert demo --to voc --out demo-voc"),
+        ("labels beside images -> Pascal VOC", "workbench convert demo --format voc --out demo-voc"),
         ("any layout -> darknet's obj.data/train.txt training layout",
-         "workbench convert demo --to darknet --out demo-darknet"),
+         "workbench convert demo --format darknet --out demo-darknet"),
         ("a COCO JSON -> YOLO txt beside the images",
-         "workbench convert instances.json --images images/ --to yolo --out coco-yolo"),
+         "workbench convert instances.json --images images/ --format yolo --out coco-yolo"),
     ],
     "stats": [
         ("images, labels, boxes per class and every problem found", "workbench stats demo"),
@@ -51,9 +51,9 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
          "workbench anchors demo -n 6 --size 416 --split train"),
     ],
     "export": [
-        ("a model bundle to ONNX", "workbench export --model demo --to onnx --out demo.onnx"),
+        ("a model bundle to ONNX", "workbench export --model demo --out demo.onnx"),
         ("with a batch size chosen at run time",
-         "workbench export --model runs/demo/bundle --to onnx --out model.onnx --dynamic-batch"),
+         "workbench export --model runs/demo/bundle --out model.onnx --dynamic-batch"),
     ],
     "train": [
         ("fine-tune yolov3-tiny on a data set from the COCO weights (weights fetch first)",

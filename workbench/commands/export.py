@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from workbench.commands.spelling import hidden_alias
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -19,12 +21,14 @@ def add_parser(subparsers) -> None:
     source.add_argument("--cfg", metavar="FILE", help="Darknet .cfg")
     source.add_argument("--weights", metavar="FILE", help="Darknet .weights")
     source.add_argument("--names", metavar="FILE", help="class names, one per line")
-    p.add_argument("--to", choices=["onnx"], default="onnx", help="output format (onnx)")
+    p.add_argument("--format", dest="to", choices=["onnx"], default="onnx",
+                   help="output format (onnx)")
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="file to write")
     p.add_argument("--size", default=None, metavar="N|WxH",
                    help="network input size, multiples of 32 (default: the cfg's [net] size)")
     p.add_argument("--dynamic-batch", action="store_true",
                    help="make the batch dimension dynamic (default: batch 1)")
+    hidden_alias(p, "--format", "--to")  # the spelling before issue 23
     p.set_defaults(func=run)
 
 

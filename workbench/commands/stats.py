@@ -6,6 +6,7 @@ import argparse
 import json
 
 from workbench.commands.dataset_args import add_labels_option
+from workbench.commands.spelling import hidden_alias
 
 
 def add_parser(subparsers) -> None:
@@ -15,8 +16,10 @@ def add_parser(subparsers) -> None:
         "Ultralytics data.yaml), the split, images, labeled, unlabeled, verified, boxes per "
         "class, box size spread and every file that could not be read.")
     p.add_argument("dataset", help="dataset folder")
-    p.add_argument("--format", dest="label_format", default="auto",
-                   choices=["auto", "yolo", "voc", "coco"], help="label format (default: detect)")
+    p.add_argument("--from", dest="label_format", default="auto",
+                   choices=["auto", "yolo", "voc", "coco"],
+                   help="label format to read (default: detected)")
+    hidden_alias(p, "--from", "--format")  # before issue 23; --format is what a verb writes
     p.add_argument("--decode", action="store_true",
                    help="also decode every image in full to find truncated or corrupt ones "
                    "(slower; the default reads headers only)")

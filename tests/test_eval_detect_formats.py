@@ -104,3 +104,17 @@ def test_csv_rows_for_images_outside_the_gt_are_refused(detected, tmp_path):
     (pred / "detections.csv").write_text("\n".join([*text, ",".join(row)]) + "\n")
     code, _, err = _run("eval", "--gt", str(dataset), "--pred", str(pred))
     assert code == 2 and "elsewhere.jpg" in err
+
+
+def test_eval_reads_the_coco_document_detect_prints_without_out(detected, tmp_path):
+    """`detect --format coco > found.json` then `eval --pred found.json`: the document names
+    its own image and category ids, so no images.json is needed beside it."""
+    dataset, outputs = detected
+    code, printed, err = _run("detect", str(dataset), "--model", "demo", "--backend", "cpu",
+                              "--format", "coco")
+    assert code == 0, err
+    found = tmp_path / "found.json"
+    found.write_text(printed)
+    reference, _ = _map(dataset, outputs["yolo"])
+    result, _ = _map(dataset, found)
+    assert result["map"] == pytest.approx(reference["map"], abs=0.02)

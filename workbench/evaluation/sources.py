@@ -204,10 +204,10 @@ def _read_coco_predictions(path: Path, truth: Truth) -> dict:
     import numpy as np
 
     from workbench.evaluate import Predictions
-    from workbench.formats.coco import read_coco_results
+    from workbench.formats.coco import read_coco_detections
 
-    rows = read_coco_results(path)
-    doc = truth.coco_doc
+    rows, doc = read_coco_detections(path)  # a whole document names its own ids
+    doc = doc if doc is not None else truth.coco_doc
     if doc is None:
         beside = path.parent / "images.json"
         if not beside.is_file():

@@ -304,10 +304,13 @@ def parse_coco_results(data: bytes, path: str | Path) -> list[dict[str, Any]]:
 
     Returns fresh dicts with exactly those keys (bbox as 4 floats, score as a float).
     """
-    doc = _load_json(data, path)
+    return _results(_load_json(data, path), "results", path)
+
+
+def _results(items: Any, what: str, path: str | Path) -> list[dict[str, Any]]:
     results = []
-    for i, item in enumerate(_list_of_dicts(doc, "results", path)):
-        where = f"[{i}]"
+    for i, item in enumerate(_list_of_dicts(items, what, path)):
+        where = f"{what}[{i}]" if what != "results" else f"[{i}]"
         image_id = _field(item, "image_id", where, path, (int, str))
         category_id = _field(item, "category_id", where, path, int)
         bbox = _bbox(item, where, path)
@@ -322,6 +325,18 @@ def parse_coco_results(data: bytes, path: str | Path) -> list[dict[str, Any]]:
 def read_coco_results(path: str | Path) -> list[dict[str, Any]]:
     """Detections from the COCO results file at ``path`` (see :func:`parse_coco_results`)."""
     return parse_coco_results(read_bytes(path, MAX_COCO_BYTES), path)
+
+
+def read_coco_detections(path: str | Path) -> tuple[list[dict[str, Any]], dict | None]:
+    """Detections from a results list, or from a whole COCO document whose annotations carry
+    scores (what ``workbench detect --format coco`` prints without ``--out``): (rows, the
+    document naming the ids, or None for a bare list)."""
+    doc = _load_json(read_bytes(path, MAX_COCO_BYTES), path)
+    if not isinstance(doc, dict):
+        return _results(doc, "results", path), None
+    if "annotations" not in doc:
+        raise FormatError(path, "a COCO document without annotations holds no detections")
+    return _results(doc["annotations"], "annotations", path), doc
 
 
 def write_coco_results(path: str | Path, results: Iterable[dict[str, Any]]) -> None:

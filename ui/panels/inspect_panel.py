@@ -348,7 +348,7 @@ class InspectPanel(QWidget):
                                method=self.method_key())
         self.nms_ms = (time.perf_counter() - start) * 1000
         self.model.set_trace(self.trace, c.scores, c.class_ids, self.class_names)
-        self._fit_class_column()
+        self._fit_columns()
         row = self.row_of_box(self._selected_box)
         if row >= 0:
             self.table.selectRow(row)  # the same candidate stays selected
@@ -357,10 +357,14 @@ class InspectPanel(QWidget):
         self._draw()
         self._show_counts()
 
-    def _fit_class_column(self) -> None:
+    def _fit_columns(self) -> None:
         """Room for the longest class name listed, but never so much that the table scrolls
-        sideways: past that the name is elided and its tooltip has it whole."""
+        sideways: past that the name is elided and its tooltip has it whole. The score
+        column is wide only for Soft-NMS, the one method that lowers scores ("a → b")."""
         header, metrics = self.table.horizontalHeader(), self.table.fontMetrics()
+        score = COLUMN_SAMPLES[1] if self.method_key().startswith("soft") else "0.000"
+        header.resizeSection(1, max(metrics.horizontalAdvance(score) + 8,
+                                    header.sectionSizeHint(1)))
         listed = np.unique(self.model.class_ids[self.model.rows]).tolist()
         longest = max((metrics.horizontalAdvance(class_name(self.class_names, k))
                        for k in listed), default=0)

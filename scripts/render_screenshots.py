@@ -104,8 +104,10 @@ def main() -> int:
         # writes them, kept in the data set's .predictions folder) against the labels
         render_evaluate(app, window, data, out)
         window.close()
+        settings.use_file(Path(tmp) / "small.ini")   # a first run again: the default layout
+        render_small_screen(app, data, out)
     print(f"wrote main_window.png, proposals.png, inspect.png, detect_run.png, predictions.png, "
-          f"evaluate.png and evaluate_confusion.png to {out}")
+          f"evaluate.png, evaluate_confusion.png and small_screen.png to {out}")
     return 0
 
 
@@ -148,6 +150,25 @@ def render_evaluate(app, window, data: Path, out: Path) -> None:
             app.processEvents()
     app.processEvents()
     window.grab().save(str(out / "evaluate_confusion.png"))
+
+
+def render_small_screen(app, data: Path, out: Path) -> None:
+    """The first run on a 1024x700 screen: every dock a tab of one column, Images in front."""
+    from ui import workers
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1024, 700)
+    window.show()
+    window.open_folder(data)
+    while window.loading() or window.canvas.decoded is None or not workers.idle():
+        app.processEvents()
+    window.go_to(2)
+    while window.canvas.decoded is None or not workers.idle():
+        app.processEvents()
+    app.processEvents()
+    window.grab().save(str(out / "small_screen.png"))
+    window.close()
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def main() -> int:
         panel = window.detector_panel
         while not workers.idle() or not panel.engine_name:
             app.processEvents()
-        panel.set_name.setText("demo-model")            # Evaluate below scores this set
+        panel.set_name.setText("demo-model")            # kept in .predictions/demo-model
         panel.conf.setValue(0.1)
         if not panel.run():
             raise SystemExit("the Detect dock did not start a run")
@@ -122,10 +122,12 @@ def render_evaluate(app, window, data: Path, out: Path) -> None:
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         if cli(["detect", str(data), "--model", "demo", "--conf", "0.1",
-                "--out", str(data / ".predictions" / "demo-model")]) != 0:
+                # its own set: detect --out never writes into a folder it did not make
+                "--out", str(data / ".predictions" / "demo-detect-out")]) != 0:
             raise SystemExit("workbench detect failed on the demo data")
     window.docks["inspect"].hide()
     window.evaluator.refresh_sets()
+    window.evaluator.sets.setCurrentIndex(window.evaluator.sets.findText("demo-detect-out"))
     window.act["evaluate"].trigger()
     window.resizeDocks([window.docks["evaluate"]], [620], Qt.Orientation.Horizontal)
     panel = window.evaluator

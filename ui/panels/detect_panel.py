@@ -558,7 +558,8 @@ class DetectPanel(QWidget):
         if folder is not None:
             try:
                 self._set_names = sets.read_names(folder)
-                self._set_renamed = sets.read_info(folder).renamed
+                if (folder / sets.INFO_FILE).exists():   # detect --out writes none: no renames
+                    self._set_renamed = sets.read_info(folder).renamed
             except Exception as exc:  # noqa: BLE001 - one line; the set stays listed
                 self.status.emit(f"Prediction set {folder}: {exc}")
         self.class_filter.blockSignals(True)

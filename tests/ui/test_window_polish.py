@@ -293,3 +293,16 @@ def test_export_into_a_folder_that_does_not_exist_yet(open_window, demo, tmp_pat
     wait_idle(qtbot, RUN_MS)
     out = tmp_path / "exports" / "new"
     assert out.is_dir() and len(list(out.glob("*.txt"))) >= 6
+
+
+def test_evaluate_lists_no_linked_prediction_set(tmp_path):
+    """A `.predictions/NAME` link to a folder outside is no set of this data set (21.7)."""
+    from ui.panels.evaluate_panel import prediction_sets
+    from workbench.prediction_sets import PREDICTIONS_DIR
+
+    root = tmp_path / "ds"
+    (root / PREDICTIONS_DIR / "real").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / PREDICTIONS_DIR / "linked").symlink_to(outside, target_is_directory=True)
+    assert [p.name for p in prediction_sets(root)] == ["real"]

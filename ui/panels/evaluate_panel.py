@@ -38,7 +38,7 @@ from ui.colors import score_text
 from ui.plot_view import PlotView
 from ui.session import LabelSession
 from workbench.dataset import ClassList, Dataset
-from workbench.prediction_sets import PREDICTIONS_DIR  # where the Detect dock keeps its sets
+from workbench.prediction_sets import PREDICTIONS_DIR, list_sets  # the Detect dock's sets
 
 CLASS_COLUMNS = ("Class", "GT", "Pred", "AP", "P", "R", "TP", "FP", "FN")
 PathRole = Qt.ItemDataRole.UserRole + 1
@@ -49,11 +49,9 @@ OUTCOME_COLORS = {"TP": QColor("#43a047"), "FP": QColor("#e53935"), "FN": QColor
 
 
 def prediction_sets(root: Path) -> list[Path]:
-    """The prediction set folders kept in a data set folder, by name."""
-    folder = Path(root) / PREDICTIONS_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The prediction set folders kept in a data set folder, by name: real folders only, as
+    the core lists them (a link to a folder elsewhere is no set of this data set)."""
+    return [Path(root) / PREDICTIONS_DIR / name for name in list_sets(root)]
 
 
 def snapshot(dataset: Dataset) -> Dataset:

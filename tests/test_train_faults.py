@@ -218,7 +218,9 @@ def test_sigterm_during_start_up_closes_the_json_stream(where, data, tmp_path):
         (stop,) = [e for e in events if e["event"] == "checkpoint"]
         assert stop["kind"] == "interrupt" and Path(stop["path"] + ".index").is_file()
         rec = Recorder()
-        resumed = train(_settings(data, run, epochs=1, resume=True), rec)
+        # resumed with the settings the child started with (a different one is refused)
+        resumed = train(_settings(data, run, epochs=1, resume=True, patience=10, augment=True),
+                        rec)
         assert resumed.status == "finished" and rec.events[0]["resumed"]
     else:
         assert not run.exists()

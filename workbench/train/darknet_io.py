@@ -64,10 +64,15 @@ def load_darknet_weights(model: Any, cfg: DarknetCfg, weights: DarknetWeights) -
 
 
 def model_to_darknet_weights(model: Any, cfg: DarknetCfg, *,
-                             header: DarknetWeights | None = None) -> DarknetWeights:
-    """Every convolution of ``model`` in darknet's layout (header copied from ``header``)."""
+                             header: DarknetWeights | None = None,
+                             progress=None) -> DarknetWeights:
+    """Every convolution of ``model`` in darknet's layout (header copied from ``header``);
+    ``progress(done, total)`` after each layer."""
     layers: dict[int, ConvWeights] = {}
-    for i, _out, bn, _cin, _size in conv_layer_sizes(cfg):
+    convs = list(conv_layer_sizes(cfg))
+    for i, _out, bn, _cin, _size in convs:
+        if progress is not None:
+            progress(len(layers), len(convs))
         params = _layer(model, f"conv_{i}").get_weights()
         kernel = np.ascontiguousarray(np.transpose(params[0], (3, 2, 0, 1)), dtype=np.float32)
         if bn:
@@ -80,13 +85,15 @@ def model_to_darknet_weights(model: Any, cfg: DarknetCfg, *,
             layers[i] = ConvWeights(beta, kernel, gamma, mean, variance)
         else:
             layers[i] = ConvWeights(np.asarray(params[1], np.float32), kernel)
+    if progress is not None:
+        progress(len(layers), len(convs))
     if header is None:
         return DarknetWeights(layers, 0, 2, 0, 0)
     return DarknetWeights(layers, header.major, header.minor, header.revision, header.seen)
 
 
 def export_bundle(model: Any, cfg: DarknetCfg, class_names: list[str], folder: str | Path,
-                  name: str = "model") -> ModelBundle:
+                  name: str = "model", progress=None) -> ModelBundle:
     """Write ``name.cfg``/``.weights``/``.names`` to ``folder``: a bundle OpenCV runs.
 
     The cfg's [net] size is set to the model's input size when the model has a fixed one.
@@ -97,4 +104,5 @@ def export_bundle(model: Any, cfg: DarknetCfg, class_names: list[str], folder: s
     _, h, w, _ = model.inputs[0].shape
     if h is not None and w is not None:
         out_cfg.net.options["width"], out_cfg.net.options["height"] = str(w), str(h)
-    return write_bundle(folder, name, out_cfg, model_to_darknet_weights(model, cfg), class_names)
+    weights = model_to_darknet_weights(model, cfg, progress=progress)
+    return write_bundle(folder, name, out_cfg, weights, class_names)

@@ -42,6 +42,7 @@ from workbench.errors import WorkbenchError
 from workbench.train.augment import AugmentSettings
 from workbench.train.ema import DEFAULT_DECAY
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
+from workbench.train.resume import explicit_settings, plan_resume, saved_setting
 from workbench.train.run_folder import (
     check_fresh_run_dir,
     claim_run_dir,
@@ -103,6 +104,10 @@ class TrainSettings:
     name: str = "model"
     batch_events: int = 1  # report every n-th step (0: never)
     labels: Path | None = None  # label folder apart from the images (--labels)
+    #: the fields the user gave (the CLI's flags); None: those that differ from the defaults.
+    #: A resume keeps the run's own settings and refuses a given one that differs
+    #: (workbench/train/resume.py); never written to the run file
+    explicit: frozenset[str] | None = None
 
 
 @dataclass
@@ -242,13 +247,20 @@ def preflight(settings: TrainSettings) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise WorkbenchError(f"{run_dir}: the run folder is a file; choose another --out")
     if settings.resume:
-        read_saved_run(run_dir, names)  # a damaged run folder: one line, before TensorFlow
+        _check_resume_epochs(settings)
+        # a damaged run folder or a flag at odds with the run: one line, before TensorFlow
+        plan_resume(run_dir, read_saved_run(run_dir, names), settings)
         return
     check_fresh_run_dir(run_dir)
     _check_settings(settings)
     # what detect and export would refuse must not be trained
     check_cfg(customize(resolve_template(settings.template), len(names), settings.size,
                         settings.size))
+
+
+def _check_resume_epochs(settings: TrainSettings) -> None:
+    if "epochs" in explicit_settings(settings) and settings.epochs < 1:
+        raise WorkbenchError("--epochs must be at least 1")
 
 
 def _check_settings(settings: TrainSettings) -> None:
@@ -311,7 +323,8 @@ def _ground_truth(records) -> dict:
     return {str(r.path): GroundTruth.from_boxes(r.boxes) for r in records}
 
 
-def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = "auto"):
+def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = "auto",
+                    progress=None):
     """(mAP@0.5, mAP@[.5:.95], Evaluation, predictions) of the bundle in ``bundle_dir`` on
     ``records``: the detector ``workbench detect`` runs (same engine choice, image decoding,
     resize, decode, class-aware NMS at 0.45, candidates above 0.005) scored by ``workbench
@@ -323,7 +336,7 @@ def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = 
     detector = Detector(bundle_dir, backend)
     preds = {}
     for result in detector.detect_many([r.path for r in records], VALID_CONF, VALID_NMS,
-                                       workers=1):
+                                       workers=1, progress=progress):
         d = result.detections
         preds[str(result.path)] = (Predictions(d.boxes, d.scores, d.class_ids) if result.ok
                                    else Predictions.empty())
@@ -375,16 +388,17 @@ def resolved_freeze_epochs(settings: TrainSettings) -> int:
 
 def _prepare_run(settings: TrainSettings, class_names: list[str], train_records: list,
                  write: bool = True):
-    """(run_dir, cfg, schedule, saved config, SavedRun or None) - fresh, or read back (and
-    checked whole, nothing written) from a run to resume. ``write`` False (a multi-worker
+    """(run_dir, cfg, schedule, saved config, ResumePlan or None) - fresh, or read back (and
+    checked whole, nothing written) from a run to resume, with --epochs applied. ``write`` False (a multi-worker
     run's non-chief workers) leaves RUN_DIR to the chief."""
     run_dir = Path(settings.out or default_run_dir(settings.dataset, settings.template))
     config_path = run_dir / "config.json"
     if write:  # held before it is checked: two runs never both find it fresh and share it
         claim_run_dir(run_dir)
     if settings.resume:
-        previous = read_saved_run(run_dir, class_names)
-        return run_dir, previous.cfg, previous.schedule, previous.config, previous
+        _check_resume_epochs(settings)
+        plan = plan_resume(run_dir, read_saved_run(run_dir, class_names), settings)
+        return run_dir, plan.saved.cfg, plan.schedule, plan.config, plan
     # a run that failed before its first checkpoint may be started again in place
     # (one whose state is damaged must not be overwritten either: its bundle is still good)
     check_fresh_run_dir(run_dir)
@@ -415,8 +429,10 @@ def _prepare_run(settings: TrainSettings, class_names: list[str], train_records:
     hold = steps_per_epoch * min(freeze_epochs, settings.epochs) if settings.weights else 0
     schedule = schedule_for(cfg, settings.lr, steps, settings.policy, hold=hold)
     saved = {"settings": {k: (str(v) if isinstance(v, Path) else v)
-                          for k, v in asdict(settings).items()},
-             "classes": class_names, "schedule": schedule.to_dict()}
+                          for k, v in asdict(settings).items() if k != "explicit"},
+             "classes": class_names, "schedule": schedule.to_dict(),
+             # what --epochs on --resume moves the schedule's end by (resume.py)
+             "steps_per_epoch": steps_per_epoch}
     saved["settings"]["freeze_epochs"] = freeze_epochs
     if anchors_note:
         saved["anchors_note"] = anchors_note
@@ -477,15 +493,18 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
     train_records, valid_records, skipped = _drop_undecodable(settings, train_records,
                                                               valid_records)
     strategy = _make_strategy(settings.strategy)
-    run_dir, cfg, schedule, saved, previous = _prepare_run(
+    run_dir, cfg, schedule, saved, plan = _prepare_run(
         settings, class_names, train_records, is_chief(strategy))  # chief: writes RUN_DIR
     out_dir = write_dir(run_dir, strategy)  # RUN_DIR, or a non-chief worker's scratch folder
     run = saved["settings"]  # a resumed run keeps its own geometry, seed and augmentation
     width, height = cfg.width, cfg.height
     num_classes = len(class_names)
     heads = heads_info(cfg)
-    precision = resolve_precision(run.get("precision", "float32"),
+    precision = resolve_precision(saved_setting(run, "precision"),
                                   bool(tf.config.list_logical_devices("GPU")))
+    # the run file records what ran, not "auto": resumed on a machine where auto means
+    # something else (a GPU: float16 and a loss-scaling optimizer), the run stays itself
+    run["precision"] = precision
     replicas = strategy.num_replicas_in_sync
     batch = max(min(run["batch"], len(train_records)) // replicas, 1) * replicas
     train_ex = examples_from_records(train_records, num_classes)
@@ -515,7 +534,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         best_score = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_map")
     # outside the strategy's scope: plain variables, updated in the step's cross-replica part
     # (mirrored ones assigned there hang a MirroredStrategy on CPU devices)
-    ema_decay = float(run.get("ema", 0.0) or 0.0)
+    ema_decay = float(saved_setting(run, "ema") or 0.0)
     average = WeightAverage(model.trainable_variables, ema_decay) if ema_decay > 0 else None
     extra = {"weight_average": average.module} if average is not None else {}
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, best_map=best_score,
@@ -525,9 +544,9 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
 
     loaded: list[int] = []
     weights_note = None
-    resumed = previous is not None
+    resumed = plan is not None
     if resumed:
-        restore_checkpoint(checkpoint, previous.checkpoint)
+        restore_checkpoint(checkpoint, plan.saved.checkpoint)
     else:
         if run.get("weights"):
             from workbench.darknet.weights import read_weights_for_transfer
@@ -545,11 +564,13 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
     frozen_layers = run.get("frozen_layers", 0) if resumed else _frozen_layers(cfg, loaded)
     saved["settings"]["frozen_layers"] = frozen_layers
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not resumed:
+    # a resume writes its run file only when --epochs moved the end, and only now that the
+    # checkpoint restored: a refused resume leaves the folder as it was
+    if not resumed or plan.changed:
         atomic_write_text(out_dir / "config.json", json.dumps(saved, indent=2) + "\n")
 
-    epochs = settings.epochs if settings.resume else run["epochs"]
-    metrics = previous.metrics if resumed else []
+    epochs = run["epochs"]  # a resumed run's own length (--epochs moved it in the plan)
+    metrics = plan.saved.metrics if resumed else []
     metrics = [m for m in metrics if m["epoch"] <= int(state["epoch"].numpy())]
     bundle_dir = out_dir / "bundle"
     reporter.emit("start", run_dir=str(run_dir), dataset=str(settings.dataset),
@@ -561,7 +582,8 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
                   optimizer=run["optimizer"], lr=schedule.lr, policy=schedule.policy,
                   freeze_epochs=run["freeze_epochs"], frozen_layers=frozen_layers,
                   skipped_images=skipped, precision=precision, ema=ema_decay,
-                  weights_report=weights_note, anchors_report=saved.get("anchors_note"))
+                  weights_report=weights_note, anchors_report=saved.get("anchors_note"),
+                  resume_note=plan.note if resumed else None)
 
     def make_step():
         variables = model.trainable_variables
@@ -569,7 +591,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         def replica_step(images, boxes, classes):
             with tf.GradientTape() as tape:
                 parts = yolo_loss(run_heads(model, images, training=True), boxes, classes, heads,
-                                  width, height, objectness=run.get("objectness", "one"))
+                                  width, height, objectness=saved_setting(run, "objectness"))
                 scaled = parts["total"] / replicas  # gradients are summed over replicas
                 scaled = optimizer.scale_loss(scaled)  # unchanged unless float16
             grads = tape.gradient(scaled, variables)
@@ -600,7 +622,7 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
         from workbench.darknet.bundle import write_model_conf
         from workbench.evaluation.operating_point import operating_point
 
-        _, _, evaluation, preds = validate_bundle(bundle_dir, valid_records, num_classes)
+        _, _, evaluation, preds = scored(bundle_dir, "scoring the best model")
         point = operating_point(evaluation, preds, DEFAULT_CONF)
         if point is None:
             return {}
@@ -643,11 +665,18 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
 
     def export(folder: Path) -> None:
         """The weight average (when on) exported as a bundle; the live weights stay."""
-        if average is None:
-            export_bundle(model, cfg, class_names, folder, run["name"])
-            return
-        with average.swapped():
-            export_bundle(model, cfg, class_names, folder, run["name"])
+        layers = sum(1 for _ in conv_layer_sizes(cfg))
+        with reporter.progress("exporting", layers, "layers") as bar:
+            if average is None:
+                export_bundle(model, cfg, class_names, folder, run["name"], progress=bar.update)
+                return
+            with average.swapped():
+                export_bundle(model, cfg, class_names, folder, run["name"], progress=bar.update)
+
+    def scored(folder: Path, label: str):
+        """validate_bundle on the validation images, its progress drawn for people."""
+        with reporter.progress(label, len(valid_records), "images") as bar:
+            return validate_bundle(folder, valid_records, num_classes, progress=bar.update)
 
     def is_frozen(epoch: int) -> bool:
         return frozen_layers > 0 and epoch < run["freeze_epochs"]
@@ -729,11 +758,10 @@ def _train(settings: TrainSettings, reporter: Reporter, stop: StopFlag) -> Train
             if valid_ex is not None:
                 t_valid = time.perf_counter()
                 export(candidate_dir)
-                val_map, val_map95, _, _ = validate_bundle(candidate_dir, valid_records,
-                                                           num_classes)
+                val_map, val_map95, _, _ = scored(candidate_dir, "validating")
                 valid_seconds.append(time.perf_counter() - t_valid)
             # runs from before --best-by chose by mAP@0.5, and their stored best is one
-            score = epoch_score(val_map, val_map95, run.get("best_by", "map50"))
+            score = epoch_score(val_map, val_map95, saved_setting(run, "best_by"))
             # no labeled objects in validation gives mAP NaN: reported as null
             val_map = None if val_map is None or not np.isfinite(val_map) else val_map
             val_map95 = None if val_map95 is None or not np.isfinite(val_map95) else val_map95

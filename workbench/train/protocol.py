@@ -4,6 +4,10 @@ With ``workbench train --json`` every stdout line is one JSON object with an ``e
 flushed at once, so a parent process (the GUI runs training as a child process) only parses
 lines. Events, in order: ``start``, then per step ``batch``, per epoch ``epoch`` and
 ``checkpoint``, and last ``done`` (or ``error``). docs/training.md lists every field.
+
+The set of events is closed: the window's Train dock calls a handler per event kind and has
+none for a new one, so the progress of validation and export (``Reporter.progress``) is drawn
+for people only; the JSON stream carries none of it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from typing import Any, TextIO
 
 EVENTS = ("start", "batch", "epoch", "checkpoint", "done", "error")
@@ -51,6 +56,13 @@ class Reporter:
     def emit(self, event: str, **fields: Any) -> None:
         pass
 
+    def progress(self, label: str, total: int, unit: str):
+        """A ``workbench.progress.ProgressBar`` for a phase between events (validation,
+        export): silent here and in the JSON stream (module docstring)."""
+        from workbench.progress import ProgressBar
+
+        return ProgressBar(label, total, enabled=False, unit=unit)
+
 
 class JsonLinesReporter(Reporter):
     """Writes each event as one flushed JSON line (``--json``)."""
@@ -74,9 +86,31 @@ class HumanReporter(Reporter):
     """A progress line per step on a terminal, one summary line per epoch everywhere."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
+        from workbench.progress import line_interval
+
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.steps_per_epoch = 0
+        # off a terminal a step's line every few seconds: a long epoch is never silent there
+        self.interval = line_interval()
+        self._last_line = time.perf_counter()
+
+    def progress(self, label: str, total: int, unit: str):
+        """Validation and export: a transient bar on a terminal, a line every few seconds
+        elsewhere, on the same stream as the epoch lines."""
+        from workbench.progress import ProgressBar
+
+        return ProgressBar(label, total, stream=self.stream, unit=unit, leave=False)
+
+    def _step_line(self, f: dict) -> None:
+        now = time.perf_counter()
+        if now - self._last_line < self.interval:
+            return
+        self._last_line = now
+        self.stream.write(f"epoch {f.get('epoch')}: {f.get('batch')}/{self.steps_per_epoch} "
+                          f"steps, loss {f.get('loss', float('nan')):.3f}, "
+                          f"{f.get('images_per_s', 0):.1f} img/s, eta "
+                          f"{_duration(f.get('eta_s'))}\n")
 
     def emit(self, event: str, **f: Any) -> None:
         out = self.stream
@@ -93,10 +127,14 @@ class HumanReporter(Reporter):
             for key in ("weights_report", "anchors_report"):
                 if f.get(key):
                     out.write(f"{f[key]}\n")
+            if f.get("resume_note"):
+                out.write(f"{f['resume_note']}\n")
             if f.get("precision"):
                 out.write(f"precision {f['precision']}"
                           + (f", weight average (EMA) {f['ema']}" if f.get("ema") else "") + "\n")
-        elif event == "batch" and self.tty:
+        elif event == "batch" and not self.tty:
+            self._step_line(f)
+        elif event == "batch":
             n = self.steps_per_epoch or 1
             done = min(f.get("batch", 0), n)
             bar = "#" * (24 * done // n)

@@ -83,6 +83,9 @@ def read_config(path: Path) -> dict:
         raise _damaged(path, f"settings.frozen_layers is {frozen!r}")
     if not isinstance(config.get("schedule"), dict):
         raise _damaged(path, "'schedule' is missing")
+    per_epoch = config.get("steps_per_epoch", 1)  # absent in runs from before resumes moved
+    if not isinstance(per_epoch, int) or isinstance(per_epoch, bool) or per_epoch < 1:
+        raise _damaged(path, f"steps_per_epoch is {per_epoch!r}")
     return config
 
 

@@ -7,7 +7,7 @@ run folder that stores these settings) restores it exactly on resume.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from workbench.darknet.cfg import DarknetCfg
 from workbench.errors import WorkbenchError
@@ -23,6 +23,11 @@ class LearningRateSchedule:
 
     ``steps``: multiply by ``scales[i]`` once ``step >= steps[i]`` (darknet ``policy=steps``).
     ``cosine``: half a cosine from ``lr`` down to ``lr * final_fraction`` at ``total_steps``.
+
+    ``stretches``: ``(from_step, factor)`` pairs, one per resume that changed the run's length
+    (``stretched``): past ``from_step`` the run's steps are mapped onto the schedule's own
+    ones, ``from + (step - from) * factor``, so what was left of the schedule ends at the new
+    last step, continuing from the rate the run had when it stopped.
     """
 
     lr: float
@@ -34,6 +39,7 @@ class LearningRateSchedule:
     scales: tuple[float, ...] = field(default_factory=tuple)
     final_fraction: float = 0.01
     hold: int = 0
+    stretches: tuple[tuple[int, float], ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -43,9 +49,29 @@ class LearningRateSchedule:
             raise WorkbenchError(f"the learning rate must be a positive number, got {self.lr}")
         if len(self.steps) != len(self.scales):
             raise WorkbenchError(f"{len(self.steps)} steps but {len(self.scales)} scales")
+        for start, factor in self.stretches:
+            if start < 0 or not (math.isfinite(factor) and factor > 0):
+                raise WorkbenchError(f"bad stretch ({start}, {factor})")
+
+    def _own_step(self, step: float) -> float:
+        """The schedule's own step for the run's ``step``: the latest stretch first."""
+        for start, factor in reversed(self.stretches):
+            if step > start:
+                step = start + (step - start) * factor
+        return step
+
+    def _run_step(self, step: float) -> float:
+        """The run's step where the schedule reaches its own ``step`` (``_own_step`` undone)."""
+        for start, factor in self.stretches:
+            if step > start:
+                step = start + (step - start) / factor
+        return step
 
     def rate(self, step: int) -> float:
         """The learning rate for the (0-based) ``step``."""
+        return self._rate(self._own_step(step))
+
+    def _rate(self, step: float) -> float:
         if step < self.hold:
             return self.lr
         if self.burn_in > 0 and step < self.hold + self.burn_in:
@@ -67,6 +93,30 @@ class LearningRateSchedule:
     __call__ = rate
 
     def decay_step(self) -> int:
+        """The run's step by which the decay is half done (``_decay_step``, through the
+        stretches)."""
+        return math.ceil(self._run_step(self._decay_step()))
+
+    def end_step(self) -> int:
+        """The run's step where the schedule ends (``total_steps``, through the stretches)."""
+        return round(self._run_step(self.total_steps))
+
+    def warmed_up(self) -> int:
+        """The step the hold and the burn-in end: fixed step counts, never stretched."""
+        return self.hold + self.burn_in
+
+    def stretched(self, now: int, old_end: int, new_end: int) -> LearningRateSchedule | None:
+        """This schedule for a run whose last step moves from ``old_end`` to ``new_end`` at
+        step ``now``: the part of it left after ``now`` (or after the warm-up, which keeps its
+        length) stretched or squeezed to end at ``new_end``; None where nothing of it is left
+        to stretch (it had ended, or the new end falls inside the warm-up)."""
+        start = max(now, self.warmed_up())
+        if old_end <= start or new_end <= start or new_end == old_end:
+            return None
+        return replace(self, stretches=(*self.stretches,
+                                        (start, (old_end - start) / (new_end - start))))
+
+    def _decay_step(self) -> int:
         """The step by which the decay is half done: ``steps``, the first boundary that takes
         the rate to half of ``lr`` or less; ``cosine``, the middle of the cosine (half-way down
         to its floor); ``constant``, 0. Early stopping waits for it, so it cannot cut the run
@@ -86,12 +136,14 @@ class LearningRateSchedule:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["steps"], d["scales"] = list(self.steps), list(self.scales)
+        d["stretches"] = [list(s) for s in self.stretches]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> LearningRateSchedule:
         d = dict(d)
         d["steps"], d["scales"] = tuple(d.get("steps", ())), tuple(d.get("scales", ()))
+        d["stretches"] = tuple((int(a), float(f)) for a, f in d.get("stretches", ()))
         return cls(**d)
 
 

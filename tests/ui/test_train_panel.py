@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -70,13 +71,15 @@ def test_options_build_the_command_and_a_default_run_folder(make_panel, tmp_path
     panel.run_dir.textEdited.emit(str(tmp_path / "mine"))  # as typed by the user
     panel.template.setCurrentText("yolov3")
     assert panel.run_dir.text() == str(tmp_path / "mine")  # a typed folder is kept
-    panel.resume.setChecked(True)
     args = panel.arguments()
     assert args[:5] == ["-m", "workbench", "train", str(root), "--json"]
     assert args[args.index("--template") + 1] == "yolov3"
     assert args[args.index("--size") + 1] == "416"
     assert args[args.index("--out") + 1] == str(tmp_path / "mine")
-    assert args[-1] == "--resume"
+    panel.resume.setChecked(True)  # the run keeps its own template and size
+    args = panel.arguments()
+    assert args[args.index("--out") + 1] == str(tmp_path / "mine")
+    assert args[-1] == "--resume" and "--template" not in args
     assert "Nothing to resume" in panel.run_hint.text()
 
 
@@ -216,3 +219,40 @@ def test_images_left_out_before_training_are_shown(make_panel, tmp_path):
                              skipped_images=[f"{cut}: cannot decode image: truncated"]).encode())
     assert "1 image(s) left out" in panel.result.text()
     assert cut in panel.result.toolTip()
+
+
+def test_resume_sends_no_settings_the_run_keeps_and_shows_the_saved_ones(make_panel, tmp_path):
+    """`train --resume` refuses settings that differ from the run's (issue 23.1): the dock
+    sends only Epochs on resume, and ticking Resume shows the run's own size/epochs/batch."""
+    from ui.panels.train_panel import train_arguments
+
+    args = train_arguments(Path("ds"), "yolov3-tiny", 416, 8, 4, Path("run"), resume=True)
+    assert "--resume" in args and args[args.index("--epochs") + 1] == "8"
+    assert not {"--template", "--size", "--batch"} & set(args)
+
+    root = make_demo_dataset(tmp_path / "data", images=4, seed=3, size=64)
+    run = tmp_path / "run"
+    run.mkdir()
+    settings = {"size": 96, "epochs": 3, "batch": 2}
+    (run / "config.json").write_text(json.dumps({"settings": settings}))
+    panel = make_panel(root, epochs=50)
+    panel.run_dir.setText(str(run))
+    # a config.json read_config refuses shows nothing (the child says why on Start)
+    panel.resume.setChecked(True)
+    assert panel.epochs_box.value() == 50
+    panel.resume.setChecked(False)
+    from workbench.train.run_folder import RUN_SETTINGS
+
+    full = {**{key: _example(types) for key, types in RUN_SETTINGS.items()}, **settings}
+    (run / "config.json").write_text(json.dumps(
+        {"classes": ["circle"], "settings": full, "schedule": {}, "steps_per_epoch": 1}))
+    panel.resume.setChecked(True)
+    assert (panel.size.value(), panel.epochs_box.value(), panel.batch.value()) == (96, 3, 2)
+
+
+def _example(types):
+    kinds = types if isinstance(types, tuple) else (types,)
+    for kind, value in ((str, "x"), (int, 1), (float, 0.5), (bool, False), (type(None), None)):
+        if kind in kinds:
+            return value
+    raise AssertionError(f"no example for {types}")

@@ -65,12 +65,24 @@ def holds_run(run_dir: Path) -> bool:
 def train_arguments(dataset: Path, template: str, size: int, epochs: int, batch: int,
                     run_dir: Path, resume: bool = False) -> list[str]:
     """The arguments after ``python`` that run one training with JSON-lines progress."""
-    args = ["-m", "workbench", "train", str(dataset), "--json", "--template", template,
+    if resume:  # the run keeps its own template, size and batch; --epochs may move its end
+        return ["-m", "workbench", "train", str(dataset), "--json", "--epochs", str(epochs),
+                "--out", str(run_dir), "--resume"]
+    return ["-m", "workbench", "train", str(dataset), "--json", "--template", template,
             "--size", str(size), "--epochs", str(epochs), "--batch", str(batch),
             "--out", str(run_dir)]
-    if resume:
-        args.append("--resume")
-    return args
+
+
+def saved_settings(run_dir: Path) -> dict:
+    """The settings a run in ``run_dir`` was started with ({} when there is none to read)."""
+    from workbench.errors import WorkbenchError
+    from workbench.train.run_folder import read_config
+
+    try:
+        settings = read_config(Path(run_dir) / "config.json").get("settings")
+    except WorkbenchError:
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def duration(seconds: float | None) -> str:
@@ -219,6 +231,7 @@ class TrainPanel(QWidget):
         self.run_dir.textEdited.connect(self._run_dir_typed)
         self.run_dir.textChanged.connect(self._update_hint)
         self.resume.toggled.connect(self._update_hint)
+        self.resume.toggled.connect(self._show_saved_run)
         session.dataset_changed.connect(self._dataset_changed)
         self._dataset_changed()
 
@@ -258,6 +271,15 @@ class TrainPanel(QWidget):
             self.run_hint.setText("Nothing to resume in this folder.")
         else:
             self.run_hint.setText("")
+
+    def _show_saved_run(self, resume: bool) -> None:
+        """Resume continues the run as it was started: show its size, epochs and batch, not
+        the last ones typed (only Epochs is sent, to move the run's end when changed)."""
+        saved = saved_settings(Path(self.run_dir.text().strip())) if resume else {}
+        for widget, key in ((self.size, "size"), (self.epochs_box, "epochs"),
+                            (self.batch, "batch")):
+            if isinstance(saved.get(key), int):
+                widget.setValue(saved[key])
 
     def _browse_cfg(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Darknet cfg", "", "Darknet cfg (*.cfg)")

@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
             total, unit = len(paths), "images"
             results = detector.detect_many(paths, args.conf, args.nms, batch=args.batch,
                                            summary=summary, keep_images=keep)
-        with ProgressBar("detect", total) as bar:
+        with ProgressBar("detect", total, unit=unit) as bar:
             for result in results:
                 bar.update(summary.images, max(total, summary.images))
                 if not result.ok:

@@ -309,6 +309,41 @@ class _Folder:
     kinds: Counter = field(default_factory=Counter)  # "VOC"/"YOLO" -> files
 
 
+def _walk(top: Path, max_depth: int, budget: list[int], skip: set[Path] | None = None,
+          prune=None):
+    """(folder, its visible files) for ``top`` and the folders below it, ``max_depth`` down;
+    hidden entries are skipped, and so is a folder in ``skip`` or one for which
+    ``prune(entries)`` is true, with its subfolders. ``budget[0]`` counts down the entries
+    read, so a huge tree stops the walk instead of the program."""
+    stack = [(top, 0)]
+    while stack and budget[0] > 0:
+        folder, depth = stack.pop()
+        if skip and folder in skip:
+            continue
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        budget[0] -= len(entries)
+        if prune is not None and prune(entries):
+            continue
+        files = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if depth < max_depth:
+                    stack.append((Path(entry.path), depth + 1))
+            else:
+                files.append(entry)
+        yield folder, files
+
+
+def _is_detect_output(entries) -> bool:
+    """A detect run (and its subfolders) holds predictions, not labels."""
+    return any(entry.name == DETECT_OUTPUT_MARKER for entry in entries)
+
+
 def _scan_label_folders(top: Path, image_stems: set[str], skip: set[Path],
                         max_depth: int, budget: list[int], theirs: frozenset[str] = frozenset()
                         ) -> list[_Folder]:
@@ -316,26 +351,9 @@ def _scan_label_folders(top: Path, image_stems: set[str], skip: set[Path],
     are named like one of the images. Label files named like one of ``theirs`` (the images
     of another data set under ``top``) are that data set's, not counted."""
     found = []
-    stack = [(top, 0)]
-    while stack and budget[0] > 0:
-        folder, depth = stack.pop()
-        if folder in skip:
-            continue
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        budget[0] -= len(entries)
-        if any(entry.name == DETECT_OUTPUT_MARKER for entry in entries):
-            continue  # a detect run (and its subfolders): predictions, not labels
+    for folder, files in _walk(top, max_depth, budget, skip, _is_detect_output):
         info = _Folder(folder)
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if depth < max_depth:
-                    stack.append((Path(entry.path), depth + 1))
-                continue
+        for entry in files:
             stem, suffix = os.path.splitext(entry.name)
             if (suffix.lower() not in LABEL_SUFFIXES or entry.name.lower() in NOT_LABELS
                     or stem in theirs):
@@ -405,24 +423,9 @@ def unplaced_labels(layout: Layout, images: list[Path]) -> str | None:
 
 def _image_stems(top: Path, max_depth: int, budget: list[int]) -> frozenset[str]:
     """The names (without suffix) of the images under ``top``, ``max_depth`` folders down."""
-    stems: set[str] = set()
-    stack = [(top, 0)]
-    while stack and budget[0] > 0:
-        folder, depth = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        budget[0] -= len(entries)
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if depth < max_depth:
-                    stack.append((Path(entry.path), depth + 1))
-            elif is_image(entry.name):
-                stems.add(os.path.splitext(entry.name)[0])
-    return frozenset(stems)
+    return frozenset(os.path.splitext(entry.name)[0]
+                     for _, files in _walk(top, max_depth, budget)
+                     for entry in files if is_image(entry.name))
 
 
 def _subfolders(folder: Path) -> list[Path]:

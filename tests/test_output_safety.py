@@ -45,7 +45,8 @@ def _detect(src, out, model, *extra) -> int:
 
 def _together(*commands: list[str], timeout: float = 600) -> list[tuple[int, str, str]]:
     """Start every ``workbench`` command at once, each in its own process; (rc, out, err)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # no progress lines (a line every few seconds off a terminal): stderr is then the errors
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "WORKBENCH_PROGRESS_INTERVAL": "3600"}
     procs = [subprocess.Popen([sys.executable, "-m", "workbench", *map(str, c)], cwd=ROOT,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for c in commands]

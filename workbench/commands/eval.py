@@ -49,15 +49,17 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.evaluation.report import evaluate_truth
-    from workbench.evaluation.sources import load_predictions, load_truth
+    from workbench.evaluation.sources import load_truth, read_predictions
 
     if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
         raise WorkbenchError(f"--iou must lie in (0, 1], got {args.iou}")
     truth = load_truth(Path(args.gt), args.split, args.labels)
     if not truth.class_names:
         raise WorkbenchError(f"{args.gt}: no class list (classes.txt, obj.names or categories)")
-    pred, notes = load_predictions(Path(args.pred), truth)
-    _say_what_was_read(Path(args.pred))
+    pred, notes, kind = read_predictions(Path(args.pred), truth)
+    if Path(args.pred).is_dir():  # detect writes four formats: say which one was read
+        print(f"workbench eval: predictions: {args.pred} (detect's {kind} output)",
+              file=sys.stderr)
     report = evaluate_truth(truth, pred, iou=args.iou, metric=args.metric, conf=args.conf,
                             notes=notes)
     result, matrix = report.result, report.matrix
@@ -86,15 +88,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ output
-
-def _say_what_was_read(pred: Path) -> None:
-    """One line naming the format of a prediction folder (detect writes four)."""
-    from workbench.evaluation.detect_outputs import prediction_format
-
-    if pred.is_dir():
-        print(f"workbench eval: predictions: {pred} (detect's {prediction_format(pred)} "
-              "output)", file=sys.stderr)
-
 
 def _cell(value: float, digits: int = 3) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"

@@ -21,7 +21,7 @@ from workbench.evaluation.inputs import Predictions
 
 FORMATS = ("yolo", "coco", "csv", "voc")
 # files detect writes beside the per-image files, never predictions themselves
-_NOT_PREDICTIONS = {"classes.txt", "obj.names", "train.txt", "valid.txt", "test.txt"}
+NOT_PREDICTIONS = {"classes.txt", "obj.names", "train.txt", "valid.txt", "test.txt"}
 _CSV_COLUMNS = ("image", "class_id", "class_name", "score", "x1", "y1", "x2", "y2")
 
 
@@ -38,7 +38,7 @@ def prediction_format(folder: Path) -> str | None:
     The per-image formats come first: a folder with both YOLO files and a detections.json
     (two runs' outputs) is read as YOLO, and the note says so.
     """
-    if any(f.name not in _NOT_PREDICTIONS for f in _visible_files(folder, "*.txt")):
+    if any(f.name not in NOT_PREDICTIONS for f in _visible_files(folder, "*.txt")):
         return "yolo"
     if (folder / "detections.json").is_file():
         return "coco"
@@ -57,6 +57,11 @@ def describe_folder(folder: Path) -> str:
     shown = ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common(4))
     more = " and more" if len(counts) > 4 else ""
     return f"it holds {shown}{more} file(s)"
+
+
+def shown_names(items: list[str], shown: int = 3) -> str:
+    """The first few of ``items`` for a one-line message, with "..." when there are more."""
+    return ", ".join(items[:shown]) + (", ..." if len(items) > shown else "")
 
 
 def _class_index(truth, name: str, class_id: str, path: Path, line: int) -> int | None:
@@ -100,8 +105,8 @@ def read_csv_predictions(path: Path, truth) -> dict:
         if not all(math.isfinite(v) for v in values):
             raise FormatError(path, "a box corner or score is not finite", line=line)
         grouped.setdefault(image, []).append((*values, class_index))
-    _refuse_strays(path, stray_images, stray_classes)
-    return {name: _predictions(items) for name, items in grouped.items()}
+    refuse_strays(path, stray_images, stray_classes)
+    return {name: predictions_from_rows(items) for name, items in grouped.items()}
 
 
 def read_voc_predictions(folder: Path, truth, wanted: dict[str, str],
@@ -130,28 +135,28 @@ def read_voc_predictions(folder: Path, truth, wanted: dict[str, str],
             items.append((obj.x1, obj.y1, obj.x2, obj.y2,
                           1.0 if obj.score is None else obj.score,
                           truth.class_names.index(obj.name)))
-        found[wanted[rel]] = _predictions(items)
+        found[wanted[rel]] = predictions_from_rows(items)
     if stray:
         raise WorkbenchError(f"{folder}: {len(stray)} VOC file(s) match no GT image: "
-                             f"{', '.join(stray[:3])}{', ...' if len(stray) > 3 else ''}")
+                             f"{shown_names(stray)}")
     notes = [f"{unscored} VOC object(s) carry no <score>: counted with confidence 1, so their "
              "AP has a single operating point"] if unscored else []
     return found, notes
 
 
-def _predictions(items: list[tuple]) -> Predictions:
+def predictions_from_rows(items: list[tuple]) -> Predictions:
+    """``(x1, y1, x2, y2, score, class)`` rows in pixels -> Predictions."""
     if not items:
         return Predictions.empty()
     a = np.array(items, dtype=np.float64)
     return Predictions(a[:, :4], a[:, 4], a[:, 5].astype(np.int64))
 
 
-def _refuse_strays(path: Path, images: set[str], classes: set[str]) -> None:
+def refuse_strays(path: Path, images: set[str], classes: set[str]) -> None:
+    """One line when detections name images or classes the GT does not have."""
     if images:
-        shown = ", ".join(sorted(images)[:3]) + (", ..." if len(images) > 3 else "")
         raise WorkbenchError(f"{path}: detections for {len(images)} image(s) not in the GT: "
-                             f"{shown}")
+                             f"{shown_names(sorted(images))}")
     if classes:
-        shown = ", ".join(sorted(classes)[:3]) + (", ..." if len(classes) > 3 else "")
         raise WorkbenchError(f"{path}: detections of {len(classes)} class(es) not in the GT: "
-                             f"{shown}")
+                             f"{shown_names(sorted(classes))}")

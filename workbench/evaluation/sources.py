@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import FormatError, WorkbenchError
+from workbench.evaluation import detect_outputs
+from workbench.evaluation.detect_outputs import (
+    NOT_PREDICTIONS,
+    predictions_from_rows,
+    refuse_strays,
+    shown_names,
+)
 from workbench.splits import split_records
 
-_SHOWN = 3  # how many names an error or warning lists before "..."
 
 @dataclass
 class Truth:
@@ -81,12 +87,20 @@ def _read_json(path: Path) -> Any:
 
 def load_predictions(path: Path, truth: Truth) -> tuple[dict, list[str]]:
     """{GT key: Predictions} from a folder ``workbench detect --out`` wrote (any of its
-    formats) or a COCO results file, and notes for the user (which format was read)."""
+    formats) or a COCO results file, and notes for the user."""
+    found, notes, _ = read_predictions(path, truth)
+    return found, notes
+
+
+def read_predictions(path: Path, truth: Truth) -> tuple[dict, list[str], str]:
+    """:func:`load_predictions` and the format read (a folder: detect's yolo, coco, csv or voc
+    output; a file: "coco results"), so a caller can name it without looking again."""
     notes: list[str] = []
     if path.is_dir():
-        found, notes = _read_prediction_folder(path, truth)
+        kind = detect_outputs.prediction_format(path)
+        found, notes = _read_prediction_folder(path, kind, truth)
     elif path.is_file():
-        found = _read_coco_predictions(path, truth)
+        kind, found = "coco results", _read_coco_predictions(path, truth)
     else:
         raise WorkbenchError(f"{path}: no such prediction folder or COCO results file")
     missing = [key for key in truth.records if key not in found]
@@ -96,15 +110,13 @@ def load_predictions(path: Path, truth: Truth) -> tuple[dict, list[str]]:
                              "right folder?")
     if missing:
         notes.append(f"{len(missing)} GT image(s) have no predictions and count as detecting "
-                     f"nothing: {_names(missing)}")
-    return found, notes
+                     f"nothing: {shown_names(missing)}")
+    return found, notes, kind
 
 
-def _read_prediction_folder(folder: Path, truth: Truth) -> tuple[dict, list[str]]:
-    """A folder of detect's output in whichever format it was written (see detect_outputs)."""
-    from workbench.evaluation import detect_outputs
-
-    kind = detect_outputs.prediction_format(folder)
+def _read_prediction_folder(folder: Path, kind: str | None,
+                            truth: Truth) -> tuple[dict, list[str]]:
+    """A folder of detect's output in the format ``kind`` (see detect_outputs)."""
     if kind is None:
         raise WorkbenchError(
             f"{folder}: no predictions for any of the {len(truth.records)} GT images "
@@ -148,11 +160,6 @@ def _prediction_files(truth: Truth, suffix: str = ".txt") -> tuple[dict[str, str
     return wanted, left_out - set(wanted)
 
 
-def _names(items: list[str]) -> str:
-    shown = ", ".join(items[:_SHOWN])
-    return shown + (", ..." if len(items) > _SHOWN else "")
-
-
 def _read_yolo_predictions(folder: Path, truth: Truth) -> dict:
     from workbench.formats.yolo import read_classes
 
@@ -164,11 +171,10 @@ def _read_yolo_predictions(folder: Path, truth: Truth) -> dict:
             raise WorkbenchError(f"{names_file}: class list differs from the GT's: "
                                  f"{_class_difference(names, truth.class_names)}")
     wanted, left_out = _prediction_files(truth)
-    skip = {"classes.txt", "obj.names", "train.txt", "valid.txt", "test.txt"}
     stray, found = [], {}
     for file in sorted(folder.rglob("*.txt")):
         rel = file.relative_to(folder).as_posix()
-        if rel in skip or rel in left_out or any(p.startswith(".") for p in Path(rel).parts):
+        if rel in NOT_PREDICTIONS or rel in left_out or any(p.startswith(".") for p in Path(rel).parts):
             continue
         if rel not in wanted:
             stray.append(rel)
@@ -178,7 +184,7 @@ def _read_yolo_predictions(folder: Path, truth: Truth) -> dict:
                                                      len(truth.class_names))
     if stray:
         raise WorkbenchError(f"{folder}: {len(stray)} prediction file(s) match no GT image: "
-                             f"{_names(stray)}")
+                             f"{shown_names(stray)}")
     return found
 
 
@@ -201,7 +207,6 @@ def _parse_yolo_predictions(path: Path, width: int, height: int, n_classes: int)
 def _read_coco_predictions(path: Path, truth: Truth) -> dict:
     """A COCO results list; image and category ids resolve through the GT COCO file, or
     through ``images.json`` beside the results (written by ``workbench detect``)."""
-    import numpy as np
 
     from workbench.evaluate import Predictions
     from workbench.formats.coco import read_coco_detections
@@ -242,16 +247,8 @@ def _read_coco_predictions(path: Path, truth: Truth) -> dict:
             raise FormatError(path, "box too large: its corners overflow", element=f"[{i}].bbox")
         grouped.setdefault(name, []).append((x, y, x + w, y + h, row["score"],
                                              class_index[category]))
-    if stray_images:
-        raise WorkbenchError(f"{path}: detections for {len(stray_images)} image(s) not in the "
-                             f"GT: {_names(sorted(stray_images))}")
-    if stray_classes:
-        raise WorkbenchError(f"{path}: detections of {len(stray_classes)} class(es) not in "
-                             f"the GT: {_names(sorted(stray_classes))}")
-    found = {}
-    for name, items in grouped.items():
-        a = np.array(items, dtype=np.float64)
-        found[name] = Predictions(a[:, :4], a[:, 4], a[:, 5].astype(np.int64))
+    refuse_strays(path, stray_images, stray_classes)
+    found = {name: predictions_from_rows(items) for name, items in grouped.items()}
     for name in truth.records:
         if name not in found and image_names and name in set(image_names.values()):
             found[name] = Predictions.empty()  # listed in the id file: detected nothing
@@ -264,9 +261,9 @@ def _class_difference(pred: list[str], gt: list[str]) -> str:
     if only_pred or only_gt:
         parts = []
         if only_pred:
-            parts.append(f"only in PRED {_names(only_pred)}")
+            parts.append(f"only in PRED {shown_names(only_pred)}")
         if only_gt:
-            parts.append(f"only in GT {_names(only_gt)}")
+            parts.append(f"only in GT {shown_names(only_gt)}")
         return "; ".join(parts)
     first = next(i for i, (a, b) in enumerate(zip(pred, gt, strict=True)) if a != b)
     return f"same names in another order (class {first} is {pred[first]!r} in PRED, " \

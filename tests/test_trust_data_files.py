@@ -61,6 +61,15 @@ def _child(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
+def _link_out(link: Path, outside: Path, text: str) -> Path:
+    """``link`` (a data set or prediction set file) made a link to ``outside``, a file out of
+    that folder holding ``text``; returns ``outside``."""
+    outside.write_text(text)
+    link.unlink(missing_ok=True)
+    link.symlink_to(outside)
+    return outside
+
+
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True,
                           text=True, timeout=timeout)
@@ -158,9 +167,7 @@ def test_split_never_rewrites_a_data_yaml_linked_outside(tmp_path, capsys):
 
 def test_split_never_writes_a_list_file_linked_outside(tmp_path, capsys):
     root = _demo(tmp_path / "d")
-    outside = tmp_path / "bashrc"
-    outside.write_text("export PATH=/usr/bin\n")
-    (root / "train.txt").symlink_to(outside)
+    outside = _link_out(root / "train.txt", tmp_path / "bashrc", "export PATH=/usr/bin\n")
     assert main(["split", str(root)]) == 2
     _one_error_line(capsys.readouterr().err, "train.txt", "not written")
     assert outside.read_text() == "export PATH=/usr/bin\n"
@@ -181,10 +188,8 @@ def test_split_never_writes_through_a_linked_image_sets_folder(tmp_path, capsys)
 
 def test_a_class_list_linked_outside_is_not_rewritten(tmp_path):
     root = _demo(tmp_path / "d", images=2)
-    outside = tmp_path / "authorized_keys"
-    outside.write_text("circle\nsquare\ntriangle\nstar\n")
-    (root / "classes.txt").unlink()
-    (root / "classes.txt").symlink_to(outside)
+    outside = _link_out(root / "classes.txt", tmp_path / "authorized_keys",
+                        "circle\nsquare\ntriangle\nstar\n")
     dataset = open_dataset(root)
     dataset.classes.rename(0, "ssh-rsa AAAA attacker")
     with pytest.raises(FormatError, match="leads through a link to .*; not written") as err:
@@ -197,10 +202,7 @@ def test_a_class_list_linked_outside_is_not_rewritten(tmp_path):
 
 def test_a_label_linked_outside_is_not_written_through(tmp_path):
     root = _demo(tmp_path / "d", images=2)
-    outside = tmp_path / "victim.txt"
-    outside.write_text("precious\n")
-    (root / "img_00000.txt").unlink()
-    (root / "img_00000.txt").symlink_to(outside)
+    outside = _link_out(root / "img_00000.txt", tmp_path / "victim.txt", "precious\n")
     dataset = open_dataset(root)  # the link is listed as a problem and not read
     record = next(r for r in dataset.images if r.path.name == "img_00000.jpg")
     with pytest.raises(FormatError, match="not written"):
@@ -272,10 +274,8 @@ def test_a_prediction_file_linked_outside_is_not_read(tmp_path):
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root)
-    outside = tmp_path / "outside.txt"
-    outside.write_text("0 0.5 0.5 0.2 0.2 0.9\n")
-    (set_dir / "img_00000.txt").unlink()
-    (set_dir / "img_00000.txt").symlink_to(outside)
+    outside = _link_out(set_dir / "img_00000.txt", tmp_path / "outside.txt",
+                        "0 0.5 0.5 0.2 0.2 0.9\n")
     with pytest.raises(FormatError, match="leads outside the prediction set folder"):
         sets.read_predictions(set_dir, "img_00000.jpg", 64, 64)
     (set_dir / "classes.txt").unlink()
@@ -517,13 +517,10 @@ def test_thresholds_json_values_are_checked(tmp_path):
 
 def test_a_names_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
     """`detect --names FIFO` used to block forever in read_text."""
-    import subprocess
-    import sys
-
     fifo = tmp_path / "coco.names"
     os.mkfifo(fifo)
-    code = ("from workbench.darknet.bundle import read_names\n"
-            f"read_names({str(fifo)!r})\n")
-    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           timeout=60)
+    child = _child(f"""
+        from workbench.darknet.bundle import read_names
+        read_names({str(fifo)!r})
+        """)
     assert child.returncode != 0 and "FIFO" in child.stderr and "coco.names" in child.stderr

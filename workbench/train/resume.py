@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.output_guard import file_id
 from workbench.train.run_folder import SavedRun
 from workbench.train.schedule import LearningRateSchedule
 
@@ -71,8 +72,8 @@ def _same(key: str, given, saved) -> bool:
     if given is None or saved is None:
         return given == saved
     if key in ("template", "weights"):  # a path typed from another folder is the same file
-        a, b = Path(str(given)), Path(str(saved))
-        return str(a) == str(b) or (a.is_file() and b.is_file() and a.resolve() == b.resolve())
+        given_id = file_id(given)  # as output_guard compares files: links count
+        return str(given) == str(saved) or (given_id is not None and given_id == file_id(saved))
     if isinstance(given, (int, float)) and isinstance(saved, (int, float)):
         return math.isclose(float(given), float(saved), rel_tol=1e-9, abs_tol=1e-12)
     return given == saved

@@ -71,21 +71,22 @@ def resolve_sources(source: str | Path | Iterable[str | Path]) -> list[Path]:
     source = Path(source)
     if source.is_dir():
         return list_images(source)
-    _check_regular(source)
+    check_source_file(source, "no such image, folder or list file")
     if is_image(source):
         return [source]
     return read_list_file(source)
 
 
-def _check_regular(source: Path) -> None:
-    """A missing SRC and a FIFO, socket or device named like an image or a list are refused
-    here, in one line, before anything opens them (a FIFO would block the reader)."""
+def check_source_file(source: Path, missing: str) -> None:
+    """A missing source (WorkbenchError ``SOURCE: missing``) and a FIFO, socket or device
+    named like an image, a list or a video are refused here, in one line, before anything
+    opens them (a FIFO would block the reader)."""
     from workbench.files import not_regular
 
     try:
         mode = source.stat().st_mode
     except FileNotFoundError:
-        raise WorkbenchError(f"{source}: no such image, folder or list file") from None
+        raise WorkbenchError(f"{source}: {missing}") from None
     except OSError as exc:
         raise FormatError(source, f"cannot read: {exc.strerror or exc}") from None
     kind = not_regular(mode)

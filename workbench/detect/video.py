@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.detect.pipeline import ImageResult, RunSummary, run_jobs
+from workbench.detect.pipeline import ImageResult, RunSummary, check_source_file, run_jobs
 from workbench.errors import WorkbenchError
 from workbench.images import decoder_message, quietly
 
@@ -40,7 +40,8 @@ class VideoSource:
         import cv2
 
         self.path = Path(path)
-        _check_video_file(self.path)
+        # a FIFO named v.mp4 would block OpenCV's reader: one line instead
+        check_source_file(self.path, "no such video file")
         # FFmpeg says why it cannot open a file on fd 2 ("moov atom not found"): caught, and
         # told in our one line instead of above it
         self.capture, printed = quietly(cv2.VideoCapture, str(self.path))
@@ -88,22 +89,6 @@ class VideoSource:
 
     def close(self) -> None:
         self.capture.release()
-
-
-def _check_video_file(path: Path) -> None:
-    """One line for a video that is missing or is not a regular file (a FIFO named v.mp4
-    would block OpenCV's reader, and "no such file" would send the user looking for it)."""
-    from workbench.files import not_regular
-
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such video file") from None
-    except OSError as exc:
-        raise WorkbenchError(f"{path}: cannot read the video: {exc.strerror or exc}") from None
-    kind = not_regular(mode)
-    if kind is not None:
-        raise WorkbenchError(f"{path}: is {kind}, not a regular file; not read")
 
 
 def _read_frame(video: VideoSource, index: int, detector: Detector, keep_image: bool

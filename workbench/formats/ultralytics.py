@@ -147,8 +147,7 @@ def find_data_yaml(root: Path) -> Path | None:
     for name in DATA_YAML_NAMES:
         # named so, it is meant as one: a FIFO, device or dangling link is returned too,
         # so reading it says why it was not read (O_NONBLOCK: a FIFO does not block)
-        if (root / name).is_file() or (os.path.lexists(root / name)
-                                       and not (root / name).is_dir()):
+        if os.path.lexists(root / name) and not (root / name).is_dir():
             return root / name
     found = []
     for candidate in sorted(root.glob("*.y*ml")):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -54,8 +55,6 @@ def set_folder(root: str | Path, name: str) -> Path:
 def list_sets(root: str | Path) -> list[str]:
     """Names of the prediction sets under ``root``, sorted: real folders only (a link to a
     folder elsewhere is not a set of this data set)."""
-    import os
-
     folder = sets_folder(root)
     if folder.is_symlink() or not folder.is_dir():
         return []
@@ -272,14 +271,12 @@ def read_predictions(set_dir: Path, rel: str | Path, width: int, height: int,
                      renamed: dict[str, str] | None = None) -> Predictions | None:
     """The predictions of one image, or None when the set has no file for it. ``renamed``:
     the set's ``RunInfo.renamed`` (where images with clashing names were written)."""
-    import os
-
     from workbench.formats import decode_text, read_bytes
     from workbench.formats.yolo import parse_yolo_detections
 
     set_dir = check_set_dir(set_dir)
     stem = (renamed or {}).get(Path(rel).as_posix())
-    path = Path(set_dir) / f"{stem}.txt" if stem else label_path(set_dir, rel)
+    path = set_dir / f"{stem}.txt" if stem else label_path(set_dir, rel)
     if not os.path.lexists(path):
         return None
     # read_bytes: a regular file under the label size cap (a FIFO would block)

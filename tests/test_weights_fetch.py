@@ -165,6 +165,7 @@ def test_a_complete_part_is_verified_and_published(server, cache, capsys):
     (cache / f"{NAME}.part").write_bytes(PAYLOAD)  # a run stopped between the last byte and
     code, _, err = _run(capsys, server.url("range"), "--sha256", SHA)  # the rename: 416
     assert code == 0, err
+    assert server.requests == [(f"/range/{NAME}", f"bytes={len(PAYLOAD)}-")]  # the 416 asked
     assert (cache / NAME).read_bytes() == PAYLOAD
 
 

@@ -59,8 +59,9 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """The fetch progress callback drawn with tqdm (silent when stderr is not a terminal,
-    like every progress bar of the workbench); made on the first call, which says where a
+    """The fetch progress callback drawn with tqdm in bytes (``disable=None``: silent when
+    stderr is not a terminal, where :class:`workbench.progress.ProgressBar`, which counts
+    items, prints a line every few seconds); made on the first call, which says where a
     resumed download starts."""
 
     def __init__(self, label: str) -> None:

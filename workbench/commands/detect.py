@@ -146,12 +146,43 @@ def _video_stems(stem: str):
 
 def run(args: argparse.Namespace) -> int:
     from workbench.detect.detector import Detector
-    from workbench.detect.pipeline import RunSummary, resolve_sources
-    from workbench.detect.video import VideoSource, VideoWriter, detect_video, is_video
+    from workbench.detect.video import VideoWriter, is_video
     from workbench.errors import WorkbenchError
-    from workbench.progress import ProgressBar
 
     from .anchors import parse_size_arg
+    from .detect_ray import run_on_ray, wants_ray
+
+    _check_options(args)
+    to_stdout = _stdout_format(args)  # before any model loads: a refusal costs nothing
+    src = Path(args.src)
+    as_video = is_video(src) and not args.split
+    _check_video_options(args, src, as_video)
+    saver = (VideoWriter(args.save_video) if args.save_video else None)
+    bundle = _bundle(args)
+    _use_calibrated_conf(args, bundle)
+    paths = _image_paths(args, src, as_video)
+    stems = output_stems(paths, src) if args.out else {}
+    # every refusal of --out before any model loads or any file is written
+    output = (DetectOutput.plan(args, src, paths, stems, as_video, bundle) if args.out
+              else None)
+    size = parse_size_arg(args.size) if args.size else None
+    if wants_ray(args):  # the same run, one Detector per Ray actor
+        if as_video or args.calibrate:
+            raise WorkbenchError(f"{src}: --ray runs on images without --calibrate (int8 is "
+                                 "calibrated once, locally); run a video or --calibrate locally")
+        return run_on_ray(args, bundle, paths, size, stems, output)
+    detector = Detector(bundle, args.backend, size, args.letterbox,
+                        precision=args.precision, calibrate=args.calibrate)
+    summary, skipped, unit = _detect_and_write(args, detector, src, as_video, paths, stems,
+                                               output, to_stdout, saver)
+    _print_summary(args, src, summary, skipped, unit, detector, output, saver,
+                   sys.stderr if to_stdout else sys.stdout)  # stdout holds the document
+    return 0 if summary.images > summary.skipped else 1
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Option combinations that cannot work, refused before anything is read."""
+    from workbench.errors import WorkbenchError
 
     if (args.conf is not None and not 0.0 <= args.conf <= 1.0) or not 0.0 <= args.nms <= 1.0:
         raise WorkbenchError("--conf and --nms must lie between 0 and 1")
@@ -163,56 +194,63 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("--exist-ok needs --out DIR")
     if args.every < 1:
         raise WorkbenchError(f"--every must be 1 or more, got {args.every}")
-    to_stdout = _stdout_format(args)  # before any model loads: a refusal costs nothing
-    src = Path(args.src)
-    as_video = is_video(src) and not args.split
+
+
+def _check_video_options(args: argparse.Namespace, src: Path, as_video: bool) -> None:
+    from workbench.errors import WorkbenchError
+
     if not as_video and (args.save_video or args.every != 1):
         raise WorkbenchError(f"{src}: --every and --save-video need a video as SRC")
     if args.save_video:
         from workbench.output_guard import refuse_input_as_output
 
         refuse_input_as_output(args.save_video, [src], "--save-video")
-    saver = (VideoWriter(args.save_video) if args.save_video else None)
-    bundle = _bundle(args)
-    if args.conf is None:
-        from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_conf
 
-        calibrated = read_model_conf(bundle)
-        args.conf = DEFAULT_CONF if calibrated is None else calibrated
-        if calibrated is not None:
-            print(f"using the model's calibrated --conf {calibrated:g} "
-                  f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --conf to override",
-                  file=sys.stderr)
-    paths = ([] if as_video else _split_images(src, args.split) if args.split
-             else resolve_sources(src))
-    if not as_video and not paths:
+
+def _use_calibrated_conf(args: argparse.Namespace, bundle) -> None:
+    """Without --conf, the model's calibrated threshold (thresholds.json), else the default."""
+    if args.conf is not None:
+        return
+    from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_conf
+
+    calibrated = read_model_conf(bundle)
+    args.conf = DEFAULT_CONF if calibrated is None else calibrated
+    if calibrated is not None:
+        print(f"using the model's calibrated --conf {calibrated:g} "
+              f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --conf to override",
+              file=sys.stderr)
+
+
+def _image_paths(args: argparse.Namespace, src: Path, as_video: bool) -> list[Path]:
+    from workbench.detect.pipeline import resolve_sources
+    from workbench.errors import WorkbenchError
+
+    if as_video:
+        return []
+    paths = _split_images(src, args.split) if args.split else resolve_sources(src)
+    if not paths:
         raise WorkbenchError(f"{src}: no images found")
-    stems = output_stems(paths, src) if args.out else {}
-    # every refusal of --out before any model loads or any file is written
-    output = (DetectOutput.plan(args, src, paths, stems, as_video, bundle) if args.out
-              else None)
-    size = parse_size_arg(args.size) if args.size else None
-    from .detect_ray import run_on_ray, wants_ray
+    return paths
 
-    if wants_ray(args):  # the same run, one Detector per Ray actor
-        if as_video or args.calibrate:
-            raise WorkbenchError(f"{src}: --ray runs on images without --calibrate (int8 is "
-                                 "calibrated once, locally); run a video or --calibrate locally")
-        return run_on_ray(args, bundle, paths, size, stems, output)
-    detector = Detector(bundle, args.backend, size, args.letterbox,
-                        precision=args.precision, calibrate=args.calibrate)
+
+def _detect_and_write(args, detector, src: Path, as_video: bool, paths: list[Path],
+                      stems: dict, output, to_stdout: str | None, saver):
+    """Run the detector over the images or the video, writing each result as it comes;
+    (summary, skipped errors, unit). A failure drops the private output folder."""
+    from workbench.detect.pipeline import RunSummary
+    from workbench.detect.video import VideoSource, detect_video
+    from workbench.progress import ProgressBar
+
     names = detector.class_names
-    summary = RunSummary()
-    skipped = []
+    summary, skipped = RunSummary(), []
     keep = args.save_images or saver is not None
     video = VideoSource(src) if as_video else None
     writer = None
     try:
-        if output is not None:  # the private folder exists from here on: dropped on failure
-            writer = DetectionWriter(output.open(), args.format, names, args.save_images,
-                                     video=src.name if as_video else None)
-        elif to_stdout is not None:
-            writer = DetectionWriter(None, to_stdout, names, False,
+        if output is not None or to_stdout is not None:  # a private folder exists from here
+            writer = DetectionWriter(output.open() if output is not None else None,
+                                     args.format if output is not None else to_stdout, names,
+                                     args.save_images and output is not None,
                                      video=src.name if as_video else None)
         if video is not None:
             total, unit = video.kept(args.every), "frames"
@@ -234,12 +272,12 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 if saver is not None:
                     saver.write(draw_detections(result.image, result.detections, names))
-                if writer is not None:
-                    stem = frame_stem(result.frame) if video else stems.get(result.path)
-                    file_name = src.name if video else _relative(result.path, src).as_posix()
-                    writer.add(result, file_name, stem)
-                else:
+                if writer is None:
                     _print_detections(result, names)
+                    continue
+                stem = frame_stem(result.frame) if video else stems.get(result.path)
+                file_name = src.name if video else _relative(result.path, src).as_posix()
+                writer.add(result, file_name, stem)
     except BaseException as exc:
         if saver is not None:
             saver.abort()
@@ -252,17 +290,20 @@ def run(args: argparse.Namespace) -> int:
     if saver is not None:
         saver.close()
     if writer is not None:
-        try:
-            writer.close()
-            if output is not None:
-                output.finish()
-        except BaseException as exc:
-            if output is not None:
-                output.discard(exc)
-            raise
-    _print_summary(args, src, summary, skipped, unit, detector, output, saver,
-                   sys.stderr if to_stdout else sys.stdout)  # stdout holds the document
-    return 0 if summary.images > summary.skipped else 1
+        _close_writer(writer, output)
+    return summary, skipped, unit
+
+
+def _close_writer(writer, output) -> None:
+    """Write the run's files that need every image (classes.txt, COCO, CSV), then publish."""
+    try:
+        writer.close()
+        if output is not None:
+            output.finish()
+    except BaseException as exc:
+        if output is not None:
+            output.discard(exc)
+        raise
 
 
 def _stdout_format(args: argparse.Namespace) -> str | None:

@@ -33,12 +33,7 @@ def main() -> int:
         window = MainWindow()
         window.resize(1400, 860)
         window.show()
-        window.open_folder(data)
-        while window.loading() or window.canvas.decoded is None or not workers.idle():
-            app.processEvents()
-        window.go_to(2)
-        while window.canvas.decoded is None or not workers.idle():
-            app.processEvents()
+        open_on_third_image(app, window, data)
         window.canvas.select([0])
         window.stats.refresh()
         app.processEvents()
@@ -111,6 +106,18 @@ def main() -> int:
     return 0
 
 
+def open_on_third_image(app, window, data: Path) -> None:
+    """Open ``data`` and show its third image, waiting until it is decoded and drawn."""
+    from ui import workers
+
+    window.open_folder(data)
+    while window.loading() or window.canvas.decoded is None or not workers.idle():
+        app.processEvents()
+    window.go_to(2)
+    while window.canvas.decoded is None or not workers.idle():
+        app.processEvents()
+
+
 def render_evaluate(app, window, data: Path, out: Path) -> None:
     import contextlib
     import io
@@ -156,18 +163,12 @@ def render_evaluate(app, window, data: Path, out: Path) -> None:
 
 def render_small_screen(app, data: Path, out: Path) -> None:
     """The first run on a 1024x700 screen: every dock a tab of one column, Images in front."""
-    from ui import workers
     from ui.main_window import MainWindow
 
     window = MainWindow()
     window.resize(1024, 700)
     window.show()
-    window.open_folder(data)
-    while window.loading() or window.canvas.decoded is None or not workers.idle():
-        app.processEvents()
-    window.go_to(2)
-    while window.canvas.decoded is None or not workers.idle():
-        app.processEvents()
+    open_on_third_image(app, window, data)
     app.processEvents()
     window.grab().save(str(out / "small_screen.png"))
     window.close()

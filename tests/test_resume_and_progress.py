@@ -247,6 +247,7 @@ def test_training_shows_validation_progress_and_the_json_stream_is_unchanged(dat
     # --json: nothing but the protocol's events on stdout, progress or not
     events = _run_json(_fresh(data, tmp_path / "json", "--epochs", "1"))
     assert {e["event"] for e in events} <= {"start", "batch", "epoch", "checkpoint", "done"}
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"  # never vacuous
 
 
 class _Terminal:

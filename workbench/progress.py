@@ -10,6 +10,7 @@ the interval; 0 prints every update (the tests use it).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -80,22 +81,17 @@ class _LateStream:
         return getattr(self._bar.stream, "encoding", None) or "utf-8"
 
 
+@functools.cache
 def _tqdm_class():
     """tqdm with its drawing lock set to TERMINAL_LOCK and no monitor thread (that thread
     redraws on its own, outside any lock of ours). Imported on first use."""
-    global _TQDM
-    if _TQDM is None:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        class _Tqdm(tqdm):
-            monitor_interval = 0
+    class _Tqdm(tqdm):
+        monitor_interval = 0
 
-        _Tqdm.set_lock(TERMINAL_LOCK)
-        _TQDM = _Tqdm
-    return _TQDM
-
-
-_TQDM = None
+    _Tqdm.set_lock(TERMINAL_LOCK)
+    return _Tqdm
 
 
 class ProgressBar:

@@ -187,6 +187,21 @@ def test_another_file_in_the_way_is_never_replaced(server, cache, tmp_path, caps
     assert other.read_bytes() == b"someone else's file" and server.requests == []
 
 
+def test_a_fifo_in_the_way_is_refused_not_read(tmp_path):
+    """--out naming a FIFO: checking whether it is already the file must not block on it."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "in_the_way.weights"
+    os.mkfifo(fifo)
+    url = f"http://127.0.0.1:{_closed_port()}/{NAME}"
+    child = subprocess.run([sys.executable, "-m", "workbench", "weights", "fetch", url,
+                            "--sha256", SHA, "--out", str(fifo)],
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == 2 and "Traceback" not in child.stderr, child.stderr
+    assert str(fifo) in _one_line(child.stderr) and "FIFO" in child.stderr
+
+
 def test_progress_starts_where_a_resumed_download_starts(server, tmp_path):
     dest = tmp_path / NAME
     (tmp_path / f"{NAME}.part").write_bytes(PAYLOAD[:1000])

@@ -282,7 +282,7 @@ def file_problem(path: Path, plan: FetchPlan) -> str | None:
 
 def darknet_header_problem(path: Path) -> str | None:
     """Does the file start like darknet weights (an HTML error page does not)?"""
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         head = f.read(20)
     if len(head) < 20:
         return f"{len(head)} bytes is too short for a darknet weights header"
@@ -294,7 +294,15 @@ def darknet_header_problem(path: Path) -> str | None:
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _open_regular(path: Path):
+    """``path`` opened for reading through :func:`workbench.files.open_regular`: a FIFO or
+    device given as --out is refused in one line instead of blocking the read."""
+    from workbench.files import open_regular
+
+    return os.fdopen(open_regular(path), "rb")

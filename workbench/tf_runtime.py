@@ -20,8 +20,6 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.extras import install_hint
 
-INSTALL_HINT = install_hint("train")
-
 
 class TensorFlowMissing(WorkbenchError):
     """TensorFlow is not installed (or cannot load); the message names the extra to install."""
@@ -72,5 +70,5 @@ def _import(purpose: str) -> Any:
         import tensorflow as tf
     except ImportError as exc:
         raise TensorFlowMissing(f"{purpose} needs TensorFlow, which is not installed here "
-                                f"({exc.msg}): {INSTALL_HINT}") from None
+                                f"({exc.msg}): {install_hint('train')}") from None
     return tf

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from workbench.commands.dataset_args import add_labels_option
-from workbench.tf_runtime import INSTALL_HINT
 
 
 def add_parser(subparsers) -> None:
@@ -17,7 +16,9 @@ def add_parser(subparsers) -> None:
         "Classes come from the dataset. RUN_DIR gets checkpoints, the best model exported as a "
         "Darknet bundle (bundle/NAME.cfg, .weights, .names), metrics.csv and metrics.png. "
         "Ctrl+C (or SIGTERM) saves a checkpoint and stops; --resume continues. "
-        f"Needs the train extra: {INSTALL_HINT}.")
+        # a fixed text: reading the package metadata for the exact hint would cost every
+        # `workbench` start 40 ms; the error when TensorFlow is missing gives the exact one
+        'Needs TensorFlow, the train extra (from a clone: pip install -e ".[train]").')
     p.add_argument("dataset", help="dataset folder in any layout `workbench stats` reads "
                    "(labels beside the images, VOC devkit, label folder, Ultralytics); its "
                    "train split trains and its valid split validates when it has one")

@@ -25,7 +25,9 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from workbench.atomic import fsync_folder
 from workbench.errors import WorkbenchError
+from workbench.files import read_regular
 
 try:
     import fcntl
@@ -100,8 +102,6 @@ def folder_state(out: Path, marker: str) -> tuple[str, bytes | None]:
 
 def _read_marker(path: Path) -> bytes | None:
     """The bytes of a regular marker file (never a FIFO, a folder or a huge file)."""
-    from workbench.files import read_regular
-
     if path.is_symlink() or not path.is_file():
         return None
     try:
@@ -212,8 +212,6 @@ class StagedFolder:
                 if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
                     raise WorkbenchError(self._lost()) from None  # a run without our lock
                 raise
-            from workbench.atomic import fsync_folder
-
             fsync_folder(out.parent)
         self._release()
         if old is not None:

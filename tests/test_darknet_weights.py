@@ -128,3 +128,14 @@ def test_opencv_reads_what_we_write_for_both_headers(tmp_path):
 
 def test_empty_weights_object_writes_only_a_header():
     assert len(weights_to_bytes(DarknetWeights())) == 20
+
+
+@pytest.mark.parametrize("length", [0, 3, 5, 7])
+def test_a_weights_file_shorter_than_its_version_has_no_header(tmp_path, length):
+    """np.frombuffer raised ValueError on 5 bytes: a traceback in every caller that catches
+    OSError only (model checks, OpenCV's size check, weights fetch)."""
+    from workbench.darknet.weights import header_length
+
+    path = tmp_path / "short.weights"
+    path.write_bytes(b"\x00" * length)
+    assert header_length(path) == (length, None)

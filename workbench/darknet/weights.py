@@ -233,7 +233,9 @@ def header_length(path: str | Path) -> tuple[int, int | None]:
     path = Path(path)
     size = path.stat().st_size
     with path.open("rb") as f:
-        version = np.frombuffer(f.read(8), "<i4")
+        head = f.read(8)
+    # a file shorter than two int32 (or 1-7 bytes: not a whole int32) has no version
+    version = np.frombuffer(head, "<i4") if len(head) == 8 else np.empty(0, "<i4")
     if len(version) < 2 or not (0 <= version[0] <= 1000 and 0 <= version[1] <= 1000):
         return size, None
     return size, 20 if int(version[0]) * 10 + int(version[1]) >= 2 else 16

@@ -162,8 +162,8 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
         staged = StagedFolder(out, MANIFEST, state)
         try:
             with one_sync_at_the_end():  # OUT appears by one rename: no fsync per file
-                count = _write_output(dataset, to, staged.path, valid_fraction, seed, out,
-                                      progress, problems)
+                count = _write_output(dataset, to, staged.path, valid_fraction, seed,
+                                      out.resolve(), progress, problems)
             manifest = {"source": str(root), "to": to, "images": count,
                         "problems": [str(p) for p in problems], "run": uuid.uuid4().hex}
             atomic_write_text(staged.path / MANIFEST, json.dumps(manifest, indent=1) + "\n")
@@ -179,8 +179,9 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
 
 
 def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: int,
-                  out: Path, progress, problems: list) -> int:
-    """Write the whole output into ``staging``; returns the number of images written."""
+                  final: Path, progress, problems: list) -> int:
+    """Write the whole output into ``staging`` (published as ``final``); returns the number
+    of images written."""
     if to == "ultralytics":
         from workbench.formats.ultralytics import export_ultralytics
 
@@ -189,11 +190,11 @@ def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: 
         return sum(1 for r in dataset.images if r.labeled and r.width > 0
                    and r.label_error is None)
     if to != "darknet":
-        return _write_copy(dataset, to, staging, progress, problems, final=out.resolve())
+        return _write_copy(dataset, to, staging, progress, problems, final=final)
     from workbench.formats.darknet_layout import export_darknet
 
     export_darknet(dataset, staging, valid_fraction=valid_fraction, seed=seed,
-                   progress=progress, final=out.resolve(), left_out=problems)
+                   progress=progress, final=final, left_out=problems)
     return sum(len((staging / f"{part}.txt").read_bytes().splitlines())
                for part in ("train", "valid"))
 

@@ -13,12 +13,9 @@ is what ``--weights`` accepts: a file, a fetched name (``yolov3-tiny``, ``yolov3
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import re
 import struct
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +193,14 @@ def _download(plan: FetchPlan, part: Path, timeout: float, progress: Progress) -
     return start
 
 
-def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | None:
+def _open(url: str, offset: int, timeout: float):
+    """The response from byte ``offset`` on, None when the server says the file is whole
+    (416). urllib and http.client are imported here: they cost every `workbench` start
+    about 25 ms otherwise (python -X importtime)."""
+    import urllib.error
+    import urllib.request
+    from http.client import HTTPException
+
     from workbench import __version__
 
     headers = {"User-Agent": f"detection-workbench/{__version__}"}
@@ -212,7 +216,7 @@ def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | N
                              f"{_OTHER_MEANS}") from None
     except urllib.error.URLError as exc:
         raise _unreachable(url, exc.reason) from None
-    except (OSError, http.client.HTTPException) as exc:  # a timeout, a reset before the headers
+    except (OSError, HTTPException) as exc:  # a timeout, a reset before the headers
         raise _unreachable(url, exc) from None
 
 
@@ -243,11 +247,13 @@ def _start_and_total(response, url: str, offset: int) -> tuple[int, int | None]:
 
 
 def _copy(response, out, done: int, total: int | None, url: str, progress: Progress) -> None:
+    from http.client import HTTPException  # loaded by urllib already; imported where used
+
     progress(done, total)
     while True:
         try:
             chunk = response.read(_CHUNK)
-        except (OSError, http.client.HTTPException) as exc:  # what was written stays: resumable
+        except (OSError, HTTPException) as exc:  # what was written stays: resumable
             raise _stopped(url, done, total, exc) from None
         if not chunk:
             break

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 def voc_to_folder(devkit: Path, out: Path, train_set: str = "trainval",
                   valid_set: str = "test") -> Path:
     """The devkit as one folder: images with YOLO labels beside them, classes.txt, split files."""
-    from workbench.atomic import atomic_write_text
+    from workbench.storage.atomic import atomic_write_text
 
     names: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -85,10 +85,10 @@ def main() -> int:
                    "'--box-loss ciou'")
     args = p.parse_args()
 
+    from workbench.data.folder import open_dataset
     from workbench.detect.detector import Detector
-    from workbench.evaluate import GroundTruth, Predictions, evaluate
+    from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
     from workbench.evaluation.operating_point import operating_point
-    from workbench.folder import open_dataset
     from workbench.train.protocol import read_metrics_csv
 
     data, run, pred = args.out / "data", args.out / "run", args.out / "pred"

@@ -46,8 +46,8 @@ def main() -> None:
 
     from ui import settings, workers
     from ui.main_window import MainWindow
-    from workbench.dataset import Box
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
+    from workbench.labels.dataset import Box
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,5 @@
 """The check that an image decodes in full (stats --decode, training's start-up): full decode
-vs JPEG draft (1/8 scale), as workbench.images.check_decodable does.
+vs JPEG draft (1/8 scale), as workbench.data.images.check_decodable does.
 
 Both must refuse a truncated JPEG (checked first); then each pass over the folder is timed,
 alternating full, draft, full, draft..., and the medians compared.

@@ -3,7 +3,7 @@
     python3 bench/bench_detect.py [--images 40] [--rounds 3]
 
 Same model (yolov3-tiny at 416, random weights written by our writer, 4 classes) and the same
-images (workbench.synth), side by side in one run: a warm-up pass of each, then A B C rounds;
+images (workbench.data.synth), side by side in one run: a warm-up pass of each, then A B C rounds;
 medians reported. All three use OpenCV DNN on the CPU, so the comparison is about the
 pipeline, not the engine. Random weights make almost every row a confident box; the head
 convolutions' objectness rows get a background prior (bias -8, weights x2.5) so the candidate
@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 from workbench.darknet.bundle import write_bundle  # noqa: E402
 from workbench.darknet.cfg import customize, read_cfg  # noqa: E402
 from workbench.darknet.weights import random_weights  # noqa: E402
+from workbench.data.images import list_images  # noqa: E402
+from workbench.data.synth import CLASS_NAMES, make_demo_dataset  # noqa: E402
 from workbench.detect.decode import decode  # noqa: E402
 from workbench.detect.detector import Detector, suppress  # noqa: E402
-from workbench.images import list_images  # noqa: E402
-from workbench.synth import CLASS_NAMES, make_demo_dataset  # noqa: E402
 
 SIZE = 416
 

@@ -30,7 +30,7 @@ def make_inputs(n_images: int):
     from workbench.darknet.bundle import find_bundle, write_bundle
     from workbench.darknet.cfg import customize, read_cfg
     from workbench.darknet.weights import random_weights
-    from workbench.synth import CLASS_NAMES, make_demo_dataset
+    from workbench.data.synth import CLASS_NAMES, make_demo_dataset
 
     model_dir = OUT / "yolov3-tiny-random-v2"
     if not model_dir.is_dir():
@@ -77,8 +77,8 @@ def main() -> None:
 
     import cv2
 
+    from workbench.data.images import list_images, load_bgr
     from workbench.detect.detector import Detector
-    from workbench.images import list_images, load_bgr
 
     bundle, folder = make_inputs(args.images)
     paths = list_images(folder)

@@ -1,4 +1,4 @@
-"""Evaluation speed: workbench.evaluate (metric="coco") against pycocotools' COCOeval.
+"""Evaluation speed: workbench.evaluation.evaluate (metric="coco") against pycocotools' COCOeval.
 
     python3 bench/bench_eval.py [--images 5000] [--dets 100] [--classes 80] [--rounds 2]
 
@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from workbench.evaluate import GroundTruth, Predictions, evaluate
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 
 
 def make_data(images: int, dets: int, classes: int, seed: int = 0):

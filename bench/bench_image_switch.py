@@ -44,7 +44,7 @@ def main() -> int:
     from ui import settings, workers
     from ui.image_cache import to_qimage
     from ui.main_window import MainWindow
-    from workbench.images import load_rgb
+    from workbench.data.images import load_rgb
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,8 +18,7 @@ import time
 import cv2
 import numpy as np
 
-from workbench.boxes import batched_nms, nms
-from workbench.nms import nms_trace
+from workbench.geometry.nms import batched_nms, nms, nms_trace
 
 
 def spread(rng: np.random.Generator, n: int = 10_000) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from workbench.folder import open_dataset
-from workbench.images import list_images
+from workbench.data.folder import open_dataset
+from workbench.data.images import list_images
 
 OUT = Path(__file__).resolve().parent / "out" / "open_folder"
 

@@ -43,7 +43,7 @@ def random_model(template: str):
     from workbench.darknet.bundle import find_bundle, write_bundle
     from workbench.darknet.cfg import customize, read_cfg
     from workbench.darknet.weights import random_weights
-    from workbench.synth import CLASS_NAMES
+    from workbench.data.synth import CLASS_NAMES
 
     folder = OUT / f"{template}-random"
     if not folder.is_dir():
@@ -62,7 +62,7 @@ def jpeg_folder(count: int) -> Path:
     import cv2
     import numpy as np
 
-    from workbench.synth import draw_image
+    from workbench.data.synth import draw_image
 
     folder = OUT / f"jpeg-640x480-{count}"
     if not folder.is_dir() or len(list(folder.glob("*.jpg"))) < count:
@@ -115,8 +115,8 @@ def main() -> None:
     import cv2
 
     from workbench.darknet.bundle import find_bundle
+    from workbench.data.images import list_images, load_bgr
     from workbench.detect.detector import Detector
-    from workbench.images import list_images, load_bgr
 
     bundle = find_bundle(args.model) if args.model else random_model(args.template)
     folder = args.images or jpeg_folder(args.count)
@@ -199,8 +199,8 @@ def main() -> None:
 def parts_bound(detector, paths: list[Path], forward_only: float) -> None:
     """What each part costs on one thread, and the end-to-end rate perfect overlap of them
     with the forwards would give on this machine's cores (the ceiling of the 0.8 target)."""
+    from workbench.data.images import load_bgr
     from workbench.detect.detector import suppress
-    from workbench.images import load_bgr
 
     def ms_per_image(job) -> float:
         best = min(_timed(lambda: [job(i) for i in range(len(paths))]) for _ in range(3))

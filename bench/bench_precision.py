@@ -33,8 +33,8 @@ ENGINES = [("cpu", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("ope
 
 def load_ground_truth(data: Path, ids_file: Path | None, class_names: list[str]):
     """(image paths, {path: GroundTruth}) with class ids in the model's order (None: no mAP)."""
-    from workbench.dataset import Box
     from workbench.evaluation.inputs import GroundTruth
+    from workbench.labels.dataset import Box
 
     if (data / "JPEGImages").is_dir():
         from workbench.formats.voc import read_voc
@@ -51,7 +51,7 @@ def load_ground_truth(data: Path, ids_file: Path | None, class_names: list[str])
                 return paths, None  # the model does not know these classes
             gt[str(path)] = GroundTruth.from_boxes(boxes)
         return paths, gt
-    from workbench.folder import open_dataset
+    from workbench.data.folder import open_dataset
 
     dataset = open_dataset(data)
     paths = [r.path for r in dataset.images]
@@ -83,11 +83,11 @@ def main() -> None:
     import numpy as np
 
     from workbench.darknet.bundle import find_bundle
+    from workbench.data.images import load_bgr
     from workbench.detect.agreement import matched_detections
     from workbench.detect.detector import Detector
-    from workbench.evaluate import evaluate
+    from workbench.evaluation.evaluate import evaluate
     from workbench.evaluation.inputs import Predictions
-    from workbench.images import load_bgr
 
     bundle = find_bundle(args.model)
     names = bundle.class_names()

@@ -3,7 +3,7 @@
     python3 bench/bench_ray.py [--small 16] [--large 64] [--rounds 3] [--cpus 2]
 
 Same model (yolov3-tiny at 416, random weights with bench_detect's background prior), same
-images (workbench.synth), same engine (--backend auto) side by side in one run. A local Ray of
+images (workbench.data.synth), same engine (--backend auto) side by side in one run. A local Ray of
 ``--cpus`` CPUs is started once (its start-up is timed and reported apart: a cluster pays it
 once, not per job). Then rounds alternate local, Ray with 1 actor, Ray with one actor per CPU,
 each on a small and a large job; medians reported. The fixed cost of a job (actors starting,
@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_detect import SIZE, make_model  # noqa: E402
 
+from workbench.data.images import list_images  # noqa: E402
+from workbench.data.synth import make_demo_dataset  # noqa: E402
 from workbench.detect.detector import Detector  # noqa: E402
 from workbench.detect.ray_runner import RaySettings, detect_on_ray  # noqa: E402
-from workbench.images import list_images  # noqa: E402
-from workbench.synth import make_demo_dataset  # noqa: E402
 
 
 def local_run(bundle, paths) -> int:

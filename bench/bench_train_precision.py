@@ -36,8 +36,8 @@ def main() -> int:
     import tensorflow as tf
 
     from workbench.darknet.cfg import customize
-    from workbench.folder import open_dataset
-    from workbench.synth import CLASS_NAMES, make_demo_dataset
+    from workbench.data.folder import open_dataset
+    from workbench.data.synth import CLASS_NAMES, make_demo_dataset
     from workbench.train.data import examples_from_records, make_dataset, split_records
     from workbench.train.loop import resolve_template
     from workbench.train.loss import yolo_loss

@@ -47,7 +47,7 @@ def random_crop(rng: random.Random, w: int, h: int, cell) -> tuple[int, int, int
 
 
 def write_voc(path: Path, name: str, width: int, height: int, boxes) -> None:
-    from workbench.atomic import atomic_write_text
+    from workbench.storage.atomic import atomic_write_text
 
     objects = "".join(
         f"<object><name>{CLASS}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</xmin>"

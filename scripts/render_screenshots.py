@@ -22,7 +22,7 @@ def main() -> int:
 
     from ui import settings, workers
     from ui.main_window import MainWindow
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,9 +8,9 @@ import pytest
 from workbench.cli import main
 from workbench.darknet.anchors import dataset_box_sizes, kmeans_anchors, wh_iou
 from workbench.darknet.cfg import parse_cfg
+from workbench.data.folder import open_dataset
+from workbench.data.synth import make_demo_dataset
 from workbench.errors import WorkbenchError
-from workbench.folder import open_dataset
-from workbench.synth import make_demo_dataset
 
 
 @pytest.fixture(scope="module")

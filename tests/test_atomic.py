@@ -13,16 +13,16 @@ import time
 import pytest
 from PIL import Image
 
-from workbench.atomic import atomic_write_bytes, atomic_write_text
-from workbench.folder import open_dataset
+from workbench.data.folder import open_dataset
 from workbench.formats.yolo import format_yolo, read_yolo
+from workbench.storage.atomic import atomic_write_bytes, atomic_write_text
 
 # the child rewrites one big YOLO label file forever, alternating two versions, through the
 # atomic writer every save goes through
 CHILD = r"""
 import sys
-from workbench.atomic import atomic_write_bytes
-from workbench.dataset import Box
+from workbench.storage.atomic import atomic_write_bytes
+from workbench.labels.dataset import Box
 from workbench.formats.yolo import format_yolo
 
 target = sys.argv[1]
@@ -38,7 +38,7 @@ while True:
 
 
 def _version_text(k: int) -> str:
-    from workbench.dataset import Box
+    from workbench.labels.dataset import Box
 
     return format_yolo([Box(i % 50, i % 40, i % 50 + 10, i % 40 + 5, k)
                         for i in range(1000)], 100, 100) * 120
@@ -110,7 +110,7 @@ def test_new_file_gets_normal_permissions(tmp_path):
 def test_a_failed_write_names_the_target_and_leaves_no_temp_file(tmp_path):
     import pytest
 
-    from workbench.atomic import atomic_write_text
+    from workbench.storage.atomic import atomic_write_text
 
     target = tmp_path / "labels.txt"
     target.mkdir()                                   # cannot be replaced by a file

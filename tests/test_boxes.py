@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from workbench.boxes import (
+from workbench.geometry.boxes import (
     box_areas,
     cxcywh_to_xyxy,
     denormalize,
@@ -132,7 +132,8 @@ def test_bad_image_size():
 
 
 def test_nms_importable_from_boxes():
-    from workbench import boxes, nms
+    from workbench import boxes
+    from workbench.geometry import nms
 
     assert boxes.nms is nms.nms
     assert boxes.batched_nms is nms.batched_nms

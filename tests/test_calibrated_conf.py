@@ -8,12 +8,12 @@ import pytest
 
 from workbench.cli import main
 from workbench.darknet.bundle import find_bundle, read_model_conf, write_model_conf
+from workbench.data.images import list_images, load_bgr
+from workbench.data.synth import make_demo_dataset
 from workbench.detect.detector import Detector
 from workbench.errors import ModelError
-from workbench.evaluate import GroundTruth, Predictions, evaluate
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 from workbench.evaluation.operating_point import operating_point
-from workbench.images import list_images, load_bgr
-from workbench.synth import make_demo_dataset
 
 
 def _random_case(seed: int):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import class_edit, folder
-from workbench.synth import make_demo_dataset
+from workbench.data import class_edit, folder
+from workbench.data.synth import make_demo_dataset
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_an_image_with_only_a_warning_is_renumbered_like_the_others(both):
 
 
 def test_drop_last_forgets_the_names():
-    from workbench.dataset import ClassList
+    from workbench.labels.dataset import ClassList
 
     classes = ClassList(["a", "b", "c"])
     assert classes.drop_last(2) == ["b", "c"]

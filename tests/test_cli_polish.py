@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from workbench.cli import main
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECT = ("--model", "demo", "--backend", "cpu", "--size", "160")

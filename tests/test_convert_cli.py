@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.folder import open_dataset
-from workbench.synth import make_demo_dataset
+from workbench.data.folder import open_dataset
+from workbench.data.synth import make_demo_dataset
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from workbench.dataset import Box
+from workbench.data.darknet_layout import export_darknet, read_obj_data, split_records
+from workbench.data.folder import open_dataset, save_labels
+from workbench.data.images import exif_orientation, image_size, load_bgr
 from workbench.errors import FormatError
-from workbench.folder import open_dataset, save_labels
-from workbench.formats.darknet_layout import export_darknet, read_obj_data, split_records
-from workbench.images import exif_orientation, image_size, load_bgr
+from workbench.labels.dataset import Box
 
 
 def _dataset(root: Path, n=10):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from workbench.darknet.bundle import find_bundle
 from workbench.darknet.weights import read_weights
+from workbench.data.folder import open_dataset
+from workbench.data.images import load_bgr
+from workbench.data.synth import CLASS_NAMES, make_demo_dataset
 from workbench.detect.detector import Detector
-from workbench.evaluate import GroundTruth, Predictions, evaluate
-from workbench.folder import open_dataset
-from workbench.images import load_bgr
-from workbench.synth import CLASS_NAMES, make_demo_dataset
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 
 
 def test_demo_bundle_is_small_and_names_the_demo_classes():

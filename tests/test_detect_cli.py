@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
+from workbench.data.images import list_images, load_bgr
+from workbench.data.synth import make_demo_dataset
 from workbench.detect.detector import Detector
 from workbench.formats.coco import read_coco_results
 from workbench.formats.voc import read_voc
-from workbench.images import list_images, load_bgr
-from workbench.synth import make_demo_dataset
 
 CONF = "0.5"
 
@@ -188,7 +188,7 @@ def test_output_stems_are_unique_and_deterministic(tmp_path):
 def test_a_prediction_set_keeps_clashing_names_apart(model, images, tmp_path):
     """The Detect dock's sets write what detect --out writes (a_jpg.txt, a_png.txt), and read
     each image's own file back; export writes the same files again."""
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     src = _stem_clash_sources(tmp_path, images)
     det = Detector(model, "cpu", size=160)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
+from workbench.data.images import list_images, load_bgr
+from workbench.data.synth import make_demo_dataset
 from workbench.detect.detector import Detector
 from workbench.detect.video import VideoSource, detect_video, is_video
-from workbench.images import list_images, load_bgr
-from workbench.synth import make_demo_dataset
 
 CONF = "0.5"
 FRAMES = 7

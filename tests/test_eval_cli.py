@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
-from workbench.evaluate import GroundTruth, Predictions, evaluate
-from workbench.folder import open_dataset
-from workbench.synth import CLASS_NAMES, make_demo_dataset
+from workbench.data.folder import open_dataset
+from workbench.data.synth import CLASS_NAMES, make_demo_dataset
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from workbench.evaluate import GroundTruth, Predictions, evaluate
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 
 pytest.importorskip("pycocotools")
 from pycocotools.coco import COCO  # noqa: E402

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.dataset import Box
+from workbench.data.synth import CLASS_NAMES, make_demo_dataset
 from workbench.formats.voc import format_voc, parse_voc
-from workbench.synth import CLASS_NAMES, make_demo_dataset
+from workbench.labels.dataset import Box
 
 
 def _run(*args: str) -> tuple[int, str, str]:

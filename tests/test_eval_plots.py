@@ -13,12 +13,12 @@ from PIL import Image
 
 from tests.test_eval_cli import write_predictions
 from workbench.cli import main
-from workbench.confusion import confusion_entries, confusion_matrix
-from workbench.evaluate import GroundTruth, Predictions, evaluate
+from workbench.data.folder import open_dataset
+from workbench.data.synth import make_demo_dataset
+from workbench.evaluation.confusion import confusion_entries, confusion_matrix
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 from workbench.evaluation.report import evaluate_prediction_set
 from workbench.evaluation.sources import load_predictions, truth_from_dataset
-from workbench.folder import open_dataset
-from workbench.synth import make_demo_dataset
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_eval_plots_writes_pngs_and_the_curves(dataset, tmp_path):
 
 
 def test_pr_figure_draws_each_class_curve(dataset, tmp_path):
-    from workbench.plots import draw_pr_curves, new_figure
+    from workbench.evaluation.plots import draw_pr_curves, new_figure
 
     report = evaluate_prediction_set(open_dataset(dataset),
                                      write_predictions(dataset, tmp_path / "p", seed=2))
@@ -110,7 +110,7 @@ def test_pr_figure_draws_each_class_curve(dataset, tmp_path):
 
 
 def test_training_plot_is_matplotlib_with_the_rows(tmp_path):
-    from workbench.plots import draw_training, new_figure
+    from workbench.evaluation.plots import draw_training, new_figure
     from workbench.train.protocol import draw_metrics_png
 
     rows = [{"epoch": e, "loss": 10.0 / e, "box": 4.0 / e, "obj": 3.0 / e, "cls": 1.0 / e,
@@ -140,7 +140,7 @@ def test_matplotlib_loads_only_when_a_plot_is_drawn(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from workbench.cli import build_parser; build_parser()\n"
-        "import workbench.plots, workbench.evaluation.report, workbench.train.protocol\n"
+        "import workbench.evaluation.plots, workbench.evaluation.report, workbench.train.protocol\n"
         "from ui.main_window import MainWindow\n"
         "w = MainWindow(); w.show(); app.processEvents()\n"
         "print('matplotlib' in sys.modules)\n"

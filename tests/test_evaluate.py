@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.boxes import iou_matrix
-from workbench.confusion import confusion_matrix
-from workbench.dataset import Box
-from workbench.evaluate import GroundTruth, Predictions, average_precision, evaluate
+from workbench.evaluation.confusion import confusion_matrix
+from workbench.evaluation.evaluate import GroundTruth, Predictions, average_precision, evaluate
 from workbench.evaluation.matching import overlaps
+from workbench.geometry.boxes import iou_matrix
+from workbench.labels.dataset import Box
 
 ODM = Path(__file__).parent / "data" / "odm_sample"
 

@@ -12,7 +12,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.commands.gui import XCB_LIBRARIES, display_problem
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

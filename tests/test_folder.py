@@ -7,13 +7,13 @@ import json
 import pytest
 from PIL import Image
 
-from workbench.dataset import Box, ClassList, Dataset
+from workbench.data.folder import open_dataset, save_classes, save_labels
+from workbench.data.images import load_bgr
 from workbench.errors import FormatError, ImageError, WorkbenchError
-from workbench.folder import open_dataset, save_classes, save_labels
 from workbench.formats.coco import read_coco, write_coco
 from workbench.formats.voc import read_voc
 from workbench.formats.yolo import read_yolo
-from workbench.images import load_bgr
+from workbench.labels.dataset import Box, ClassList, Dataset
 
 
 def _image(path, size=(64, 48), orientation=None):
@@ -127,7 +127,7 @@ def test_saving_over_a_damaged_label_file_keeps_a_backup(tmp_path):
 
 
 def test_a_failed_backup_is_tried_again_on_the_next_save(tmp_path, monkeypatch):
-    import workbench.folder as folder_module
+    import workbench.data.folder as folder_module
 
     _yolo_set(tmp_path, 1)
     bad = b"0 0.5 0.5 0.1 0.1\nthis line is not yolo\n"
@@ -163,7 +163,7 @@ def test_first_save_in_an_unlabeled_folder_writes_classes_and_labels(tmp_path):
 def test_save_rejects_records_outside_the_dataset_and_bad_class_ids(tmp_path):
     _yolo_set(tmp_path / "data", 1)
     dataset = open_dataset(tmp_path / "data")
-    from workbench.dataset import ImageRecord
+    from workbench.labels.dataset import ImageRecord
 
     stray = ImageRecord(path=_image(tmp_path / "elsewhere.jpg"), width=64, height=48)
     with pytest.raises(WorkbenchError, match="not inside the dataset"):

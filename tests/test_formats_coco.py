@@ -10,9 +10,8 @@ import random
 import pytest
 from PIL import Image
 
-from workbench.dataset import Box, ClassList, Dataset, ImageRecord
+from workbench.data.folder import open_dataset
 from workbench.errors import FormatError
-from workbench.folder import open_dataset
 from workbench.formats import ProblemLog
 from workbench.formats.coco import (
     parse_coco,
@@ -22,6 +21,7 @@ from workbench.formats.coco import (
     write_coco,
     write_coco_results,
 )
+from workbench.labels.dataset import Box, ClassList, Dataset, ImageRecord
 
 
 def _dataset(root, n=6, seed=0):

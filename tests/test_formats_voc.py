@@ -7,11 +7,11 @@ import random
 import pytest
 from PIL import Image
 
-from workbench.dataset import Box, ClassList
+from workbench.data.folder import open_dataset, save_labels
 from workbench.errors import FormatError
-from workbench.folder import open_dataset, save_labels
 from workbench.formats import ProblemLog
 from workbench.formats.voc import format_voc, parse_voc, read_voc, voc_boxes, write_voc
+from workbench.labels.dataset import Box, ClassList
 
 # written by labelImg 1.8 (tab indented, verified attribute, every field)
 LABELIMG_XML = b"""<annotation verified="yes">

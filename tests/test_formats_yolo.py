@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from workbench.dataset import Box
 from workbench.errors import FormatError
 from workbench.formats import ProblemLog
 from workbench.formats.yolo import (
@@ -19,6 +18,7 @@ from workbench.formats.yolo import (
     write_classes,
     write_yolo,
 )
+from workbench.labels.dataset import Box
 
 # what labelImg writes for a 640x480 image: "%d %.6f %.6f %.6f %.6f" and a newline per box
 LABELIMG_TEXT = "0 0.500000 0.500000 0.250000 0.333333\n2 0.103125 0.904167 0.200000 0.187500\n"
@@ -188,9 +188,9 @@ def test_written_numbers_use_labelimg_format():
 def test_detections_with_confidence_round_trip_and_bad_lines_name_the_line(tmp_path):
     import pytest
 
-    from workbench.dataset import Box
     from workbench.errors import FormatError
     from workbench.formats.yolo import format_yolo_detections, parse_yolo_detections
+    from workbench.labels.dataset import Box
 
     boxes = [Box(10.0, 20.0, 110.0, 70.0, 2), Box(-5.0, 0.0, 30.0, 40.0, 0)]  # past the border
     text = format_yolo_detections(boxes, [0.9, 0.25], 200, 100)

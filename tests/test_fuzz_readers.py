@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from workbench.dataset import ClassList
+from workbench.data.darknet_layout import read_obj_data
+from workbench.data.folder import open_dataset
 from workbench.errors import FormatError
-from workbench.folder import open_dataset
 from workbench.formats import ProblemLog, decode_text
 from workbench.formats.coco import parse_coco, parse_coco_results
-from workbench.formats.darknet_layout import read_obj_data
 from workbench.formats.voc import parse_voc, voc_boxes
 from workbench.formats.yolo import parse_classes, parse_yolo
+from workbench.labels.dataset import ClassList
 
 pytestmark = pytest.mark.slow  # about 15 s in all on a busy 2-core machine
 

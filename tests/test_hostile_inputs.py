@@ -26,15 +26,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from workbench.atomic import atomic_write_text
 from workbench.cli import main
-from workbench.dataset import ClassList
+from workbench.data.folder import open_dataset, save_classes, save_labels
+from workbench.data.images import image_size, load_bgr, load_rgb
+from workbench.data.synth import make_demo_dataset
 from workbench.errors import ImageError, WorkbenchError
-from workbench.folder import open_dataset, save_classes, save_labels
 from workbench.formats import ProblemLog
 from workbench.formats.coco import parse_coco
-from workbench.images import image_size, load_bgr, load_rgb
-from workbench.synth import make_demo_dataset
+from workbench.labels.dataset import ClassList
+from workbench.storage.atomic import atomic_write_text
 
 TARGETS = ("yolo", "voc", "coco", "darknet")
 
@@ -564,7 +564,7 @@ def test_stats_decode_finds_truncated_and_header_only_images(tmp_path):
     png = (src / "whole.png").read_bytes()
     (src / "half.png").write_bytes(png[:len(png) // 2])
     (src / "whole.png").unlink()
-    from workbench.images import check_decodable
+    from workbench.data.images import check_decodable
 
     assert check_decodable(src / "img_00001.jpg") is None
     done = _cli("stats", str(src), "--decode", "--json")

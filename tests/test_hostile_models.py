@@ -149,7 +149,7 @@ def test_size_limit_is_a_multiple_of_32_up_to_the_documented_maximum(good, tmp_p
 @pytest.mark.parametrize("case", ["route out of range", "filters=inf", "anchors not numbers"])
 def test_train_refuses_a_bad_template_before_writing_anything(case, good, tmp_path, capsys):
     pytest.importorskip("tensorflow")
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     folder = _bad_bundle(good[0], tmp_path, case)
     data = make_demo_dataset(tmp_path / "data", images=4, seed=1, size=64)
@@ -163,7 +163,7 @@ def test_train_refuses_a_bad_template_before_writing_anything(case, good, tmp_pa
 
 def test_train_refuses_an_absurd_size(good, tmp_path, capsys):
     pytest.importorskip("tensorflow")
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     data = make_demo_dataset(tmp_path / "data", images=4, seed=1, size=64)
     rc = main(["train", str(data), "--template", str(MICRO), "--size", "1000000",

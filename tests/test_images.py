@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from workbench.data.images import exif_orientation, image_size, list_images, load_bgr, load_rgb
 from workbench.errors import ImageError
-from workbench.images import exif_orientation, image_size, list_images, load_bgr, load_rgb
 
 
 def _rotated_jpeg(path, width=40, height=30, orientation=6):

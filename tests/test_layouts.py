@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from workbench.cli import main
-from workbench.dataset import Box
-from workbench.folder import open_dataset, save_classes, save_labels
-from workbench.layouts import detect_layout
+from workbench.data.folder import open_dataset, save_classes, save_labels
+from workbench.data.layouts import detect_layout
+from workbench.labels.dataset import Box
 
 BCCD_MINI = Path(__file__).parent / "data" / "bccd_mini"
 STEMS = ["BloodImage_00000", "BloodImage_00001", "BloodImage_00002", "BloodImage_00003",

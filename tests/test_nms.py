@@ -4,8 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from workbench.boxes import batched_nms, nms
-from workbench.nms import diou_nms, soft_nms
+from workbench.geometry.nms import batched_nms, diou_nms, nms, soft_nms
 
 
 def to_xywh(b):
@@ -183,7 +182,7 @@ def test_diou_nms_accepts_negative_thresholds():
 
 
 def test_diou_nms_matches_brute_force_greedy():
-    from workbench.boxes import diou_matrix
+    from workbench.geometry.boxes import diou_matrix
 
     rng = np.random.default_rng(9)
     for case in range(24):

@@ -4,8 +4,16 @@ import cv2
 import numpy as np
 import pytest
 
-from workbench.boxes import batched_nms, diou_matrix, iou_matrix, nms
-from workbench.nms import Decision, NmsTrace, diou_nms, nms_trace, soft_nms
+from workbench.geometry.boxes import diou_matrix, iou_matrix
+from workbench.geometry.nms import (
+    Decision,
+    NmsTrace,
+    batched_nms,
+    diou_nms,
+    nms,
+    nms_trace,
+    soft_nms,
+)
 
 
 def scene(seed, n=600, clusters=12):

@@ -10,6 +10,7 @@ import pytest
 from model_factory import random_bundle
 
 from workbench.darknet.weights import random_weights, write_weights
+from workbench.data.synth import draw_image
 from workbench.detect.backends import make_backend
 from workbench.detect.onnxruntime_backend import (
     OnnxRuntimeBackend,
@@ -19,7 +20,6 @@ from workbench.detect.onnxruntime_backend import (
 )
 from workbench.detect.opencv_backend import OpenCvBackend, cuda_targets
 from workbench.errors import BackendUnavailable, ModelError
-from workbench.synth import draw_image
 
 
 @pytest.fixture(autouse=True)

@@ -9,12 +9,12 @@ from model_factory import random_bundle
 from test_onnx_export import opencv_outputs, scaled_bundle
 
 from workbench.darknet.bundle import find_bundle
+from workbench.data.synth import make_demo_dataset
 from workbench.detect.agreement import matched_detections
 from workbench.detect.backends import available_backends, make_backend
 from workbench.detect.detector import Detector
 from workbench.detect.opencv_backend import cuda_targets
 from workbench.errors import BackendUnavailable, ModelError, WorkbenchError
-from workbench.synth import make_demo_dataset
 
 ov = pytest.importorskip("openvino")
 from workbench.detect.openvino_backend import (  # noqa: E402 - after the importorskip
@@ -135,10 +135,10 @@ def test_auto_order_follows_what_this_machine_reports(tmp_path):
 
 def demo_map(detector: Detector, images) -> float:
     """mAP@0.5 (VOC all-point, conf 0.005) of ``detector`` on demo images with YOLO labels."""
-    from workbench.evaluate import evaluate
+    from workbench.data.images import load_bgr
+    from workbench.evaluation.evaluate import evaluate
     from workbench.evaluation.inputs import GroundTruth, Predictions
     from workbench.formats.yolo import read_yolo
-    from workbench.images import load_bgr
 
     gt, pred = {}, {}
     for path in images:
@@ -151,7 +151,7 @@ def demo_map(detector: Detector, images) -> float:
 
 
 def _agreement(reference: Detector, other: Detector, images) -> tuple[int, int]:
-    from workbench.images import load_bgr
+    from workbench.data.images import load_bgr
 
     matched = total = 0
     for path in images:
@@ -193,7 +193,7 @@ def test_int8_calibrates_on_the_given_images_keeps_detections_and_is_cached(
     assert len(kept_in_float(original)) == 3  # conv 0 and the two heads of the tiny demo
     # int8 moves scores more than bf16 (docs/engines.md): judged on the boxes found at all
     # (IoU >= 0.5, score within 0.2) and on mAP@0.5 against the demo labels
-    from workbench.images import load_bgr
+    from workbench.data.images import load_bgr
 
     found = total = 0
     for path in demo_images:
@@ -217,7 +217,7 @@ def test_int8_without_calibration_images_is_refused():
 
 def test_uint8_bgr_input_gives_the_blobs_outputs(tmp_path, demo_images):
     """The pipeline hands OpenVINO resized uint8 BGR (the blob is made in its graph)."""
-    from workbench.images import load_bgr
+    from workbench.data.images import load_bgr
 
     bundle = scaled_bundle(tmp_path, "yolov3-tiny", 416)
     detector = Detector(bundle, "openvino", 416, precision="fp32")

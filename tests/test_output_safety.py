@@ -18,8 +18,8 @@ import cv2
 import pytest
 
 from workbench.cli import main
-from workbench.images import list_images, load_bgr
-from workbench.synth import make_demo_dataset
+from workbench.data.images import list_images, load_bgr
+from workbench.data.synth import make_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECT = ("--backend", "cpu", "--size", "160", "--conf", "0.5")

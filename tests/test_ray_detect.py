@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
+from workbench.data.images import list_images
+from workbench.data.synth import make_demo_dataset
 from workbench.detect.detector import Detector
-from workbench.images import list_images
-from workbench.synth import make_demo_dataset
 
 COMMON = ["--backend", "cpu", "--size", "160", "--conf", "0.5"]
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.data.synth import make_demo_dataset
 from workbench.progress import TERMINAL_LOCK, ProgressBar
-from workbench.synth import make_demo_dataset
 from workbench.train.protocol import parse_event
 from workbench.train.schedule import LearningRateSchedule
 
@@ -268,7 +268,7 @@ class _Terminal:
 
 
 def test_the_live_bar_draws_only_while_it_holds_the_terminal_lock():
-    # workbench.images points fd 2 at a scratch file for one decode while it holds
+    # workbench.data.images points fd 2 at a scratch file for one decode while it holds
     # TERMINAL_LOCK: a bar drawn then would land in the decoder's messages
     stream = _Terminal()
     bar = ProgressBar("detect", 10, stream=stream)

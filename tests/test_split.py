@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.dataset import Box, ImageRecord
-from workbench.folder import open_dataset
-from workbench.splits import make_split
-from workbench.synth import make_demo_dataset
+from workbench.data.folder import open_dataset
+from workbench.data.splits import make_split
+from workbench.data.synth import make_demo_dataset
+from workbench.labels.dataset import Box, ImageRecord
 
 BCCD_MINI = Path(__file__).parent / "data" / "bccd_mini"
 

@@ -2,9 +2,9 @@ import json
 import subprocess
 import sys
 
-from workbench.folder import open_dataset
-from workbench.stats import dataset_stats
-from workbench.synth import make_demo_dataset
+from workbench.data.folder import open_dataset
+from workbench.data.stats import dataset_stats
+from workbench.data.synth import make_demo_dataset
 
 
 def test_stats_count_labels_boxes_and_problems(tmp_path):

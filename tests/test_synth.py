@@ -4,7 +4,7 @@ import sys
 import cv2
 import numpy as np
 
-from workbench.synth import CLASS_NAMES, make_demo_dataset
+from workbench.data.synth import CLASS_NAMES, make_demo_dataset
 
 
 def _read(folder):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 from workbench.train.protocol import EVENTS, encode_event, parse_event
 
 ROOT = Path(__file__).resolve().parents[1]

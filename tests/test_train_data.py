@@ -13,9 +13,9 @@ tf = pytest.importorskip("tensorflow")
 
 from workbench.bundled import template_cfg  # noqa: E402
 from workbench.darknet.cfg import parse_cfg, read_cfg  # noqa: E402
-from workbench.dataset import Box, ImageRecord  # noqa: E402
+from workbench.data.images import load_rgb  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
-from workbench.images import load_rgb  # noqa: E402
+from workbench.labels.dataset import Box, ImageRecord  # noqa: E402
 from workbench.train.augment import AugmentSettings  # noqa: E402
 from workbench.train.data import (  # noqa: E402
     epoch_order,
@@ -155,7 +155,7 @@ def test_a_class_outside_the_class_list_is_a_clear_error(tmp_path):
 
 
 def test_split_uses_the_dataset_split_or_every_kth_labeled_image(tmp_path):
-    from workbench.dataset import Dataset
+    from workbench.labels.dataset import Dataset
 
     recs = [ImageRecord(tmp_path / f"{i}.jpg", 10, 10, labeled=i != 3) for i in range(10)]
     train, valid = split_records(Dataset(tmp_path, images=recs), valid_fraction=0.25)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.data.synth import make_demo_dataset
 from workbench.errors import WorkbenchError
-from workbench.synth import make_demo_dataset
 from workbench.train.protocol import parse_event
 
 tf = pytest.importorskip("tensorflow")

@@ -17,7 +17,7 @@ tf = pytest.importorskip("tensorflow")
 
 from workbench.darknet.cfg import read_cfg  # noqa: E402
 from workbench.darknet.weights import random_weights, truncate, write_weights  # noqa: E402
-from workbench.synth import make_demo_dataset  # noqa: E402
+from workbench.data.synth import make_demo_dataset  # noqa: E402
 from workbench.train.loop import TrainSettings, train  # noqa: E402
 from workbench.train.protocol import Reporter, read_metrics_csv  # noqa: E402
 
@@ -128,10 +128,10 @@ def test_exported_bundle_runs_in_opencv_like_the_best_checkpoint(trained, tmp_pa
 
 
 def test_validation_map_equals_the_detectors(trained):
+    from workbench.data.folder import open_dataset
+    from workbench.data.images import load_bgr
     from workbench.detect.detector import Detector
-    from workbench.evaluate import Predictions, evaluate
-    from workbench.folder import open_dataset
-    from workbench.images import load_bgr
+    from workbench.evaluation.evaluate import Predictions, evaluate
     from workbench.train.loop import _ground_truth
 
     result, rec = trained
@@ -374,7 +374,7 @@ def test_full_weights_for_another_class_count_start_the_run(micro, tmp_path):
 def test_anchors_auto_come_from_the_training_split(micro, tmp_path):
     from workbench.darknet.anchors import kmeans_anchors
     from workbench.darknet.cfg import anchors_of
-    from workbench.folder import open_dataset
+    from workbench.data.folder import open_dataset
     from workbench.train.data import split_records
 
     _, data = micro

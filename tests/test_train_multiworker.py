@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.data.synth import make_demo_dataset
 from workbench.errors import WorkbenchError
-from workbench.synth import make_demo_dataset
 from workbench.train.multiworker import role_from_env
 from workbench.train.protocol import parse_event
 

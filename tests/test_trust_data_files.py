@@ -28,10 +28,10 @@ import yaml
 
 from workbench.cli import main
 from workbench.darknet.bundle import ModelBundle, read_model_conf
+from workbench.data.folder import open_dataset, save_classes, save_labels
+from workbench.data.synth import make_demo_dataset
+from workbench.data.ultralytics import read_data_yaml
 from workbench.errors import FormatError, ModelError
-from workbench.folder import open_dataset, save_classes, save_labels
-from workbench.formats.ultralytics import read_data_yaml
-from workbench.synth import make_demo_dataset
 
 BCCD_MINI = Path(__file__).parent / "data" / "bccd_mini"
 
@@ -227,7 +227,7 @@ def test_links_inside_the_data_set_are_still_written_through(tmp_path):
 
 def _prediction_set(root: Path, name: str = "mine", **info) -> Path:
     """A set as detect_into_set leaves it: one prediction file and run.json."""
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     set_dir = sets.set_folder(root, name)
     set_dir.mkdir(parents=True)
@@ -242,7 +242,7 @@ def _prediction_set(root: Path, name: str = "mine", **info) -> Path:
 @pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "a/../../x.jpg",
                                   "..\\..\\x.jpg", "C:/x.jpg", ""])
 def test_run_json_image_paths_must_stay_in_the_set(tmp_path, path):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root, images=[[path, 64, 64]])
@@ -254,7 +254,7 @@ def test_run_json_image_paths_must_stay_in_the_set(tmp_path, path):
 
 
 def test_export_never_reads_an_image_through_a_link_out_of_the_data_set(tmp_path):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     secret = tmp_path / "secret"
@@ -270,7 +270,7 @@ def test_export_never_reads_an_image_through_a_link_out_of_the_data_set(tmp_path
 
 
 def test_a_prediction_file_linked_outside_is_not_read(tmp_path):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root)
@@ -285,7 +285,7 @@ def test_a_prediction_file_linked_outside_is_not_read(tmp_path):
 
 
 def test_a_set_folder_linked_elsewhere_is_neither_listed_nor_followed(tmp_path):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     _prediction_set(root, "real")
@@ -381,7 +381,7 @@ def test_a_fifo_data_yaml_does_not_block_stats(tmp_path):
     assert [line for line in done.stdout.splitlines()
             if "data.yaml: is a FIFO, not a regular file; not read" in line], done.stdout
     done = _child(f"""
-        from workbench.formats.ultralytics import read_data_yaml
+        from workbench.data.ultralytics import read_data_yaml
         try:
             read_data_yaml({str(out / "data.yaml")!r})
         except Exception as exc:
@@ -400,7 +400,7 @@ def test_a_fifo_run_json_or_thresholds_json_does_not_block(tmp_path):
     os.mkfifo(bundle / "thresholds.json")
     done = _child(f"""
         from pathlib import Path
-        from workbench import prediction_sets as sets
+        from workbench.predictions import sets as sets
         from workbench.darknet.bundle import ModelBundle, read_model_conf
         for call in (lambda: sets.read_info(Path({str(set_dir)!r})),
                      lambda: read_model_conf(ModelBundle(Path({str(bundle)!r}) / "m.cfg",
@@ -417,7 +417,7 @@ def test_a_fifo_run_json_or_thresholds_json_does_not_block(tmp_path):
 
 
 def test_over_size_metadata_files_are_refused_unread(tmp_path):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root)
@@ -459,7 +459,7 @@ def test_over_size_metadata_files_are_refused_unread(tmp_path):
     ("model", "7", "model: expected a string"),
 ])
 def test_every_run_json_field_is_checked(tmp_path, field, value, message):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root)
@@ -480,7 +480,7 @@ def test_every_run_json_field_is_checked(tmp_path, field, value, message):
     ('{"model": "\xff"}', "not UTF-8 text"),
 ])
 def test_a_damaged_run_json_is_one_line(tmp_path, text, message):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root)
@@ -491,7 +491,7 @@ def test_a_damaged_run_json_is_one_line(tmp_path, text, message):
 
 
 def test_a_good_run_json_reads_back_as_written(tmp_path):
-    from workbench import prediction_sets as sets
+    from workbench.predictions import sets as sets
 
     root = _demo(tmp_path / "d", images=1)
     set_dir = _prediction_set(root)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -249,7 +249,7 @@ def test_detect_names_each_warned_image_once(warned, tmp_path):
 
 def test_load_bgr_without_a_list_logs_one_line_naming_the_file(warned):
     _, png, _ = warned
-    script = ("import sys\nfrom workbench.images import load_bgr\n"
+    script = ("import sys\nfrom workbench.data.images import load_bgr\n"
               "print(load_bgr(sys.argv[1]).shape)\n")
     proc = subprocess.run([sys.executable, "-c", script, str(png)], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from PySide6.QtGui import QUndoCommand
 
-from workbench.dataset import Box, ImageRecord
+from workbench.labels.dataset import Box, ImageRecord
 
 Notify = Callable[[list[int] | None], None]
 NUDGE_ID = 1001

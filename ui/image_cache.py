@@ -57,7 +57,7 @@ def read_for_view(path: str | Path, max_w: int = 0, max_h: int = 0) -> tuple[np.
     """RGB pixels fitting in (max_w, max_h) (0 = full size) and the full image size."""
     import cv2
 
-    from workbench.images import load_rgb
+    from workbench.data.images import load_rgb
 
     path = Path(path)
     rgb = None

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 
 from ui.session import LabelSession
-from workbench.dataset import ImageRecord
+from workbench.labels.dataset import ImageRecord
 
 NOT_LABELED = "not labeled"
 LABELED = "labeled"

@@ -39,7 +39,7 @@ from ui.panels.train_panel import TrainPanel
 from ui.prediction_watch import PredictionSetWatcher
 from ui.session import LabelSession
 from ui.shortcuts import CheatSheet
-from workbench.dataset import Dataset
+from workbench.labels.dataset import Dataset
 
 APP_NAME = "Detection Workbench"
 TABBED_WITH_STATS = ("inspect", "train", "evaluate", "detect")  # hidden until asked for
@@ -63,7 +63,7 @@ def _scrolling(panel: QWidget) -> QScrollArea:
 
 
 def _open_dataset(job: workers.Job, root: str) -> Dataset:
-    from workbench.folder import open_dataset
+    from workbench.data.folder import open_dataset
 
     return open_dataset(root, progress=lambda done, total: job.progress(done, total))
 

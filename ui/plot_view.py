@@ -1,7 +1,7 @@
 """A matplotlib figure inside the window (its Qt canvas, ``backend_qtagg``).
 
 matplotlib is imported when the view first needs to draw while visible, not when the window
-starts. The drawing itself is one of the ``workbench.plots.draw_*`` functions, the same that
+starts. The drawing itself is one of the ``workbench.evaluation.plots.draw_*`` functions, the same that
 write the PNG files, so the window and the files show the same plot.
 """
 
@@ -33,7 +33,7 @@ class PlotView(QWidget):
             return
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
-        from workbench.plots import new_figure
+        from workbench.evaluation.plots import new_figure
 
         self.figure = new_figure(3, 2, dpi=72)  # screen points: 10 pt text is 10 px
         self.canvas = FigureCanvasQTAgg(self.figure)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
-from workbench.prediction_sets import sets_folder
+from workbench.predictions.sets import sets_folder
 
 SETTLE_MS = 300   # a run makes its folder and files in a burst: list the sets once after it
 

@@ -1,7 +1,7 @@
 """The labeling session: one dataset, the current image, per-image undo stacks, saving.
 
 No widgets here: the main window and the canvas call these methods and listen to the
-signals. Label files are read and written only through ``workbench.folder``.
+signals. Label files are read and written only through ``workbench.data.folder``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from PySide6.QtGui import QUndoCommand, QUndoGroup, QUndoStack
 
 from ui import edits
 from ui.geometry import Rect, clip, moved
-from workbench import folder
-from workbench.dataset import Box, Dataset, ImageRecord
+from workbench.data import folder
+from workbench.labels.dataset import Box, Dataset, ImageRecord
 
 MIN_BOX = 2.0  # pixels; smaller drags are clicks, not boxes
 SAME_OBJECT_IOU = 0.5  # a proposal this close to a label of its class is that label again
@@ -34,7 +34,7 @@ def without_duplicates(proposals: list[Proposal], boxes: list[Box], class_names:
                        iou: float = SAME_OBJECT_IOU) -> tuple[list[Proposal], int]:
     """Drop proposals that match an existing label of the same class name (IoU >= ``iou``):
     proposing on a labeled image must not duplicate its boxes. Returns (kept, dropped)."""
-    from workbench.boxes import iou_matrix
+    from workbench.geometry.boxes import iou_matrix
 
     if not proposals or not boxes:
         return list(proposals), 0

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TextIO
 
-#: held while the process's fd 2 is not the terminal (``workbench.images`` points it at a
+#: held while the process's fd 2 is not the terminal (``workbench.data.images`` points it at a
 #: scratch file for the length of one decode, to catch what C decoders print there) and
 #: while a bar draws: a bar drawn in that moment would land among a decoder's messages.
 #: tqdm's own drawing lock is this lock (``_Tqdm``), so every write of the live bar holds it

@@ -10,7 +10,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from ui import settings, workers
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 
 
 @pytest.fixture(autouse=True)

@@ -78,8 +78,8 @@ def test_verified_survives_reopening_a_yolo_data_set(open_window, demo, qtbot):
 def test_saving_voc_keeps_depth_and_writes_no_class_list(open_window, tmp_path, qtbot):
     from PIL import Image
 
-    from workbench.dataset import Box
     from workbench.formats.voc import read_voc, write_voc
+    from workbench.labels.dataset import Box
 
     folder = tmp_path / "gray"
     folder.mkdir()
@@ -112,7 +112,7 @@ def propose_here(w, qtbot) -> list:
 
 
 def same_object_pairs(boxes, names, iou: float = 0.5) -> int:
-    from workbench.boxes import iou_matrix
+    from workbench.geometry.boxes import iou_matrix
 
     overlap = iou_matrix([b.xyxy() for b in boxes], [b.xyxy() for b in boxes])
     return sum(1 for i in range(len(boxes)) for j in range(i + 1, len(boxes))
@@ -122,7 +122,7 @@ def same_object_pairs(boxes, names, iou: float = 0.5) -> int:
 # --- bug 3: Propose + Enter on a labeled image duplicated every box -------------------------
 def test_proposals_never_duplicate_existing_labels(open_window, tmp_path, qtbot):
     from ui.session import Proposal
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     root = make_demo_dataset(tmp_path / "d", images=3, seed=5, size=192)
     w = open_window(root)
@@ -132,7 +132,7 @@ def test_proposals_never_duplicate_existing_labels(open_window, tmp_path, qtbot)
     assert labels and same_object_pairs(record.boxes, names) == 0
     proposals = propose_here(w, qtbot)
     # the demo model finds the labeled shapes again: none of those may be proposed
-    from workbench.boxes import iou_matrix
+    from workbench.geometry.boxes import iou_matrix
     for p in proposals:
         same = [j for j, b in enumerate(record.boxes) if names[b.class_id] == p.name]
         assert not same or iou_matrix([p.box.xyxy()], [record.boxes[j].xyxy()
@@ -157,7 +157,7 @@ def replace_box(box):
 
 # --- bug 4: model classes silently added; undo kept them; no way to delete a class ----------
 def test_model_classes_map_by_name_ask_and_undo(open_window, tmp_path, qtbot):
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     root = make_demo_dataset(tmp_path / "d", images=3, seed=6, size=192)
     for label in root.glob("img_*.txt"):

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import drag, mouse
-from workbench.folder import open_dataset
+from workbench.data.folder import open_dataset
 
 
 def _close(a, b, tol=1.0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import wait_idle
-from workbench.folder import open_dataset
+from workbench.data.folder import open_dataset
 
 
 def test_class_rename_from_the_panel_rewrites_voc_files(open_window, demo, qtbot):

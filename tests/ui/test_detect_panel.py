@@ -16,7 +16,7 @@ from PySide6.QtCore import QItemSelectionModel
 
 from tests.ui.conftest import wait_idle
 from workbench.cli import main
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 
 RUN_MS = 60_000
 

@@ -15,11 +15,11 @@ from PySide6.QtCore import QPoint, Qt
 
 from tests.ui.conftest import wait_idle
 from workbench.cli import main
-from workbench.confusion import confusion_matrix
-from workbench.evaluate import GroundTruth
+from workbench.data.folder import open_dataset
+from workbench.data.synth import make_demo_dataset
+from workbench.evaluation.confusion import confusion_matrix
+from workbench.evaluation.evaluate import GroundTruth
 from workbench.evaluation.sources import load_predictions, truth_from_dataset
-from workbench.folder import open_dataset
-from workbench.synth import make_demo_dataset
 
 
 @pytest.fixture

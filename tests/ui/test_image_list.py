@@ -17,7 +17,7 @@ from ui.image_list import (
     image_status,
 )
 from ui.session import LabelSession
-from workbench.dataset import Box, ClassList, Dataset, ImageRecord
+from workbench.labels.dataset import Box, ClassList, Dataset, ImageRecord
 
 
 def test_ten_thousand_images_list_and_filter_without_decoding(tmp_path, qtbot):

@@ -1,5 +1,5 @@
 """The Inspect dock with the bundled demo model on the demo data: candidates once per image,
-NMS re-run live exactly as workbench.nms, the table's decisions, the overlay, labels untouched."""
+NMS re-run live exactly as workbench.geometry.nms, the table's decisions, the overlay, labels untouched."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import wait_idle
+from workbench.data.images import load_bgr
 from workbench.detect.detector import Detector
-from workbench.evaluate import GroundTruth, Predictions, evaluate
-from workbench.images import load_bgr
-from workbench.nms import Decision, batched_nms, diou_nms, nms, soft_nms
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
+from workbench.geometry.nms import Decision, batched_nms, diou_nms, nms, soft_nms
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_table_lists_suppressed_boxes_with_by_and_selection_highlights(open_wind
     k = int(panel.trace.kept[0])
     panel.table.selectRow(panel.row_of_box(k))
     assert set(w.canvas.overlay.highlight) == {"selected"}
-    # TP / FP / FN of the kept boxes, as workbench.evaluate counts them
+    # TP / FP / FN of the kept boxes, as workbench.evaluation.evaluate counts them
     record = w.session.record
     names = w.session.dataset.classes.names
     assert panel.class_names == names           # the demo model knows the demo classes

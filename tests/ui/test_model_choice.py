@@ -14,7 +14,7 @@ from tests.model_factory import random_bundle
 from tests.ui.conftest import wait_idle
 from ui import settings
 from ui.session import Proposal
-from workbench.dataset import Box
+from workbench.labels.dataset import Box
 
 
 def _trained(w, bundle: Path, status: str, best_map50: float | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from workbench.folder import open_dataset
+from workbench.data.folder import open_dataset
 
 BCCD_MINI = Path(__file__).parent.parent / "data" / "bccd_mini"
 

@@ -39,7 +39,7 @@ def test_proposals_stay_when_the_class_list_cannot_be_saved(open_window, demo, q
     import pytest
 
     from ui.session import Proposal
-    from workbench.dataset import Box
+    from workbench.labels.dataset import Box
 
     w = open_window(demo)
     row = w.session.index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from workbench.folder import open_dataset
+from workbench.data.folder import open_dataset
 
 
 def _boxes_on_disk(root, row):
@@ -106,7 +106,7 @@ def test_edits_made_while_another_folder_loads_are_saved_before_it_replaces_them
     import threading
 
     import ui.main_window as main_window
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     other = make_demo_dataset(tmp_path / "other", images=2, seed=4, size=120)
     w = open_window(demo)
@@ -132,7 +132,7 @@ def test_cancel_while_another_folder_loads_keeps_the_current_dataset_and_edits(
     import threading
 
     import ui.main_window as main_window
-    from workbench.synth import make_demo_dataset
+    from workbench.data.synth import make_demo_dataset
 
     other = make_demo_dataset(tmp_path / "other", images=2, seed=4, size=120)
     w = open_window(demo)

@@ -15,8 +15,8 @@ from tests.ui.conftest import wait_idle
 from ui import settings, workers
 from ui.image_cache import read_for_view
 from ui.shortcuts import SHORTCUTS
-from workbench.dataset import Box
-from workbench.images import load_rgb
+from workbench.data.images import load_rgb
+from workbench.labels.dataset import Box
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ import pytest
 
 from ui.panels.train_panel import TrainPanel, default_run_dir
 from ui.session import LabelSession
-from workbench.folder import open_dataset
-from workbench.synth import make_demo_dataset
+from workbench.data.folder import open_dataset
+from workbench.data.synth import make_demo_dataset
 from workbench.train.protocol import encode_event
 
 RUN_MS = 120_000  # a micro run takes ~10 s alone; the CPUs are shared

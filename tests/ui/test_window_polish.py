@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLineEdit
 
 from tests.ui.conftest import wait_idle
 from workbench.cli import main as cli
-from workbench.synth import make_demo_dataset
+from workbench.data.synth import make_demo_dataset
 
 RUN_MS = 60_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -298,7 +298,7 @@ def test_export_into_a_folder_that_does_not_exist_yet(open_window, demo, tmp_pat
 def test_evaluate_lists_no_linked_prediction_set(tmp_path):
     """A `.predictions/NAME` link to a folder outside is no set of this data set (21.7)."""
     from ui.panels.evaluate_panel import prediction_sets
-    from workbench.prediction_sets import PREDICTIONS_DIR
+    from workbench.predictions.sets import PREDICTIONS_DIR
 
     root = tmp_path / "ds"
     (root / PREDICTIONS_DIR / "real").mkdir(parents=True)

@@ -1,6 +1,6 @@
 """The class list dock: pick the class for new boxes; add, rename, merge and re-order classes.
 
-Rename, merge and re-order rewrite the dataset's label files (workbench.class_edit) on a
+Rename, merge and re-order rewrite the dataset's label files (workbench.data.class_edit) on a
 worker behind a progress dialog. Indices only move when the user confirms a merge or a move.
 """
 
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from ui import workers
 from ui.colors import class_color
 from ui.session import LabelSession
-from workbench import class_edit
+from workbench.data import class_edit
 
 
 class ClassPanel(QWidget):

@@ -1,7 +1,7 @@
 """The Detect dock: run a model over the open data set or any folder, keep the results.
 
 A run goes through ``workbench detect``'s own pipeline and writer
-(``workbench.prediction_sets.detect_into_set``) on the worker mechanism, into a named
+(``workbench.predictions.sets.detect_into_set``) on the worker mechanism, into a named
 prediction set in the images' folder (``ROOT/.predictions/NAME``), so the results survive a
 restart. The open data set's sets can be drawn over the canvas (labels, predictions or both,
 filtered by class and score), exported in every format ``detect`` writes, and accepted as
@@ -46,9 +46,9 @@ from ui.folder_dialog import NewFolderDialog
 from ui.geometry import clip
 from ui.progress_text import show_count, show_idle
 from ui.session import MIN_BOX, LabelSession, Proposal
-from workbench import prediction_sets as sets
 from workbench.detect.engines import device_of, engines_here
 from workbench.detect.video import is_video
+from workbench.predictions import sets as sets
 
 DEMO = "demo"
 LOAD = "<load>"

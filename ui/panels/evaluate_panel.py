@@ -4,7 +4,7 @@ A prediction set is a folder of YOLO files with a confidence column, as ``workbe
 --out`` writes (the sets kept in ``DATASET/.predictions/NAME`` are listed; any other folder
 can be chosen). The figures come from ``workbench.evaluation.report`` on a worker, the same
 code ``workbench eval`` prints from, so the numbers are the CLI's. The labels are the ones
-in the window, unsaved edits included. Plots are matplotlib (``workbench.plots``).
+in the window, unsaved edits included. Plots are matplotlib (``workbench.evaluation.plots``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from ui import workers
 from ui.colors import score_text
 from ui.plot_view import PlotView
 from ui.session import LabelSession
-from workbench.dataset import ClassList, Dataset
-from workbench.prediction_sets import PREDICTIONS_DIR, list_sets  # the Detect dock's sets
+from workbench.labels.dataset import ClassList, Dataset
+from workbench.predictions.sets import PREDICTIONS_DIR, list_sets  # the Detect dock's sets
 
 CLASS_COLUMNS = ("Class", "GT", "Pred", "AP", "P", "R", "TP", "FP", "FN")
 PathRole = Qt.ItemDataRole.UserRole + 1
@@ -293,7 +293,7 @@ class EvaluatePanel(QWidget):
         return boxes
 
     def _draw_curves(self, figure) -> None:
-        from workbench.plots import draw_pr_curves
+        from workbench.evaluation.plots import draw_pr_curves
 
         if self.report is None:
             figure.clear()
@@ -301,7 +301,7 @@ class EvaluatePanel(QWidget):
         draw_pr_curves(figure, self.report.result, self.report.class_names)
 
     def _draw_confusion(self, figure) -> None:
-        from workbench.plots import draw_confusion
+        from workbench.evaluation.plots import draw_confusion
 
         if self.report is None:
             figure.clear()

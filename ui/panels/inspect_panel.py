@@ -1,7 +1,7 @@
 """The Inspect dock: IoU and every NMS decision over the model's predictions on this image.
 
 The model's raw candidates are computed once per image on a worker (the pre-labeler's
-model); the sliders then re-run :func:`workbench.nms.nms_trace` on the GUI thread at every
+model); the sliders then re-run :func:`workbench.geometry.nms.nms_trace` on the GUI thread at every
 move (milliseconds, even for thousands of candidates). The canvas overlay and the table show
 the result; nothing here edits the labels.
 """
@@ -43,7 +43,7 @@ from ui.canvas import CanvasView
 from ui.colors import class_color, score_text
 from ui.session import LabelSession
 from workbench.detect.decode import Candidates
-from workbench.nms import Decision, NmsTrace, nms_trace
+from workbench.geometry.nms import Decision, NmsTrace, nms_trace
 
 METHODS = {"greedy": "Greedy", "diou": "DIoU", "soft-linear": "Soft (linear)",
            "soft-gaussian": "Soft (Gaussian)"}
@@ -58,8 +58,8 @@ COLUMN_SAMPLES = ("triangle", "0.000 → 0.000", "beyond top k", "9999", "0.000"
 def detect_candidates(job: workers.Job, holder: dict, model: str, path: str
                       ) -> tuple[Candidates, list[str]]:
     """Worker function: the model's raw (pre-NMS) candidates on one image, and its classes."""
+    from workbench.data.images import load_bgr
     from workbench.detect.detector import Detector
-    from workbench.images import load_bgr
 
     if holder.get("model") != model:
         holder.pop("detector", None)
@@ -434,7 +434,7 @@ class InspectPanel(QWidget):
 
     def match_counts(self) -> tuple[int, int, int] | None:
         """(TP, FP, FN) of the kept boxes against this image's labels; None when unlabeled."""
-        from workbench.evaluate import GroundTruth, Predictions, evaluate
+        from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 
         record, dataset, c, trace = (self.session.record, self.session.dataset,
                                      self.candidates, self.trace)

@@ -13,15 +13,15 @@ from PySide6.QtCore import QObject, Signal
 from ui import workers
 from ui.geometry import clip
 from ui.session import MIN_BOX, LabelSession, Proposal, without_duplicates
-from workbench.dataset import Box
+from workbench.labels.dataset import Box
 
 
 def detect_proposals(job: workers.Job, holder: dict, model: str | Path, items: list[tuple[int, str]],
                      class_names: list[str], conf: float, nms: float
                      ) -> dict[int, list[Proposal]]:
     """Worker function: proposals for each (row, image path); stops early when cancelled."""
+    from workbench.data.images import load_bgr
     from workbench.detect.detector import Detector
-    from workbench.images import load_bgr
 
     if holder.get("model") != model:
         holder["detector"] = Detector(model)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from ui.colors import class_color
 from ui.session import LabelSession
-from workbench.dataset import Dataset
+from workbench.labels.dataset import Dataset
 
 # box size = sqrt(width * height) in pixels; COCO's small/medium/large split at 32 and 96
 SIZE_EDGES = (0, 8, 16, 32, 64, 96, 128, 256, 512, math.inf)

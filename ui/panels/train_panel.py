@@ -123,14 +123,14 @@ def _last_line(text: str) -> str:
 
 class MetricsPlot(PlotView):
     """Loss parts per epoch (log scale) and validation mAP@0.5, drawn by matplotlib
-    (``workbench.plots.draw_training``, the same drawing as the run's metrics.png)."""
+    (``workbench.evaluation.plots.draw_training``, the same drawing as the run's metrics.png)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(self._draw_rows, parent, min_height=90)
         self.rows: list[dict] = []
 
     def _draw_rows(self, figure) -> None:
-        from workbench.plots import draw_training
+        from workbench.evaluation.plots import draw_training
 
         draw_training(figure, self.rows)
 

@@ -46,8 +46,8 @@ def parse_size_arg(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.darknet.anchors import dataset_box_sizes, kmeans_anchors
+    from workbench.data.folder import open_dataset
     from workbench.errors import WorkbenchError
-    from workbench.folder import open_dataset
 
     width, height = parse_size_arg(args.size)
     dataset = open_dataset(args.dataset, args.format, labels=args.labels)

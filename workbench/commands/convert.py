@@ -1,6 +1,6 @@
 """``workbench convert SRC --format yolo|voc|coco|darknet|ultralytics --out DIR``: copy a dataset
 into another label format or layout. The source is only read (in any layout
-``workbench.layouts`` detects); the output goes to a new (or empty) folder."""
+``workbench.data.layouts`` detects); the output goes to a new (or empty) folder."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.atomic import atomic_write_text, one_sync_at_the_end
 from workbench.commands.dataset_args import add_labels_option
 from workbench.commands.spelling import hidden_alias
 from workbench.errors import FormatError, WorkbenchError
-from workbench.output_guard import StagedFolder, folder_state, refuse_folder_overlap
+from workbench.storage.atomic import atomic_write_text, one_sync_at_the_end
+from workbench.storage.output_guard import StagedFolder, folder_state, refuse_folder_overlap
 
 TARGETS = ("yolo", "voc", "coco", "darknet", "ultralytics")
 SOURCES = ("yolo", "voc", "coco")
@@ -76,8 +76,8 @@ def _fraction(text: str) -> float:
 def _check_out(out: Path, root: Path, coco_file: Path | None, labels: str | Path | None,
                force: bool) -> tuple[str, bytes | None]:
     """Refuse an OUT that overlaps an input or holds something else; returns the state of
-    OUT that the finished output may replace (see ``workbench.output_guard``)."""
-    from workbench.layouts import resolve_labels_arg
+    OUT that the finished output may replace (see ``workbench.storage.output_guard``)."""
+    from workbench.data.layouts import resolve_labels_arg
 
     refuse_folder_overlap(out, root)
     if coco_file is not None:
@@ -117,7 +117,7 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     built beside ``out`` and renamed into place when complete; ``force`` replaces the
     output of an earlier convert.
     """
-    from workbench.folder import classes_path, open_dataset
+    from workbench.data.folder import classes_path, open_dataset
 
     if to not in TARGETS:
         raise WorkbenchError(f"unknown output format {to!r}; choose from {', '.join(TARGETS)}")
@@ -183,7 +183,7 @@ def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: 
     """Write the whole output into ``staging`` (published as ``final``); returns the number
     of images written."""
     if to == "ultralytics":
-        from workbench.formats.ultralytics import export_ultralytics
+        from workbench.data.export_ultralytics import export_ultralytics
 
         export_ultralytics(dataset, staging, valid_fraction=valid_fraction, seed=seed,
                            progress=progress)
@@ -191,7 +191,7 @@ def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: 
                    and r.label_error is None)
     if to != "darknet":
         return _write_copy(dataset, to, staging, progress, problems, final=final)
-    from workbench.formats.darknet_layout import export_darknet
+    from workbench.data.darknet_layout import export_darknet
 
     export_darknet(dataset, staging, valid_fraction=valid_fraction, seed=seed,
                    progress=progress, final=final, left_out=problems)
@@ -202,9 +202,9 @@ def _write_output(dataset, to: str, staging: Path, valid_fraction: float, seed: 
 def _write_copy(dataset, to: str, out: Path, progress, problems: list, final: Path) -> int:
     """Copy the images into ``out`` (the private build folder) with labels in ``to``;
     ``final`` is where ``out`` is published, the folder a VOC file names."""
-    from workbench.atomic import atomic_copy, atomic_write_text
     from workbench.formats.coco import write_coco
     from workbench.formats.yolo import write_classes
+    from workbench.storage.atomic import atomic_copy, atomic_write_text
 
     same_format = to == dataset.label_format
     written = []
@@ -229,7 +229,7 @@ def _write_copy(dataset, to: str, out: Path, progress, problems: list, final: Pa
     if len(dataset.classes):
         write_classes(out / "classes.txt", dataset.classes)
     if to == "coco":
-        from workbench.dataset import Dataset
+        from workbench.labels.dataset import Dataset
 
         write_coco(Dataset(root=dataset.root, classes=dataset.classes,
                            images=[r for r in written
@@ -251,10 +251,10 @@ def _write_label(dataset, record, to: str, target: Path, same_format: bool,
     empty one ("labeled, nothing there"): it is copied unchanged or left out, and listed.
     ``shown`` is the image's path once OUT is published: a VOC file's <folder> and <path>
     name it, never the private build folder (gone by then)."""
-    from workbench.atomic import atomic_copy
-    from workbench.folder import label_path
+    from workbench.data.folder import label_path
     from workbench.formats.voc import write_voc
     from workbench.formats.yolo import write_yolo
+    from workbench.storage.atomic import atomic_copy
 
     suffix = ".txt" if to == "yolo" else ".xml"
     if record.label_error is not None or record.width <= 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.splits import split_records  # noqa: F401  (the verbs' name for it)
+from workbench.data.splits import split_records  # noqa: F401  (the verbs' name for it)
 
 SPLITS = ("train", "valid", "test", "trainval")
 

@@ -32,9 +32,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.data.synth import make_demo_dataset
     from workbench.errors import WorkbenchError
     from workbench.progress import ProgressBar
-    from workbench.synth import make_demo_dataset
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

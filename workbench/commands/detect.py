@@ -122,8 +122,8 @@ def _relative(path: Path, src: Path) -> Path:
 def _split_images(src: Path, split: str) -> list[Path]:
     """The images of one split of the dataset folder ``src``, in its own layout."""
     from workbench.commands.dataset_args import split_records
+    from workbench.data.folder import open_dataset
     from workbench.errors import WorkbenchError
-    from workbench.folder import open_dataset
 
     if not src.is_dir():
         raise WorkbenchError(f"{src}: --split needs a dataset folder as SRC")
@@ -133,8 +133,8 @@ def _split_images(src: Path, split: str) -> list[Path]:
 def output_stems(paths: list[Path], src: Path) -> dict[Path, Path]:
     """Each image's output path under OUT without a suffix: its path relative to SRC (subfolders
     mirrored), made unique so that no two images write the same file (the rule of
-    ``workbench.output_names``, which eval and prediction sets read back with)."""
-    from workbench.output_names import unique_stems
+    ``workbench.detect.output_names``, which eval and prediction sets read back with)."""
+    from workbench.detect.output_names import unique_stems
 
     return dict(zip(paths, unique_stems([_relative(p, src) for p in paths]), strict=True))
 
@@ -202,7 +202,7 @@ def _check_video_options(args: argparse.Namespace, src: Path, as_video: bool) ->
     if not as_video and (args.save_video or args.every != 1):
         raise WorkbenchError(f"{src}: --every and --save-video need a video as SRC")
     if args.save_video:
-        from workbench.output_guard import refuse_input_as_output
+        from workbench.storage.output_guard import refuse_input_as_output
 
         refuse_input_as_output(args.save_video, [src], "--save-video")
 
@@ -380,7 +380,7 @@ class DetectOutput:
         import uuid
 
         from workbench.errors import WorkbenchError
-        from workbench.output_guard import folder_state
+        from workbench.storage.output_guard import folder_state
 
         out = Path(args.out)
         state = folder_state(out, RUN_MARKER)
@@ -404,7 +404,7 @@ class DetectOutput:
         return plan
 
     def open(self) -> Path:
-        from workbench.output_guard import StagedFolder
+        from workbench.storage.output_guard import StagedFolder
 
         if self.adding:
             return self.out
@@ -416,7 +416,7 @@ class DetectOutput:
         created OUT meanwhile (this run's files are dropped then)."""
         import json
 
-        from workbench.atomic import atomic_write_text
+        from workbench.storage.atomic import atomic_write_text
 
         if self.staged is not None:
             self.marker["complete"] = complete
@@ -477,8 +477,8 @@ def _source_label_files(src: Path, paths: list[Path]) -> list[Path]:
     class lists, split lists and COCO files (a list file or an image: labels beside). SRC
     may be the image folder of a larger data set (``ds/images/train``, ``VOC/JPEGImages``):
     the labels Ultralytics' and the VOC devkit's rules give its images count too."""
-    from workbench.formats.ultralytics import image_to_label
-    from workbench.layouts import CLASS_FILES, LABEL_SUFFIXES, Layout, detect_layout
+    from workbench.data.layouts import CLASS_FILES, LABEL_SUFFIXES, Layout, detect_layout
+    from workbench.data.ultralytics import image_to_label
 
     if src.is_dir():
         layout = detect_layout(src)
@@ -506,7 +506,7 @@ def _refuse_label_overwrite(out: Path, src: Path, paths: list[Path], stems: dict
     """WorkbenchError when a file this run would write under ``out`` is (or would become)
     a label file of SRC: the same folder and name, or the same file through a link."""
     from workbench.errors import WorkbenchError
-    from workbench.output_guard import file_id
+    from workbench.storage.output_guard import file_id
 
     labels = _source_label_files(src, paths)
     folder_ids: dict[Path, tuple[int, int] | None] = {}
@@ -566,10 +566,10 @@ class DetectionWriter:
         self.frames: list[int | None] = []
 
     def add(self, result, file_name: str, stem: Path) -> None:
-        from workbench.atomic import atomic_write_bytes, atomic_write_text
-        from workbench.dataset import Box, ImageRecord
         from workbench.formats.voc import format_voc
         from workbench.formats.yolo import format_yolo_detections
+        from workbench.labels.dataset import Box, ImageRecord
+        from workbench.storage.atomic import atomic_write_bytes, atomic_write_text
 
         d = result.detections
         boxes = [Box(*b, class_id=c) for b, c in zip(d.boxes.tolist(), d.class_ids.tolist(),
@@ -601,7 +601,7 @@ class DetectionWriter:
     def _save_drawn(self, result, stem: Path) -> None:
         import cv2
 
-        from workbench.atomic import atomic_write_bytes
+        from workbench.storage.atomic import atomic_write_bytes
 
         image = draw_detections(result.image, result.detections, self.names)
         target = _with_suffix(self.out / "annotated" / stem, ".jpg")
@@ -613,9 +613,9 @@ class DetectionWriter:
     def close(self) -> None:
         import json
 
-        from workbench.atomic import atomic_write_text
         from workbench.formats.coco import write_coco_results
         from workbench.formats.yolo import format_classes
+        from workbench.storage.atomic import atomic_write_text
 
         if self.out is None:
             sys.stdout.write(self.stdout_document())

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"workbench eval: warning: {note}", file=sys.stderr)
     if args.plots:
-        from workbench.plots import write_evaluation_plots
+        from workbench.evaluation.plots import write_evaluation_plots
 
         written = write_evaluation_plots(report, Path(args.plots))
         print(f"workbench eval: plots written: {', '.join(str(p) for p in written)}",

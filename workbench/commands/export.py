@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.darknet.onnx_export import export_files
     from workbench.darknet.validate import check_bundle
     from workbench.errors import WorkbenchError
-    from workbench.output_guard import refuse_input_as_output
+    from workbench.storage.output_guard import refuse_input_as_output
 
     files = (args.cfg, args.weights, args.names)
     if args.model and any(files):

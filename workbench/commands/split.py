@@ -1,6 +1,6 @@
 """`workbench split DATASET --valid 0.2 [--test 0.1] --seed S`: a stratified, repeatable
 split, written in the files of the dataset's own layout; a rerun without --test keeps the
-test split it finds (``workbench.splits.plan_split``)."""
+test split it finds (``workbench.data.splits.plan_split``)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.data.folder import open_dataset
+    from workbench.data.splits import plan_split, write_split
     from workbench.errors import WorkbenchError
-    from workbench.folder import open_dataset
-    from workbench.splits import plan_split, write_split
 
     dataset = open_dataset(args.dataset, labels=args.labels)
     labeled = [r for r in dataset.images if r.labeled and not r.problems]

@@ -29,9 +29,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.data.folder import open_dataset
+    from workbench.data.stats import dataset_stats, decode_problems, format_stats
     from workbench.errors import WorkbenchError
-    from workbench.folder import open_dataset
-    from workbench.stats import dataset_stats, decode_problems, format_stats
 
     dataset = open_dataset(args.dataset, args.label_format, labels=args.labels)
     if not dataset.images:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         write_weights,
     )
     from workbench.errors import WorkbenchError
-    from workbench.output_guard import refuse_input_as_output
+    from workbench.storage.output_guard import refuse_input_as_output
 
     # before anything is read: OUT = the cfg once overwrote the cfg with weights
     refuse_input_as_output(args.out, [args.cfg, args.weights])

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.dataset import Dataset
 from workbench.errors import WorkbenchError
+from workbench.labels.dataset import Dataset
 
 
 @dataclass

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.atomic import atomic_write_text
 from workbench.bundled import demo_model_folder
 from workbench.darknet.cfg import DarknetCfg, format_cfg, read_cfg
 from workbench.darknet.weights import DarknetWeights, write_weights
 from workbench.errors import ModelError
+from workbench.storage.atomic import atomic_write_text
 
 # names of the models shipped with the tool (found where bundled.py says: wheel or clone)
 BUILTIN_MODELS = ("demo",)
@@ -35,7 +35,7 @@ class ModelBundle:
 def read_names(path: str | Path) -> list[str]:
     """The class names of a .names file; a FIFO or device is refused, never waited on."""
     from workbench.errors import FormatError
-    from workbench.files import MAX_LABEL_BYTES, read_regular
+    from workbench.storage.files import MAX_LABEL_BYTES, read_regular
 
     path = Path(path)
     try:
@@ -112,7 +112,7 @@ def read_model_conf(bundle: ModelBundle) -> float | None:
     import os
 
     from workbench.errors import FormatError
-    from workbench.files import MAX_SMALL_JSON_BYTES, read_regular
+    from workbench.storage.files import MAX_SMALL_JSON_BYTES, read_regular
 
     path = bundle.cfg.parent / THRESHOLDS_FILE
     if not os.path.lexists(path):

@@ -161,7 +161,7 @@ def format_cfg(cfg: DarknetCfg) -> str:
 
 
 def write_cfg(cfg: DarknetCfg, path: str | Path) -> None:
-    from workbench.atomic import atomic_write_text
+    from workbench.storage.atomic import atomic_write_text
 
     atomic_write_text(path, format_cfg(cfg))
 

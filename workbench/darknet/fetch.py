@@ -169,7 +169,7 @@ def fetch(plan: FetchPlan, *, timeout: float = TIMEOUT_S,
         raise WorkbenchError(f"{plan.url}: the download is not the expected file ({problem}); "
                              f"deleted {part}")
     os.replace(part, dest)
-    from workbench.atomic import fsync_folder
+    from workbench.storage.atomic import fsync_folder
 
     fsync_folder(dest.parent)  # the rename survives a power cut
     return FetchResult(dest, downloaded=True, resumed_from=resumed)
@@ -307,8 +307,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _open_regular(path: Path):
-    """``path`` opened for reading through :func:`workbench.files.open_regular`: a FIFO or
+    """``path`` opened for reading through :func:`workbench.storage.files.open_regular`: a FIFO or
     device given as --out is refused in one line instead of blocking the read."""
-    from workbench.files import open_regular
+    from workbench.storage.files import open_regular
 
     return os.fdopen(open_regular(path), "rb")

@@ -123,7 +123,7 @@ def export_onnx(cfg: DarknetCfg, weights: DarknetWeights, *,
 
 def write_onnx(model: onnx.ModelProto, path: str | Path, *, check: bool = False) -> Path:
     """Write ``model`` atomically to ``path``; ``check`` runs ``onnx.checker`` first."""
-    from workbench.atomic import atomic_write_bytes
+    from workbench.storage.atomic import atomic_write_bytes
 
     path = Path(path)
     data = model.SerializeToString()  # once: a YOLOv3 model takes seconds to serialize

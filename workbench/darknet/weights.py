@@ -150,7 +150,7 @@ def weights_to_bytes(weights: DarknetWeights) -> bytes:
 
 def write_weights(weights: DarknetWeights, path: str | Path) -> None:
     """Write a .weights file atomically; what was read is written back byte for byte."""
-    from workbench.atomic import atomic_write_bytes
+    from workbench.storage.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, weights_to_bytes(weights))
 

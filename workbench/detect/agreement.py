@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.boxes import iou_matrix
+from workbench.geometry.boxes import iou_matrix
 
 
 def matched_detections(reference, other, iou: float = 0.9, score_tol: float = 0.05) -> int:

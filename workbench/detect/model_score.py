@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.dataset import Dataset
+from workbench.labels.dataset import Dataset
 
 VALID_CONF = 0.005   # as workbench.train.loop (darknet's mAP threshold)
 VALID_NMS = 0.45
@@ -24,7 +24,7 @@ def validation_map50(model: str | Path, dataset: Dataset, valid_fraction: float 
                      cancelled: Callable[[], bool] = lambda: False) -> float | None:
     """mAP@0.5 of ``model`` on the data set's validation images; None without any."""
     from workbench.detect.detector import Detector
-    from workbench.evaluate import GroundTruth, Predictions, evaluate
+    from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
     from workbench.train.data import split_records
 
     _, valid = split_records(dataset, valid_fraction)

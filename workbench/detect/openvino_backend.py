@@ -148,7 +148,7 @@ def quantized_model(bundle: ModelBundle, width: int, height: int, images: Sequen
                                  "(or pip install nncf)") from None
     import openvino as ov
 
-    from workbench.images import load_bgr
+    from workbench.data.images import load_bgr
 
     if not images:
         raise ModelError("int8 needs calibration images (--calibrate DIR): none found")

@@ -64,7 +64,7 @@ class RunSummary:
 def resolve_sources(source: str | Path | Iterable[str | Path]) -> list[Path]:
     """Image paths from an image file, a folder (recursive) or a list file (one path a line,
     relative to the list file's folder), or from an iterable of paths."""
-    from workbench.images import is_image, list_images
+    from workbench.data.images import is_image, list_images
 
     if not isinstance(source, str | Path):
         return [Path(p) for p in source]
@@ -81,7 +81,7 @@ def check_source_file(source: Path, missing: str) -> None:
     """A missing source (WorkbenchError ``SOURCE: missing``) and a FIFO, socket or device
     named like an image, a list or a video are refused here, in one line, before anything
     opens them (a FIFO would block the reader)."""
-    from workbench.files import not_regular
+    from workbench.storage.files import not_regular
 
     try:
         mode = source.stat().st_mode
@@ -102,8 +102,8 @@ def read_list_file(source: Path) -> list[Path]:
     """The image paths of a list file, one a line (``#`` comments), relative ones to the list
     file's folder. A line no path can hold (a NUL byte) is a FormatError naming the line:
     the OS would refuse it later, as a ValueError far from the file."""
-    from workbench.files import read_regular
     from workbench.formats import decode_text, split_lines
+    from workbench.storage.files import read_regular
 
     try:
         text = decode_text(read_regular(source, MAX_LIST_BYTES), source)
@@ -125,7 +125,7 @@ def read_list_file(source: Path) -> list[Path]:
 
 def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult, np.ndarray | None]:
     """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both)."""
-    from workbench.images import load_bgr
+    from workbench.data.images import load_bgr
 
     problems: list[str] = []
     try:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.data.images import decoder_message, quietly
 from workbench.detect.pipeline import ImageResult, RunSummary, check_source_file, run_jobs
 from workbench.errors import WorkbenchError
-from workbench.images import decoder_message, quietly
 
 if TYPE_CHECKING:
     from workbench.detect.detector import Detector

@@ -1,4 +1,4 @@
-"""Detection evaluation internals. Import the public API from ``workbench.evaluate``.
+"""Detection evaluation internals. Import the public API from ``workbench.evaluation.evaluate``.
 
 - ``inputs``: GroundTruth and Predictions, validated arrays for one image.
 - ``matching``: greedy score-ordered matching of predictions to ground truth, vectorized over

@@ -78,8 +78,8 @@ def _class_index(truth, name: str, class_id: str, path: Path, line: int) -> int 
 def read_csv_predictions(path: Path, truth) -> dict:
     """``detections.csv`` (image, [frame,] width, height, class_id, class_name, score, x1, y1,
     x2, y2; pixel corners) -> {GT key: Predictions}."""
-    from workbench.files import MAX_COCO_BYTES
     from workbench.formats import decode_text, read_bytes
+    from workbench.storage.files import MAX_COCO_BYTES
 
     rows = csv.DictReader(io.StringIO(decode_text(read_bytes(path, MAX_COCO_BYTES), path)))
     missing = [c for c in _CSV_COLUMNS if c not in (rows.fieldnames or [])]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.boxes import as_boxes, as_scores
+from workbench.geometry.boxes import as_boxes, as_scores
 
 
 def _as_class_ids(values: Any, n: int, name: str) -> np.ndarray:
@@ -104,7 +104,7 @@ class GroundTruth:
 
     @classmethod
     def from_boxes(cls, boxes: Iterable[Any]) -> GroundTruth:
-        """From ``workbench.dataset.Box`` objects (x1, y1, x2, y2, class_id, difficult)."""
+        """From ``workbench.labels.dataset.Box`` objects (x1, y1, x2, y2, class_id, difficult)."""
         items = list(boxes)
         if not items:
             return cls.empty()

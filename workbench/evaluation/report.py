@@ -1,7 +1,7 @@
 """One prediction set evaluated against the labels: what ``workbench eval`` prints and the
 window's Evaluate view shows, computed in one place so the two always agree.
 
-Beyond :func:`workbench.evaluate.evaluate` it keeps the confusion matrix with the image of
+Beyond :func:`workbench.evaluation.evaluate.evaluate` it keeps the confusion matrix with the image of
 every count (a cell lists its images) and each image's outcome at the confidence threshold
 ``conf``: the evaluation's own matches (per class, at the IoU threshold) restricted to the
 predictions scoring at least ``conf``. Matching is greedy in descending score order, so
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.confusion import ConfusionEntries, ConfusionMatrix, confusion_entries
 from workbench.errors import WorkbenchError
-from workbench.evaluate import Evaluation, GroundTruth, Predictions, evaluate
+from workbench.evaluation.confusion import ConfusionEntries, ConfusionMatrix, confusion_entries
+from workbench.evaluation.evaluate import Evaluation, GroundTruth, Predictions, evaluate
 from workbench.evaluation.sources import Truth, load_predictions, truth_from_dataset
 
 

@@ -92,7 +92,7 @@ def _json_number(value: float) -> float | None:
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """The outcome of :func:`workbench.evaluate.evaluate`.
+    """The outcome of :func:`workbench.evaluation.evaluate.evaluate`.
 
     ``map`` is the headline figure of the metric: mAP at ``iou_threshold`` for voc/voc07,
     mAP@[.5:.95] for coco. Means are over classes with ground truth (NaN when there are none).

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.data.splits import split_records
 from workbench.errors import FormatError, WorkbenchError
 from workbench.evaluation import detect_outputs
 from workbench.evaluation.detect_outputs import (
@@ -24,7 +25,6 @@ from workbench.evaluation.detect_outputs import (
     refuse_strays,
     shown_names,
 )
-from workbench.splits import split_records
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Truth:
 # ------------------------------------------------------------------ ground truth
 
 def load_truth(path: Path, split: str, labels: str | None = None) -> Truth:
-    from workbench.folder import open_dataset
+    from workbench.data.folder import open_dataset
     from workbench.formats.coco import read_coco
 
     if path.is_file():
@@ -74,8 +74,8 @@ def truth_from_dataset(dataset, split: str = "all") -> Truth:
 
 
 def _read_json(path: Path) -> Any:
-    from workbench.files import MAX_COCO_BYTES
     from workbench.formats import read_bytes
+    from workbench.storage.files import MAX_COCO_BYTES
 
     try:
         return json.loads(read_bytes(path, MAX_COCO_BYTES))
@@ -140,11 +140,11 @@ def _pred_name(key: str, suffix: str = ".txt") -> str:
 def _prediction_files(truth: Truth, suffix: str = ".txt") -> tuple[dict[str, str], set[str]]:
     """({prediction file: GT key}, files of the images left out). ``detect --out`` writes
     ``a.txt`` for ``a.jpg``, or ``a_jpg.txt`` when ``a.png`` was in the same run
-    (``workbench.output_names``): both are accepted; the plain name only where no other image
+    (``workbench.detect.output_names``): both are accepted; the plain name only where no other image
     claims it."""
     from collections import Counter
 
-    from workbench.output_names import unique_stems
+    from workbench.detect.output_names import unique_stems
 
     keys = list(truth.records) + sorted(truth.left_out)
     suffixed = {k: s.as_posix() + suffix for k, s in
@@ -192,7 +192,7 @@ def _parse_yolo_predictions(path: Path, width: int, height: int, n_classes: int)
     """``class cx cy w h conf`` lines -> Predictions in pixels of the GT image."""
     import numpy as np
 
-    from workbench.evaluate import Predictions
+    from workbench.evaluation.evaluate import Predictions
     from workbench.formats import decode_text, read_bytes
     from workbench.formats.yolo import parse_yolo_detections
 
@@ -208,7 +208,7 @@ def _read_coco_predictions(path: Path, truth: Truth) -> dict:
     """A COCO results list; image and category ids resolve through the GT COCO file, or
     through ``images.json`` beside the results (written by ``workbench detect``)."""
 
-    from workbench.evaluate import Predictions
+    from workbench.evaluation.evaluate import Predictions
     from workbench.formats.coco import read_coco_detections
 
     rows, doc = read_coco_detections(path)  # a whole document names its own ids

@@ -1,6 +1,6 @@
 """Label file formats: YOLO txt, Pascal VOC XML, COCO JSON and the darknet training layout.
 
-Readers turn files into :class:`workbench.dataset.Box` objects (float pixels in the
+Readers turn files into :class:`workbench.labels.dataset.Box` objects (float pixels in the
 EXIF-oriented image) and writers turn them back; nothing else in the program parses or
 writes label files. Every reader reports bad input as :class:`workbench.errors.FormatError`
 naming the file and the line or element; a :class:`ProblemLog` decides whether the first
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.dataset import Box
 from workbench.errors import FormatError
-from workbench.files import MAX_LABEL_BYTES, read_regular
+from workbench.labels.dataset import Box
+from workbench.storage.files import MAX_LABEL_BYTES, read_regular
 
 # a box may stick out of the image by this much (pixels) before it counts as "outside":
 # formatting to 6 decimals moves the edges of a large image by a few thousandths of a pixel

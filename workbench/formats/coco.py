@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from workbench.atomic import atomic_write_text
-from workbench.dataset import Box, ClassList, ImageRecord
 from workbench.errors import FormatError
-from workbench.files import MAX_COCO_BYTES
 from workbench.formats import ProblemLog, clip_box, decode_text, read_bytes
+from workbench.labels.dataset import Box, ClassList, ImageRecord
+from workbench.storage.atomic import atomic_write_text
+from workbench.storage.files import MAX_COCO_BYTES
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what XML and list files cannot hold
 # a side longer than this is damage, not an image (and 10**400 would overflow every float)
@@ -290,7 +290,7 @@ def format_coco(records: Iterable[tuple[str, ImageRecord]], class_names: Iterabl
 
 
 def write_coco(dataset: Any, path: str | Path) -> None:
-    """Write the labeled images of ``dataset`` (a :class:`workbench.dataset.Dataset`) as COCO.
+    """Write the labeled images of ``dataset`` (a :class:`workbench.labels.dataset.Dataset`) as COCO.
 
     ``file_name`` is each image's path relative to the dataset root, with ``/`` separators.
     """

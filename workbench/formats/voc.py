@@ -25,10 +25,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from workbench.atomic import atomic_write_bytes
-from workbench.dataset import Box, ClassList
 from workbench.errors import FormatError
 from workbench.formats import ProblemLog, clip_box, read_bytes
+from workbench.labels.dataset import Box, ClassList
+from workbench.storage.atomic import atomic_write_bytes
 
 # labelImg's VOC coordinates can be off by one either way (0-based writers, int truncation):
 # clipping that much is silent, anything more is reported

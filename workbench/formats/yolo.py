@@ -14,8 +14,6 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from workbench.atomic import atomic_write_text
-from workbench.dataset import MAX_CLASSES, Box, ClassList
 from workbench.errors import FormatError
 from workbench.formats import (
     CLIP_TOLERANCE,
@@ -25,6 +23,8 @@ from workbench.formats import (
     read_bytes,
     split_lines,
 )
+from workbench.labels.dataset import MAX_CLASSES, Box, ClassList
+from workbench.storage.atomic import atomic_write_text
 
 LINE_FORMAT = "%d %.6f %.6f %.6f %.6f"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # what XML and list files cannot hold

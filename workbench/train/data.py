@@ -3,7 +3,7 @@
 A batch is ``images`` (B, H, W, 3) float32 RGB in [0, 1] at the network size (stretched as the
 detector does), ``boxes`` (B, M, 4) float32 normalized xyxy and ``classes`` (B, M) int32 with
 -1 marking padding. JPEG, PNG, BMP, GIF and WebP decode inside the graph (EXIF orientation
-applied there too); other kinds (TIFF, 16-bit, CMYK...) go through ``workbench.images.load_rgb``.
+applied there too); other kinds (TIFF, 16-bit, CMYK...) go through ``workbench.data.images.load_rgb``.
 
 Each epoch is its own deterministic dataset: the order comes from ``(seed, epoch)`` and every
 example's augmentation from a stateless seed, so a resumed run sees the same batches.
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.dataset import ImageRecord
 from workbench.errors import WorkbenchError
+from workbench.labels.dataset import ImageRecord
 from workbench.train.augment import AugmentSettings, transform_example
 
 if TYPE_CHECKING:
-    from workbench.dataset import Dataset
+    from workbench.labels.dataset import Dataset
 
-#: Decoded inside the TensorFlow graph; the rest through workbench.images.
+#: Decoded inside the TensorFlow graph; the rest through workbench.data.images.
 GRAPH_DECODED = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 #: Upper bound on boxes per image in a batch (more are dropped, largest kept).
 MAX_BOXES = 100
@@ -34,7 +34,7 @@ class Examples:
     """Host-side arrays describing N labeled images, ready to become a tf.data pipeline."""
 
     paths: list[str]
-    in_graph: np.ndarray  # (N,) bool: decode in the graph (else through workbench.images)
+    in_graph: np.ndarray  # (N,) bool: decode in the graph (else through workbench.data.images)
     orientation: np.ndarray  # (N,) int32 EXIF orientation for in-graph decoding, 1 otherwise
     boxes: np.ndarray  # (N, M, 4) float32 normalized xyxy
     classes: np.ndarray  # (N, M) int32, -1 padding
@@ -46,7 +46,7 @@ class Examples:
 def examples_from_records(records: list[ImageRecord], num_classes: int,
                           max_boxes: int = MAX_BOXES) -> Examples:
     """Normalize the records' pixel boxes; clear error for a box whose class is out of range."""
-    from workbench.images import exif_orientation, image_size
+    from workbench.data.images import exif_orientation, image_size
 
     n = len(records)
     m = max(1, min(max_boxes, max((len(r.boxes) for r in records), default=1)))
@@ -78,12 +78,12 @@ def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[Imag
 
     A dataset scan reads headers only, so a truncated JPEG looks clean there, and TensorFlow
     then stopped the run mid-epoch with InvalidArgumentError. The check
-    (:func:`workbench.images.check_decodable`, as ``stats --decode``) runs once, before
+    (:func:`workbench.data.images.check_decodable`, as ``stats --decode``) runs once, before
     training starts, on a few threads.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from workbench.images import check_decodable
+    from workbench.data.images import check_decodable
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         found = list(pool.map(lambda rec: check_decodable(rec.path), records))
@@ -129,7 +129,7 @@ def _orient(image, orientation):
 
 
 def _load_with_workbench(path: bytes) -> np.ndarray:
-    from workbench.images import load_rgb
+    from workbench.data.images import load_rgb
 
     return np.ascontiguousarray(load_rgb(path.decode("utf-8")), dtype=np.uint8)
 

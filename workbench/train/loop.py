@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from workbench.atomic import atomic_write_text
 from workbench.bundled import template_cfg
 from workbench.darknet.cfg import DarknetCfg, customize, format_cfg, read_cfg
 from workbench.darknet.validate import check_cfg, check_input_size
 from workbench.errors import WorkbenchError
+from workbench.storage.atomic import atomic_write_text
 from workbench.train.augment import AugmentSettings
 from workbench.train.ema import DEFAULT_DECAY
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
@@ -205,7 +205,7 @@ def _tf_message(exc: BaseException) -> str:
 
 
 def _load_records(settings: TrainSettings):
-    from workbench.folder import open_dataset
+    from workbench.data.folder import open_dataset
     from workbench.train.data import split_records
 
     dataset = open_dataset(settings.dataset, labels=settings.labels)
@@ -318,7 +318,7 @@ def _frozen_layers(cfg: DarknetCfg, loaded: list[int]) -> int:
 
 
 def _ground_truth(records) -> dict:
-    from workbench.evaluate import GroundTruth
+    from workbench.evaluation.evaluate import GroundTruth
 
     return {str(r.path): GroundTruth.from_boxes(r.boxes) for r in records}
 
@@ -331,7 +331,7 @@ def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = 
     eval``'s ``evaluate`` (``--metric voc`` for mAP@0.5 and the Evaluation, ``--metric coco``
     for mAP@[.5:.95]). One code path, so the trainer's figures are detect + eval's."""
     from workbench.detect.detector import Detector
-    from workbench.evaluate import Predictions, evaluate
+    from workbench.evaluation.evaluate import Predictions, evaluate
 
     detector = Detector(bundle_dir, backend)
     preds = {}

@@ -177,7 +177,7 @@ METRIC_COLUMNS = ("epoch", "step", "loss", "box", "obj", "cls", "lr", "val_map50
 
 def write_metrics_csv(path, rows: list[dict]) -> None:
     """One row per finished epoch, columns :data:`METRIC_COLUMNS`, written atomically."""
-    from workbench.atomic import atomic_write_text
+    from workbench.storage.atomic import atomic_write_text
 
     lines = [",".join(METRIC_COLUMNS)]
     for row in rows:
@@ -216,7 +216,7 @@ def read_metrics_csv(path) -> list[dict]:
 
 def draw_metrics_png(path, rows: list[dict]) -> None:
     """Loss parts (left, log scale) and validation mAP@0.5 (right) per epoch, with
-    matplotlib (Agg): see ``workbench.plots.draw_training``."""
-    from workbench.plots import write_training_plot
+    matplotlib (Agg): see ``workbench.evaluation.plots.draw_training``."""
+    from workbench.evaluation.plots import write_training_plot
 
     write_training_plot(path, rows)

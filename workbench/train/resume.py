@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.output_guard import file_id
+from workbench.storage.output_guard import file_id
 from workbench.train.run_folder import SavedRun
 from workbench.train.schedule import LearningRateSchedule
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from workbench.darknet.cfg import DarknetCfg, read_cfg
 from workbench.darknet.validate import check_cfg
 from workbench.errors import WorkbenchError
-from workbench.output_guard import hold_folder
+from workbench.storage.output_guard import hold_folder
 from workbench.train.protocol import read_metrics_csv
 from workbench.train.schedule import LearningRateSchedule
 

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from workbench.errors import FormatError
-from workbench.files import open_regular, resolved_inside
+from workbench.storage.files import open_regular, resolved_inside
 
 _CHUNK = 1 << 20
 _deferred = threading.local()  # per thread: the GUI's saves never lose their fsync
@@ -101,7 +101,7 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
     """Copy the regular file ``src`` to ``dst`` atomically: ``dst`` is whole or absent.
 
     ``src`` must be a regular file (a FIFO or device is refused, see
-    :func:`workbench.files.open_regular`); errors name the file at fault.
+    :func:`workbench.storage.files.open_regular`); errors name the file at fault.
     """
     fd = open_regular(src)
 

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.atomic import atomic_copy, atomic_write_bytes, atomic_write_text
-from workbench.dataset import ImageRecord
 from workbench.errors import FormatError
 from workbench.formats import decode_text, read_bytes, split_lines
 from workbench.formats.yolo import format_yolo, write_classes
+from workbench.labels.dataset import ImageRecord
+from workbench.storage.atomic import atomic_copy, atomic_write_bytes, atomic_write_text
 
 # extensions darknet's image-to-label path rewrite knows (replace_image_to_label)
 DARKNET_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
@@ -56,7 +56,7 @@ def split_records(records: list[ImageRecord], valid_fraction: float, seed: int
     return [records[i] for i in train], [records[i] for i in valid]
 
 
-def _unique_name(name: str, used: set[str]) -> str:
+def unique_name(name: str, used: set[str]) -> str:
     stem, suffix = Path(name).stem, Path(name).suffix
     candidate, n = name, 1
     while candidate.lower() in used:
@@ -68,21 +68,21 @@ def _unique_name(name: str, used: set[str]) -> str:
 
 def _copy_image(record: ImageRecord, target_dir: Path, used: set[str]) -> Path:
     """Copy (or, when needed, re-encode upright) the image; return its path in the layout."""
-    from workbench.images import exif_orientation
+    from workbench.data.images import exif_orientation
 
     suffix = record.path.suffix.lower()
     upright = exif_orientation(record.path) == 1
     if upright and suffix in DARKNET_EXTENSIONS:
-        target = target_dir / _unique_name(record.path.name, used)
+        target = target_dir / unique_name(record.path.name, used)
         atomic_copy(record.path, target)
         return target
     import cv2
 
-    from workbench.images import load_bgr
+    from workbench.data.images import load_bgr
 
     # a turned JPEG stays a JPEG (a PNG of a phone photo is huge); anything else goes lossless
     new_suffix = ".jpg" if suffix in (".jpg", ".jpeg") else ".png"
-    target = target_dir / _unique_name(record.path.stem + new_suffix, used)
+    target = target_dir / unique_name(record.path.stem + new_suffix, used)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if new_suffix == ".jpg" else []
     ok, encoded = cv2.imencode(new_suffix, load_bgr(record.path), params)
     if not ok:

@@ -101,9 +101,9 @@ def make_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: i
     """
     import cv2
 
-    from workbench.atomic import atomic_write_text
-    from workbench.dataset import Box
     from workbench.formats.yolo import write_classes, write_yolo
+    from workbench.labels.dataset import Box
+    from workbench.storage.atomic import atomic_write_text
 
     if images < 1:
         raise ValueError("images must be at least 1")

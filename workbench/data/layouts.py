@@ -1,7 +1,7 @@
 """Dataset layouts: where a folder keeps its images, labels, class list and split.
 
 This module is the one place that decides a folder's layout (:func:`detect_layout`). Every
-verb and the GUI open folders through ``workbench.folder.open_dataset``, which asks it, and
+verb and the GUI open folders through ``workbench.data.folder.open_dataset``, which asks it, and
 every write (labels, class list, split) goes back through the same :class:`Layout`, so files
 land where they came from.
 
@@ -25,15 +25,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.errors import FormatError
-from workbench.formats.ultralytics import (
+from workbench.data.images import is_image, list_images
+from workbench.data.ultralytics import (
     DataYaml,
     find_data_yaml,
     image_to_label,
     list_file_entries,
     read_data_yaml,
 )
-from workbench.images import is_image, list_images
+from workbench.errors import FormatError
 
 LAYOUTS = ("beside", "voc-devkit", "label-folder", "ultralytics")
 CLASS_FILES = ("classes.txt", "obj.names")  # labelImg's name first, then darknet's
@@ -51,6 +51,18 @@ LABEL_FOLDER_NAMES = frozenset({"labels", "label", "annotations", "annotation", 
 # and .xml files are predictions named like the images, never anybody's labels
 DETECT_OUTPUT_MARKER = ".workbench-detect.json"
 _SCAN_LIMIT = 200_000  # directory entries looked at when searching for stray label files
+
+
+COCO_FILES = ("annotations.json", "_annotations.coco.json", "instances.json")
+
+
+def find_coco_file(root: str | Path) -> Path | None:
+    """The COCO annotation file at the root of a dataset folder, if there is one."""
+    root = Path(root)
+    for name in COCO_FILES:
+        if (root / name).is_file():
+            return root / name
+    return None
 
 
 @dataclass
@@ -209,8 +221,6 @@ def _nested_devkits(root: Path) -> list[Path]:
 
 
 def _has_coco(root: Path) -> bool:
-    from workbench.folder import find_coco_file
-
     return find_coco_file(root) is not None
 
 
@@ -265,7 +275,7 @@ def _list_layout_images(layout: Layout) -> list[Path]:
 
 def _split_source_images(source: Path, notes: list[FormatError]) -> list[Path]:
     """The images of one data.yaml split entry: a folder (recursive) or a list file."""
-    from workbench.images import is_image
+    from workbench.data.images import is_image
 
     if source.is_dir():
         return list_images(source)

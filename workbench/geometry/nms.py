@@ -10,10 +10,10 @@ Soft-NMS follows ``cv2.dnn.softNMSBoxes``: the best remaining box is kept while 
 score is ``>= score_threshold``; ties go to the lower index.
 
 Speed: plain NMS first sweeps kept box by kept box, each one compared at once (numpy) with
-the candidates in its window (``workbench.boxes.PairStrips``: one slice of a strip sorted by
+the candidates in its window (``workbench.geometry.boxes.PairStrips``: one slice of a strip sorted by
 x), while each kept box removes many candidates, as in clustered detector output. Once kept
 boxes remove few (spread boxes), or few candidates are left, candidates are visited in blocks
-of the best remaining ones: a uniform grid (``workbench.boxes.PairGrid``) lists each pair of
+of the best remaining ones: a uniform grid (``workbench.geometry.boxes.PairGrid``) lists each pair of
 boxes that can overlap above the threshold once, so the work grows with the nearby pairs
 rather than N^2. Within a block the greedy decisions are resolved with integer bit masks; the
 block's kept boxes then suppress everything they hit at once. No Python loop runs over pairs:
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.boxes import PairGrid, PairOverlap, PairStrips, as_boxes, as_scores
+from workbench.geometry.boxes import PairGrid, PairOverlap, PairStrips, as_boxes, as_scores
 
 __all__ = ["Decision", "NmsTrace", "nms", "batched_nms", "diou_nms", "soft_nms", "nms_trace"]
 

@@ -2,7 +2,7 @@
 
 Class indices in YOLO files depend on the class list's order, and VOC files hold the names,
 so every edit here goes with an explicit old-index -> new-index map and rewrites exactly the
-label files whose content changes, each atomically through ``workbench.folder``. The class
+label files whose content changes, each atomically through ``workbench.data.folder``. The class
 list file is written first (``save_labels`` refuses to write labels against a class list
 file that disagrees with the dataset's), then the label files. A crash in between leaves
 files that each are whole, some still on the old numbering; run the same edit again to finish.
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import folder
-from workbench.dataset import ClassList, Dataset, ImageRecord
+from workbench.data import folder
+from workbench.labels.dataset import ClassList, Dataset, ImageRecord
 
 Progress = Callable[[int, int], None]
 

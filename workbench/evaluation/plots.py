@@ -14,13 +14,13 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.atomic import atomic_write_bytes, atomic_write_text
+from workbench.storage.atomic import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from workbench.confusion import ConfusionMatrix
-    from workbench.evaluate import Evaluation
+    from workbench.evaluation.confusion import ConfusionMatrix
+    from workbench.evaluation.evaluate import Evaluation
     from workbench.evaluation.report import Report
 
 LOSS_PARTS = ("loss", "box", "obj", "cls")

@@ -1,7 +1,7 @@
 """A dataset's split (train / valid / test): read it in the layout's own files, make a new
 one stratified by class, write it back in the layout's own files.
 
-Where each layout keeps its split (see :mod:`workbench.layouts`):
+Where each layout keeps its split (see :mod:`workbench.data.layouts`):
 
     beside, label-folder  train.txt / valid.txt / test.txt at the root: image paths relative
                           to the root (or absolute, or darknet-style paths from elsewhere that
@@ -27,10 +27,17 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.atomic import atomic_write_text, check_write_inside, writes_inside
-from workbench.dataset import Dataset, ImageRecord
+from workbench.data.ultralytics import (
+    DATA_YAML_NAMES,
+    SPLIT_KEYS,
+    list_file_entries,
+    rewrite_splits,
+    write_data_yaml,
+)
 from workbench.errors import FormatError, WorkbenchError
 from workbench.formats import decode_text, read_bytes, split_lines
+from workbench.labels.dataset import Dataset, ImageRecord
+from workbench.storage.atomic import atomic_write_text, check_write_inside, writes_inside
 
 SPLIT_ORDER = ("train", "valid", "test", "trainval")
 
@@ -100,8 +107,6 @@ def _split_entry(root: Path, entry: str, by_relative: dict[str, ImageRecord],
 
 
 def _read_yaml_split(dataset: Dataset, problem: Problem) -> None:
-    from workbench.formats.ultralytics import list_file_entries
-
     data = dataset.layout.data_yaml
     if data is not None:
         by_path = {r.path: r for r in dataset.images}
@@ -287,8 +292,6 @@ def _list_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
 
 
 def _yaml_file_names() -> dict[str, str]:
-    from workbench.formats.ultralytics import SPLIT_KEYS
-
     return {split_name: f"{key}.txt" for key, split_name in SPLIT_KEYS.items()}
 
 
@@ -312,8 +315,6 @@ def _yaml_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
 def _new_data_yaml(dataset: Dataset) -> Path:
     """Where a split writes a new data.yaml: never over one that is there but could not be
     read (it may be the user's, damaged or hostile; opening listed why)."""
-    from workbench.formats.ultralytics import DATA_YAML_NAMES
-
     for name in DATA_YAML_NAMES:
         there = dataset.root / name
         if os.path.lexists(there):
@@ -324,8 +325,6 @@ def _new_data_yaml(dataset: Dataset) -> Path:
 
 def _point_data_yaml(dataset: Dataset, split: dict[str, list[ImageRecord]],
                      keep: Collection[str], path: Path) -> None:
-    from workbench.formats.ultralytics import rewrite_splits, write_data_yaml
-
     data = dataset.layout.data_yaml
     kept = keep if data is not None else ()
     pointers = {part: name for part, name in _yaml_file_names().items()

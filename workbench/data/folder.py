@@ -1,7 +1,7 @@
 """A dataset folder on disk: open it into a :class:`Dataset`, save labels and classes back.
 
 Where images, labels, the class list and the split live is the folder's layout, decided by
-``workbench.layouts.detect_layout`` (labels beside the images, a VOC devkit, a separate label
+``workbench.data.layouts.detect_layout`` (labels beside the images, a VOC devkit, a separate label
 folder, the Ultralytics layout); labels are YOLO ``.txt`` and/or VOC ``.xml`` files, or one
 COCO JSON at the root. Opening never raises for a bad label file: the good files load and each bad
 one is listed (a FormatError) in ``Dataset.problems`` and in its record's ``problems``.
@@ -14,19 +14,23 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from workbench.atomic import atomic_write_bytes, check_write_inside, writes_inside
-from workbench.dataset import ClassList, Dataset, ImageRecord
+from workbench.data.images import image_depth, image_size, link_problem
+from workbench.data.layouts import (
+    CLASS_FILES,
+    detect_layout,
+    find_coco_file,
+    unplaced_labels,
+)
+from workbench.data.splits import read_split
 from workbench.errors import FormatError, ImageError, WorkbenchError
 from workbench.formats import ProblemLog, decode_text, read_bytes, split_lines
 from workbench.formats.voc import VocAnnotation, read_voc, voc_boxes, write_voc
 from workbench.formats.yolo import read_classes, read_yolo, write_classes, write_yolo
-from workbench.images import image_depth, image_size, link_problem
-from workbench.layouts import CLASS_FILES, detect_layout, unplaced_labels
-from workbench.splits import read_split
+from workbench.labels.dataset import ClassList, Dataset, ImageRecord
+from workbench.storage.atomic import atomic_write_bytes, check_write_inside, writes_inside
 
 # the images marked verified, for label formats without a field for it (YOLO, COCO)
 VERIFIED_FILE = "verified.txt"
-COCO_FILES = ("annotations.json", "_annotations.coco.json", "instances.json")
 LABEL_SUFFIX = {"yolo": ".txt", "voc": ".xml"}
 
 Progress = Callable[[int, int], None]
@@ -59,15 +63,6 @@ def classes_path(root: str | Path) -> Path:
         if (root / name).is_file():
             return root / name
     return root / CLASS_FILES[0]
-
-
-def find_coco_file(root: str | Path) -> Path | None:
-    """The COCO annotation file at the root of a dataset folder, if there is one."""
-    root = Path(root)
-    for name in COCO_FILES:
-        if (root / name).is_file():
-            return root / name
-    return None
 
 
 def open_dataset(root: str | Path, label_format: str = "auto", *,
@@ -450,7 +445,7 @@ def _save_labels(dataset: Dataset, record: ImageRecord, formats: tuple[str, ...]
 
 def _names_on_disk(dataset: Dataset, path: Path) -> list[str]:
     if dataset.layout is not None and dataset.layout.data_yaml is not None:
-        from workbench.formats.ultralytics import read_data_yaml
+        from workbench.data.ultralytics import read_data_yaml
 
         return read_data_yaml(path).names
     return read_classes(path).names
@@ -458,7 +453,7 @@ def _names_on_disk(dataset: Dataset, path: Path) -> list[str]:
 
 def _write_names(dataset: Dataset, path: Path, names: list[str]) -> None:
     if dataset.layout is not None and dataset.layout.data_yaml is not None:
-        from workbench.formats.ultralytics import rewrite_names
+        from workbench.data.ultralytics import rewrite_names
 
         rewrite_names(path, names)  # the other keys of data.yaml stay
     else:

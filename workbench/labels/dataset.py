@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from workbench.errors import FormatError
 
 if TYPE_CHECKING:
-    from workbench.layouts import Layout
+    from workbench.data.layouts import Layout
 
 
 @dataclass
@@ -166,14 +166,14 @@ LABEL_FORMATS = ("yolo", "voc", "coco", "none")
 
 @dataclass
 class Dataset:
-    """A folder of images and their labels, read by ``workbench.folder.open_dataset``.
+    """A folder of images and their labels, read by ``workbench.data.folder.open_dataset``.
 
     ``label_format`` is the format the labels were read from ("yolo", "voc", "coco" or
     "none" when nothing is labeled yet). ``problems`` lists every file that could not be
     read whole (each a FormatError naming the file and the line or element); the same
     messages appear in the affected ``ImageRecord.problems``. ``split`` maps "train",
     "valid", "test" (and a VOC devkit's "trainval") to records, read from the split files of
-    the folder's ``layout`` (``workbench.layouts``: where images, labels and split live).
+    the folder's ``layout`` (``workbench.data.layouts``: where images, labels and split live).
     ``damaged_labels`` are label files that did not load whole: saving over one keeps a
     backup copy first, so nothing the reader skipped is lost.
     """

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from workbench.atomic import atomic_write_text, writes_inside
-from workbench.dataset import MAX_CLASSES, Box
 from workbench.errors import FormatError, WorkbenchError
-from workbench.files import MAX_RUN_INFO_BYTES, resolved_inside
+from workbench.labels.dataset import MAX_CLASSES, Box
+from workbench.storage.atomic import atomic_write_text, writes_inside
+from workbench.storage.files import MAX_RUN_INFO_BYTES, resolved_inside
 
 PREDICTIONS_DIR = ".predictions"
 INFO_FILE = "run.json"
@@ -115,7 +115,7 @@ class RunInfo:
     images: list[tuple[str, int, int]] = field(default_factory=list)  # rel path, w, h
     skipped: list[str] = field(default_factory=list)                  # one line each
     # rel path -> file stem, only for images whose name clashed (a.jpg and a.png): the rest
-    # are at their plain name (``workbench.output_names``)
+    # are at their plain name (``workbench.detect.output_names``)
     renamed: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -362,9 +362,9 @@ def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
     import numpy as np
 
     from workbench.commands.detect import DetectionWriter, output_stems
+    from workbench.data.images import load_bgr
     from workbench.detect.detector import Detections
     from workbench.detect.pipeline import ImageResult
-    from workbench.images import load_bgr
 
     info = read_info(set_dir)
     names = read_names(set_dir) or info.classes

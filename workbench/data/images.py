@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from workbench.errors import FormatError, ImageError
-from workbench.files import MAX_IMAGE_BYTES, open_regular, read_regular
+from workbench.storage.files import MAX_IMAGE_BYTES, open_regular, read_regular
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 _ORIENTATION_TAG = 0x0112
@@ -151,7 +151,7 @@ def link_problem(path: str, inside: str) -> str | None:
         mode = os.stat(path).st_mode
     except OSError as exc:
         return f"broken link ({exc.strerror or exc}); skipped"
-    from workbench.files import not_regular
+    from workbench.storage.files import not_regular
 
     kind = not_regular(mode)
     if kind == "a folder":

@@ -10,7 +10,7 @@ and class (see ``workbench.evaluation.matching``; the rule of pycocotools' COCOe
 - ``coco``: 101-point AP averaged over IoU 0.50:0.95, at most 100 predictions per image and
   class, crowd boxes as ignore regions, small/medium/large area ranges; equals pycocotools.
 
-The detection confusion matrix lives in ``workbench.confusion``.
+The detection confusion matrix lives in ``workbench.evaluation.confusion``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workbench.confusion import ConfusionMatrix, confusion_matrix
+from workbench.evaluation.confusion import ConfusionMatrix, confusion_matrix
 from workbench.evaluation.curves import average_precision, best_f1, precision_recall
 from workbench.evaluation.inputs import GroundTruth, Predictions, Stacked, stack
 from workbench.evaluation.matching import group_starts, match

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from workbench.dataset import Dataset
-from workbench.splits import SPLIT_ORDER
+from workbench.data.splits import SPLIT_ORDER
+from workbench.labels.dataset import Dataset
 
 
 @dataclass
@@ -68,7 +68,7 @@ def dataset_stats(dataset: Dataset) -> DatasetStats:
 def decode_problems(dataset: Dataset) -> list[str]:
     """One line per image whose header reads but whose pixels do not all decode (a cut
     JPEG or PNG, corrupt data): what training would trip over. Costs a full decode each."""
-    from workbench.images import check_decodable
+    from workbench.data.images import check_decodable
 
     problems = []
     for record in dataset.images:

@@ -25,9 +25,9 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from workbench.atomic import fsync_folder
 from workbench.errors import WorkbenchError
-from workbench.files import read_regular
+from workbench.storage.atomic import fsync_folder
+from workbench.storage.files import read_regular
 
 try:
     import fcntl

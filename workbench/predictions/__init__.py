@@ -1,0 +1,2 @@
+"""Prediction sets: named detection runs saved inside a data set's folder.
+"""

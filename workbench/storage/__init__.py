@@ -1,0 +1,3 @@
+"""Writing and reading files safely: atomic writes, capped regular-file reads, outputs
+that never land on their inputs.
+"""

@@ -11,6 +11,7 @@ the interval; 0 prints every update (the tests use it).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import threading
@@ -44,6 +45,15 @@ def clock(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def duration(seconds: float | None) -> str:
+    """``h:mm:ss`` (``0:00:08``, ``1:02:03``), or ``?`` when unknown: the one long form, for
+    epochs, ETAs and run times (``clock`` is the short form of progress bars)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = max(int(round(seconds)), 0)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def progress_line(label: str, done: int, total: int, unit: str, elapsed: float,

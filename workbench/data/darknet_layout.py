@@ -18,11 +18,11 @@ ignores EXIF orientation, so an image with an orientation tag is written out alr
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.data.splits import random_split
 from workbench.errors import FormatError
 from workbench.formats import decode_text, read_bytes, split_lines
 from workbench.formats.yolo import format_yolo, write_classes
@@ -35,25 +35,8 @@ DARKNET_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 def split_records(records: list[ImageRecord], valid_fraction: float, seed: int
                   ) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """A seeded random (train, valid) split; the same inputs give the same split.
-
-    At least one image goes to each side when there are two or more and the fraction is
-    strictly between 0 and 1.
-    """
-    if not 0.0 <= valid_fraction <= 1.0:
-        raise ValueError(f"valid fraction {valid_fraction} is not between 0 and 1")
-    def by_path(i: int) -> str:
-        return records[i].path.as_posix()
-
-    # sorted first, so the split depends on the images, not on the order they came in
-    order = sorted(range(len(records)), key=by_path)
-    random.Random(seed).shuffle(order)
-    n_valid = round(len(order) * valid_fraction)
-    if 0 < valid_fraction < 1 and len(order) >= 2:
-        n_valid = min(max(n_valid, 1), len(order) - 1)
-    valid = sorted(order[:n_valid], key=by_path)
-    train = sorted(order[n_valid:], key=by_path)
-    return [records[i] for i in train], [records[i] for i in valid]
+    """A seeded random (train, valid) split: :func:`workbench.data.splits.random_split`."""
+    return random_split(records, valid_fraction, seed)
 
 
 def unique_name(name: str, used: set[str]) -> str:

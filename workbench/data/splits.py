@@ -193,6 +193,57 @@ def _share(count: int, fraction: float) -> int:
     return int(count * fraction + 0.5)
 
 
+# The two splitters below are NOT the stratified make_split, on purpose: each picks other
+# images for the same inputs, and what they picked is on disk already (darknet exports,
+# trained runs, their validation scores). Folding them into make_split would silently
+# move images between train and valid for every dataset exported or trained before.
+# tests/test_splitters.py pins the images each one chooses.
+
+def random_split(records: list[ImageRecord], valid_fraction: float, seed: int
+                 ) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """A seeded random (train, valid) split, not stratified (the darknet layout's, kept
+    as it was: see above); the same records in any order and seed give the same split.
+
+    At least one image goes to each side when there are two or more and the fraction is
+    strictly between 0 and 1.
+    """
+    if not 0.0 <= valid_fraction <= 1.0:
+        raise ValueError(f"valid fraction {valid_fraction} is not between 0 and 1")
+
+    def by_path(i: int) -> str:
+        return records[i].path.as_posix()
+
+    # sorted first, so the split depends on the images, not on the order they came in
+    order = sorted(range(len(records)), key=by_path)
+    random.Random(seed).shuffle(order)
+    n_valid = round(len(order) * valid_fraction)
+    if 0 < valid_fraction < 1 and len(order) >= 2:
+        n_valid = min(max(n_valid, 1), len(order) - 1)
+    valid = sorted(order[:n_valid], key=by_path)
+    train = sorted(order[n_valid:], key=by_path)
+    return [records[i] for i in train], [records[i] for i in valid]
+
+
+def training_split(dataset: Dataset, valid_fraction: float = 0.1
+                   ) -> tuple[list[ImageRecord], list[ImageRecord]]:
+    """(train, valid) labeled records for training: the dataset's train.txt/valid.txt split
+    when it has one, else every k-th labeled image (sorted by path) for validation, with no
+    seed (training's, kept as it was: see above; ``detect``'s model score uses the same
+    validation images)."""
+    def usable(records: list[ImageRecord]) -> list[ImageRecord]:
+        return [r for r in records if r.labeled and not r.problems]
+
+    if dataset.split.get("train"):
+        return usable(dataset.split["train"]), usable(dataset.split.get("valid", []))
+    labeled = sorted(usable(dataset.images), key=lambda r: str(r.path))
+    if len(labeled) < 2 or valid_fraction <= 0:
+        return labeled, []
+    step = max(2, round(1 / valid_fraction))
+    valid = labeled[step - 1::step]
+    valid_ids = {id(r) for r in valid}
+    return [r for r in labeled if id(r) not in valid_ids], valid
+
+
 @dataclass
 class SplitPlan:
     """A new split and what to leave alone: ``keep`` names the parts whose files stay as
@@ -337,8 +388,6 @@ def _point_data_yaml(dataset: Dataset, split: dict[str, list[ImageRecord]],
 
 def split_records(dataset, split: str) -> list:
     """The records of ``split`` ("all": every image); WorkbenchError naming what is there."""
-    from workbench.errors import WorkbenchError
-
     if split == "all":
         return list(dataset.images)
     if split not in dataset.split:

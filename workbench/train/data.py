@@ -91,20 +91,10 @@ def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[Imag
 
 
 def split_records(dataset: Dataset, valid_fraction: float = 0.1) -> tuple[list, list]:
-    """(train, valid) labeled records: the dataset's train.txt/valid.txt split when it has one,
-    else every k-th labeled image (sorted by path) for validation."""
-    def usable(records: list[ImageRecord]) -> list[ImageRecord]:
-        return [r for r in records if r.labeled and not r.problems]
+    """(train, valid) labeled records: :func:`workbench.data.splits.training_split`."""
+    from workbench.data.splits import training_split
 
-    if dataset.split.get("train"):
-        return usable(dataset.split["train"]), usable(dataset.split.get("valid", []))
-    labeled = sorted(usable(dataset.images), key=lambda r: str(r.path))
-    if len(labeled) < 2 or valid_fraction <= 0:
-        return labeled, []
-    step = max(2, round(1 / valid_fraction))
-    valid = labeled[step - 1::step]
-    valid_ids = {id(r) for r in valid}
-    return [r for r in labeled if id(r) not in valid_ids], valid
+    return training_split(dataset, valid_fraction)
 
 
 def _orient(image, orientation):

@@ -142,3 +142,12 @@ def test_help_runs_as_a_command():
     result = subprocess.run([sys.executable, "-m", "workbench", "convert", "--help"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "--format" in result.stdout and "--from" in result.stdout
+
+
+def test_the_verbs_choices_are_the_engines():
+    """commands/convert.py spells the choices out (importing the engine would slow
+    `workbench --help`); they must stay the engine's."""
+    from workbench.commands import convert as verb
+    from workbench.data import convert as engine
+
+    assert (verb.TARGETS, verb.SOURCES) == (engine.TARGETS, engine.SOURCES)

@@ -34,24 +34,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.data.folder import open_dataset
-    from workbench.data.splits import plan_split, write_split
-    from workbench.errors import WorkbenchError
+    # deferred: `workbench --help` imports every verb module (workbench.cli)
+    from workbench.data.splits import split_folder
 
-    dataset = open_dataset(args.dataset, labels=args.labels)
-    labeled = [r for r in dataset.images if r.labeled and not r.problems]
-    if not labeled:
-        found = f"; {dataset.problems[0]}" if dataset.problems else ""
-        raise WorkbenchError(f"{dataset.root}: no labeled images to split{found}")
-    plan = plan_split(dataset, labeled, args.valid, args.test, args.seed)
-    split = plan.split
-    written = write_split(dataset, split, plan.keep)
-    for path in written:
+    outcome = split_folder(args.dataset, args.valid, args.test, args.seed, labels=args.labels)
+    for path in outcome.written:
         print(f"wrote {path}")
-    if plan.note:
-        print(plan.note)
-    print(format_split_table(split, dataset.classes.names))
-    for line in left_out_lines(dataset, split):
+    if outcome.note:
+        print(outcome.note)
+    print(format_split_table(outcome.split, outcome.dataset.classes.names))
+    for line in left_out_lines(outcome.dataset, outcome.split):
         print(line)
     return 0
 

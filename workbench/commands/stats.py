@@ -29,15 +29,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.data.folder import open_dataset
-    from workbench.data.stats import dataset_stats, decode_problems, format_stats
-    from workbench.errors import WorkbenchError
+    # deferred: `workbench --help` imports every verb module (workbench.cli)
+    from workbench.data.stats import folder_stats, format_stats
 
-    dataset = open_dataset(args.dataset, args.label_format, labels=args.labels)
-    if not dataset.images:
-        raise WorkbenchError(f"{args.dataset}: no images found")
-    stats = dataset_stats(dataset)
-    if args.decode:
-        stats.problems += decode_problems(dataset)
+    stats = folder_stats(args.dataset, args.label_format, labels=args.labels,
+                         decode=args.decode)
     print(json.dumps(stats.to_dict()) if args.json else format_stats(stats))
     return 0

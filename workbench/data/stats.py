@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from workbench.data.folder import open_dataset
+from workbench.data.images import check_decodable
 from workbench.data.splits import SPLIT_ORDER
+from workbench.errors import WorkbenchError
 from workbench.labels.dataset import Dataset
 
 
@@ -68,8 +72,6 @@ def dataset_stats(dataset: Dataset) -> DatasetStats:
 def decode_problems(dataset: Dataset) -> list[str]:
     """One line per image whose header reads but whose pixels do not all decode (a cut
     JPEG or PNG, corrupt data): what training would trip over. Costs a full decode each."""
-    from workbench.data.images import check_decodable
-
     problems = []
     for record in dataset.images:
         if record.width > 0:  # a bad header is listed already
@@ -77,6 +79,20 @@ def decode_problems(dataset: Dataset) -> list[str]:
             if problem is not None:
                 problems.append(problem)
     return problems
+
+
+def folder_stats(folder: str | Path, label_format: str = "auto",
+                 labels: str | Path | None = None, decode: bool = False) -> DatasetStats:
+    """``workbench stats``: open the dataset at ``folder`` and count it; with ``decode``
+    also decode every image in full (:func:`decode_problems`). WorkbenchError when the
+    folder holds no image."""
+    dataset = open_dataset(folder, label_format, labels=labels)
+    if not dataset.images:
+        raise WorkbenchError(f"{folder}: no images found")
+    stats = dataset_stats(dataset)
+    if decode:
+        stats.problems += decode_problems(dataset)
+    return stats
 
 
 def format_stats(stats: DatasetStats) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.data.image_headers import exif_orientation
+from workbench.data.images import load_bgr
 from workbench.data.splits import random_split
 from workbench.errors import FormatError
 from workbench.formats import decode_text, read_bytes, split_lines
@@ -51,17 +53,14 @@ def unique_name(name: str, used: set[str]) -> str:
 
 def _copy_image(record: ImageRecord, target_dir: Path, used: set[str]) -> Path:
     """Copy (or, when needed, re-encode upright) the image; return its path in the layout."""
-    from workbench.data.images import exif_orientation
-
     suffix = record.path.suffix.lower()
     upright = exif_orientation(record.path) == 1
     if upright and suffix in DARKNET_EXTENSIONS:
         target = target_dir / unique_name(record.path.name, used)
         atomic_copy(record.path, target)
         return target
+    # deferred: OpenCV takes ~0.3 s to import, only for the few images turned or re-encoded
     import cv2
-
-    from workbench.data.images import load_bgr
 
     # a turned JPEG stays a JPEG (a PNG of a phone photo is huge); anything else goes lossless
     new_suffix = ".jpg" if suffix in (".jpg", ".jpeg") else ".png"

@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from workbench.data.images import image_depth, image_size, link_problem
+from workbench.data.image_files import link_problem
+from workbench.data.image_headers import image_depth, image_size
 from workbench.data.layouts import (
     CLASS_FILES,
     detect_layout,

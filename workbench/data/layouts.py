@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.data.images import is_image, list_images
+from workbench.data.image_files import is_image, list_images
 from workbench.data.ultralytics import (
     DataYaml,
     find_data_yaml,
@@ -275,8 +275,6 @@ def _list_layout_images(layout: Layout) -> list[Path]:
 
 def _split_source_images(source: Path, notes: list[FormatError]) -> list[Path]:
     """The images of one data.yaml split entry: a folder (recursive) or a list file."""
-    from workbench.data.images import is_image
-
     if source.is_dir():
         return list_images(source)
     if source.is_file():

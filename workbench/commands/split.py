@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # deferred: `workbench --help` imports every verb module (workbench.cli)
-    from workbench.data.splits import split_folder
+    from workbench.data.split_folder import split_folder
 
     outcome = split_folder(args.dataset, args.valid, args.test, args.seed, labels=args.labels)
     for path in outcome.written:

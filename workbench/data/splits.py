@@ -386,35 +386,6 @@ def _point_data_yaml(dataset: Dataset, split: dict[str, list[ImageRecord]],
         write_data_yaml(path, dataset.classes.names, pointers)
 
 
-@dataclass
-class SplitOutcome:
-    """What :func:`split_folder` did: the dataset (its ``split`` now the new one), the
-    parts written, the files written and a note for the user (or None)."""
-
-    dataset: Dataset
-    split: dict[str, list[ImageRecord]]
-    written: list[Path]
-    note: str | None = None
-
-
-def split_folder(folder: str | Path, valid: float, test: float | None = None, seed: int = 0,
-                 labels: str | Path | None = None) -> SplitOutcome:
-    """``workbench split``: deal the labeled images of the dataset at ``folder`` into train,
-    valid (and test: see :func:`plan_split`) and write the split in the layout's own
-    files. Only labeled images without problems are dealt; WorkbenchError when there are
-    none."""
-    from workbench.data.folder import open_dataset  # data.folder reads a split with this module
-
-    dataset = open_dataset(folder, labels=labels)
-    labeled = [r for r in dataset.images if r.labeled and not r.problems]
-    if not labeled:
-        found = f"; {dataset.problems[0]}" if dataset.problems else ""
-        raise WorkbenchError(f"{dataset.root}: no labeled images to split{found}")
-    plan = plan_split(dataset, labeled, valid, test, seed)
-    written = write_split(dataset, plan.split, plan.keep)
-    return SplitOutcome(dataset, plan.split, written, plan.note)
-
-
 def split_records(dataset, split: str) -> list:
     """The records of ``split`` ("all": every image); WorkbenchError naming what is there."""
     if split == "all":

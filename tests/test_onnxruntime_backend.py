@@ -12,13 +12,9 @@ from model_factory import random_bundle
 from workbench.darknet.weights import random_weights, write_weights
 from workbench.data.synth import draw_image
 from workbench.detect.backends import make_backend
-from workbench.detect.onnxruntime_backend import (
-    OnnxRuntimeBackend,
-    available_providers,
-    cache_dir,
-    cpu_cores,
-)
-from workbench.detect.opencv_backend import OpenCvBackend, cuda_targets
+from workbench.detect.engines.onnx_cache import cache_dir, cpu_cores
+from workbench.detect.engines.onnxruntime import OnnxRuntimeBackend, available_providers
+from workbench.detect.engines.opencv import OpenCvBackend, cuda_targets
 from workbench.errors import BackendUnavailable, ModelError
 
 
@@ -127,7 +123,7 @@ def test_auto_prefers_onnxruntime_on_a_cpu_only_machine_without_openvino(tiny, m
     import sys
 
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
-    monkeypatch.delitem(sys.modules, "workbench.detect.openvino_backend", raising=False)
+    monkeypatch.delitem(sys.modules, "workbench.detect.engines.openvino", raising=False)
     backend = make_backend(tiny, "auto", 416, 416)
     assert backend.name == "onnxruntime-cpu" and "auto" in backend.reason
     assert "openvino is not installed" in backend.reason

@@ -13,11 +13,11 @@ from workbench.data.synth import make_demo_dataset
 from workbench.detect.agreement import matched_detections
 from workbench.detect.backends import available_backends, make_backend
 from workbench.detect.detector import Detector
-from workbench.detect.opencv_backend import cuda_targets
+from workbench.detect.engines.opencv import cuda_targets
 from workbench.errors import BackendUnavailable, ModelError, WorkbenchError
 
 ov = pytest.importorskip("openvino")
-from workbench.detect.openvino_backend import (  # noqa: E402 - after the importorskip
+from workbench.detect.engines.openvino import (  # noqa: E402 - after the importorskip
     OpenVinoBackend,
     auto_precision,
     cpu_flags,

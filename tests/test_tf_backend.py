@@ -12,7 +12,7 @@ from model_factory import random_cfg  # noqa: E402
 from workbench.darknet.bundle import write_bundle  # noqa: E402
 from workbench.darknet.weights import random_weights, truncate  # noqa: E402
 from workbench.detect.backends import Backend, make_backend  # noqa: E402
-from workbench.detect.tensorflow_backend import TensorFlowBackend  # noqa: E402
+from workbench.detect.engines.tensorflow import TensorFlowBackend  # noqa: E402
 from workbench.errors import ModelError  # noqa: E402
 
 SIZE = 160

@@ -1,11 +1,14 @@
 """The TensorFlow engine: the trainer's Keras model of a bundle, decoded to OpenCV's rows.
 
-Runs on a GPU when TensorFlow sees one. Imported lazily by ``backends.make_backend`` only, so
-the detection CLI never loads TensorFlow unless asked to.
+Runs on a GPU when TensorFlow sees one. TensorFlow itself is imported only when this engine is
+built, so the detection CLI never loads it unless asked to.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,9 +16,12 @@ import numpy as np
 from workbench.darknet.bundle import ModelBundle
 from workbench.darknet.cfg import check_supported
 from workbench.darknet.weights import read_weights
-from workbench.detect.backends import Backend
+from workbench.detect.engines.base import Backend
+from workbench.detect.engines.registry import Engine, register
 from workbench.errors import ModelError
 from workbench.tf_runtime import import_tensorflow
+from workbench.train.darknet_io import load_darknet_weights
+from workbench.train.model import build_model, decode_outputs, heads_info, run_heads
 
 
 def _gpus(tf: Any) -> list[Any]:
@@ -35,10 +41,6 @@ class TensorFlowBackend(Backend):
     def __init__(self, bundle: ModelBundle, width: int = 416, height: int = 416,
                  reason: str = "") -> None:
         tf = import_tensorflow(purpose="the tensorflow backend")
-
-        from workbench.train.darknet_io import load_darknet_weights
-        from workbench.train.model import build_model, decode_outputs, heads_info, run_heads
-
         if width % 32 or height % 32 or width <= 0 or height <= 0:
             raise ModelError(f"input size must be positive multiples of 32, got {width}x{height}")
         cfg = bundle.read_cfg()
@@ -69,3 +71,20 @@ class TensorFlowBackend(Backend):
             raise ModelError(f"blob of shape {blob.shape} for a {self.width}x{self.height} "
                              "network (expected N, 3, height, width)")
         return [out.numpy() for out in self._run(blob)]
+
+
+def check() -> tuple[bool, str]:
+    """Whether TensorFlow is installed (the registry's check; it is not imported)."""
+    if importlib.util.find_spec("tensorflow") is None:
+        return False, "TensorFlow is not installed (the train extra)"
+    return True, ""
+
+
+def build(bundle: ModelBundle, width: int, height: int, precision: str = "auto",
+          calibrate: Sequence[Path] = ()) -> TensorFlowBackend:
+    """The registry's factory (fp32 only)."""
+    return TensorFlowBackend(bundle, width, height)
+
+
+register(Engine("tensorflow", build, check, label="TensorFlow", aliases=("tensorflow-cpu",),
+                install="the train extra: pip install 'detection-workbench[train]'"))

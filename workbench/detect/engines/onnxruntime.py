@@ -1,9 +1,7 @@
 """The ONNX Runtime engine: the Darknet model exported to ONNX once, then run by onnxruntime.
 
-The ONNX file is made on first use and cached, keyed by the content of the cfg, the weights and
-the names plus the input size, so editing or retraining a model makes a new file. The cache
-lives in ``$WORKBENCH_CACHE_DIR/onnx`` when that is set, else
-``${XDG_CACHE_HOME:-~/.cache}/detection-workbench/onnx``.
+The ONNX file is made on first use and cached (``onnx_cache``: keyed by the model's content and
+the input size).
 
 On a CPU-only machine this is the fastest engine (about 1.7x OpenCV DNN for yolov3-tiny on two
 cores); ``onnxruntime-gpu`` brings CUDA with a plain pip install.
@@ -11,14 +9,17 @@ cores); ``onnxruntime-gpu`` brings CUDA with a plain pip install.
 
 from __future__ import annotations
 
-import hashlib
-import os
+import importlib.util
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from workbench.darknet.bundle import ModelBundle
-from workbench.detect.backends import Backend
+from workbench.detect.engines.base import Backend
+from workbench.detect.engines.onnx_cache import cached_onnx, cpu_cores
+from workbench.detect.engines.registry import Engine, register
 from workbench.errors import BackendUnavailable, ModelError
 
 GPU_HOWTO = ("pip install onnxruntime-gpu (in place of onnxruntime, with a CUDA and cuDNN it "
@@ -27,68 +28,11 @@ GPU_HOWTO = ("pip install onnxruntime-gpu (in place of onnxruntime, with a CUDA 
 
 def available_providers() -> list[str]:
     """The execution providers this onnxruntime offers; empty when it is not installed."""
-    try:
+    try:  # onnxruntime is heavy: imported when an engine is probed or built
         import onnxruntime
     except ImportError:
         return []
     return list(onnxruntime.get_available_providers())
-
-
-def cache_dir() -> Path:
-    """Where exported ONNX files are kept (see the module docstring)."""
-    root = os.environ.get("WORKBENCH_CACHE_DIR")
-    if root:
-        return Path(root) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "detection-workbench" / "onnx"
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (the affinity mask, not the whole machine)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def model_key(bundle: ModelBundle, width: int, height: int) -> str:
-    """Hash of the cfg, weights and names content, the input size and the exporter version."""
-    from workbench.darknet.onnx_export import EXPORTER_VERSION
-
-    digest = hashlib.sha256(f"exporter {EXPORTER_VERSION} size {width}x{height}\n".encode())
-    for path in (bundle.cfg, bundle.weights, bundle.names):
-        try:
-            with open(path, "rb") as f:
-                digest.update(f"{os.fstat(f.fileno()).st_size}\n".encode())
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read model file: {exc}") from None
-    return digest.hexdigest()
-
-
-def cached_onnx(bundle: ModelBundle, width: int, height: int) -> Path:
-    """The ONNX file for ``bundle`` at ``width`` x ``height`` (dynamic batch), made if missing."""
-    try:
-        from workbench.darknet.onnx_export import export_files
-    except ImportError as exc:
-        raise BackendUnavailable(f"exporting to ONNX needs the onnx package ({exc}): "
-                                 "pip install onnx") from None
-    folder = cache_dir()
-    key = model_key(bundle, width, height)[:20]
-    path = folder / f"{Path(bundle.cfg).stem}-{width}x{height}-{key}.onnx"
-    if path.is_file():
-        return path
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"{folder}: cannot create the ONNX cache folder: {exc}") from None
-    # written atomically: a second process racing us sees either nothing or a whole file
-    try:
-        return export_files(bundle.cfg, bundle.weights, path, class_names=bundle.class_names(),
-                            width=width, height=height, dynamic_batch=True)
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot write the exported model: {exc}") from None
 
 
 class OnnxRuntimeBackend(Backend):
@@ -102,7 +46,7 @@ class OnnxRuntimeBackend(Backend):
                  reason: str = "") -> None:
         if device not in ("cpu", "cuda"):
             raise BackendUnavailable(f"unknown ONNX Runtime device {device!r} (cpu or cuda)")
-        try:
+        try:  # onnxruntime is heavy: imported when this engine is built
             import onnxruntime as ort
         except ImportError:
             raise BackendUnavailable(
@@ -155,3 +99,43 @@ class OnnxRuntimeBackend(Backend):
                              f"input (N, 3, {self.height}, {self.width})")
         return self.session.run(self.output_names,
                                 {self.input_name: np.ascontiguousarray(blob, np.float32)})
+
+
+def check(device: str) -> tuple[bool, str]:
+    """Whether ONNX Runtime runs on ``device`` here, and why not (the registry's check)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False, "the onnxruntime package is not installed"
+    if device == "cuda" and "CUDAExecutionProvider" not in available_providers():
+        return False, "onnxruntime here has no CUDAExecutionProvider"
+    return True, ""
+
+
+def build(device: str, bundle: ModelBundle, width: int, height: int, precision: str = "auto",
+          calibrate: Sequence[Path] = ()) -> OnnxRuntimeBackend:
+    """The registry's factory (fp32 only)."""
+    if device == "cuda" and "CUDAExecutionProvider" not in available_providers():
+        raise BackendUnavailable(
+            "onnxruntime here has no CUDAExecutionProvider: install onnxruntime-gpu "
+            "(with a matching CUDA and cuDNN) in place of onnxruntime")
+    return OnnxRuntimeBackend(bundle, width, height, device=device)
+
+
+def auto_reason(device: str, backend: Backend, skipped: Mapping[str, str]) -> str:
+    """Why ``auto`` took ONNX Runtime: its CUDA, or the fastest CPU engine that ran."""
+    if device == "cuda":
+        return "auto: OpenCV has no CUDA target; onnxruntime has CUDA"
+    why_not_ov = skipped.get("openvino", "openvino is not installed")
+    return ("auto: no CUDA here (OpenCV build and onnxruntime lack it) and "
+            f"{why_not_ov}; onnxruntime is the fastest CPU engine left")
+
+
+def _engine(device: str, rank: int, aliases: tuple[str, ...] = ()) -> Engine:
+    return Engine("onnxruntime" + ("-cuda" if device == "cuda" else ""), partial(build, device),
+                  partial(check, device), rank=rank, label="ONNX Runtime", aliases=aliases,
+                  install="pip install onnxruntime (onnxruntime-gpu for CUDA)",
+                  # a model the ONNX exporter cannot take may still run in OpenCV
+                  auto_errors=(BackendUnavailable, ModelError, ImportError),
+                  auto_reason=partial(auto_reason, device))
+
+
+register(_engine("cpu", 50, ("onnxruntime-cpu",)), _engine("cuda", 30))

@@ -24,7 +24,7 @@ def bundled_folder(name: str) -> Path:
     """The shipped folder ``name`` (one of FOLDERS): the installed copy, else the clone's."""
     if name not in FOLDERS:
         raise ValueError(f"not a bundled folder: {name}")
-    installed = resources.files("workbench").joinpath(PACKAGED, name)
+    installed = resources.files("workbench").joinpath(PACKAGED).joinpath(name)
     # a wheel is installed unpacked, so the Traversable is a real folder on disk
     if isinstance(installed, Path) and installed.is_dir():
         return installed

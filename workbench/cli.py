@@ -12,6 +12,7 @@ import errno
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from workbench.commands.examples import format_examples
 from workbench.errors import WorkbenchError, describe_os_error
@@ -35,7 +36,7 @@ VERBS = {
 class _Parser(argparse.ArgumentParser):
     examples = ""  # real command lines shown after the options (commands/examples.py)
 
-    def error(self, message: str) -> None:  # one clear line, exit code 2
+    def error(self, message: str) -> NoReturn:  # one clear line, exit code 2
         self.exit(2, f"{self.prog}: error: {message}\n")
 
     def format_help(self) -> str:

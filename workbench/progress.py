@@ -16,7 +16,10 @@ import os
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 #: held while the process's fd 2 is not the terminal (``workbench.data.images`` points it at a
 #: scratch file for the length of one decode, to catch what C decoders print there) and
@@ -92,7 +95,7 @@ class _LateStream:
 
 
 @functools.cache
-def _tqdm_class():
+def _tqdm_class() -> type[tqdm[Any]]:
     """tqdm with its drawing lock set to TERMINAL_LOCK and no monitor thread (that thread
     redraws on its own, outside any lock of ours). Imported on first use."""
     from tqdm import tqdm
@@ -129,7 +132,7 @@ class ProgressBar:
         self._last_line = self.start
         self._lines = 0
         self._closed = False
-        self._bar = None
+        self._bar: tqdm[Any] | None = None
         if self.enabled and self.live:
             width = self._terminal_width()
             self._bar = _tqdm_class()(
@@ -154,15 +157,14 @@ class ProgressBar:
             if not self.enabled or self._closed:
                 return
             if self._bar is not None:
-                self._update_bar()
+                self._update_bar(self._bar)
                 return
             now = time.perf_counter()
             if now - self._last_line >= self.interval:
                 self._last_line = now
                 self._write_line(now, final=False)
 
-    def _update_bar(self) -> None:
-        bar = self._bar
+    def _update_bar(self, bar: tqdm[Any]) -> None:
         if (self.total or None) != bar.total:
             bar.total = self.total or None
             bar.refresh()

@@ -38,7 +38,7 @@ def wh_iou(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
 def dataset_box_sizes(dataset: Dataset, width: int, height: int) -> np.ndarray:
     """(N, 2) widths and heights of every labeled box, scaled to a ``width`` x ``height`` input."""
-    sizes = []
+    sizes: list[tuple[float, float]] = []
     for record in dataset.images:
         if record.width <= 0 or record.height <= 0:
             continue  # unreadable image: its boxes cannot be scaled

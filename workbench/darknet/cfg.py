@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from workbench.errors import FormatError, ModelError
 
@@ -26,6 +27,11 @@ class Section:
     kind: str
     options: dict[str, str] = field(default_factory=dict)
     line: int = 0
+
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    @overload
+    def get(self, key: str, default: None = None) -> str | None: ...
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.options.get(key, default)
@@ -302,8 +308,8 @@ def _layer_shape(layers: list[Section], shapes: list[LayerShape], i: int,
             raise ModelError("joins layers of different sizes")
         return LayerShape(src[0].height, src[0].width, sum(x.channels for x in src))
     if s.kind == "shortcut":
-        src = shapes[shortcut_source(layers, i)]
-        if (src.height, src.width) != (prev.height, prev.width):
+        source = shapes[shortcut_source(layers, i)]
+        if (source.height, source.width) != (prev.height, prev.width):
             raise ModelError("adds layers of different sizes")
         return prev
     return prev  # yolo passes its input through

@@ -19,9 +19,13 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from http.client import HTTPResponse
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,7 @@ def _download(plan: FetchPlan, part: Path, timeout: float, progress: Progress) -
     return start
 
 
-def _open(url: str, offset: int, timeout: float):
+def _open(url: str, offset: int, timeout: float) -> HTTPResponse | None:
     """The response from byte ``offset`` on, None when the server says the file is whole
     (416). urllib and http.client are imported here: they cost every `workbench` start
     about 25 ms otherwise (python -X importtime)."""
@@ -232,7 +236,7 @@ def _reason(reason: object) -> str:
     return str(reason) or type(reason).__name__
 
 
-def _start_and_total(response, url: str, offset: int) -> tuple[int, int | None]:
+def _start_and_total(response: HTTPResponse, url: str, offset: int) -> tuple[int, int | None]:
     """Where the body starts in the file and the file's full size (None: not said)."""
     if response.status == 206:
         got = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)",
@@ -246,7 +250,7 @@ def _start_and_total(response, url: str, offset: int) -> tuple[int, int | None]:
     return 0, int(length) if length.isdigit() else None
 
 
-def _copy(response, out, done: int, total: int | None, url: str, progress: Progress) -> None:
+def _copy(response: HTTPResponse, out: BinaryIO, done: int, total: int | None, url: str, progress: Progress) -> None:
     from http.client import HTTPException  # loaded by urllib already; imported where used
 
     progress(done, total)
@@ -306,7 +310,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open_regular(path: Path):
+def _open_regular(path: Path) -> BinaryIO:
     """``path`` opened for reading through :func:`workbench.storage.files.open_regular`: a FIFO or
     device given as --out is refused in one line instead of blocking the read."""
     from workbench.storage.files import open_regular

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -27,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from workbench.darknet.cfg import (
     DarknetCfg,
+    LayerShape,
     Section,
     anchors_of,
     check_supported,
@@ -35,7 +37,7 @@ from workbench.darknet.cfg import (
     route_sources,
     shortcut_source,
 )
-from workbench.darknet.weights import DarknetWeights
+from workbench.darknet.weights import ConvWeights, DarknetWeights
 from workbench.errors import ModelError
 
 #: Opset both ONNX Runtime and OpenCV 4.x's ONNX importer read.
@@ -172,20 +174,22 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(value, name))
         return name
 
-    def node(self, op: str, inputs: list[str], output: str, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
         self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
 
 
-def _convolution(g: _Graph, s: Section, w, x: str, i: int, where: str) -> str:
+def _convolution(g: _Graph, s: Section, w: ConvWeights, x: str, i: int, where: str) -> str:
     size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)
     kernel = w.kernel.astype(np.float64)
     bias = w.biases.astype(np.float64)
-    if w.batch_normalized:
+    norm = w.batch_norm()
+    if norm is not None:
+        scales, mean, variance = norm
         # OpenCV: y = gamma * (conv - mean) / sqrt(var + eps) + beta
-        factor = w.scales.astype(np.float64) / np.sqrt(w.variance.astype(np.float64) + BN_EPSILON)
+        factor = scales.astype(np.float64) / np.sqrt(variance.astype(np.float64) + BN_EPSILON)
         kernel = kernel * factor[:, None, None, None]
-        bias = bias - w.mean.astype(np.float64) * factor
+        bias = bias - mean.astype(np.float64) * factor
     kname = g.const(f"conv{i}.weight", kernel.astype(np.float32))
     bname = g.const(f"conv{i}.bias", bias.astype(np.float32))
     activation = s.get("activation", "logistic")
@@ -230,7 +234,8 @@ def _route(g: _Graph, s: Section, layers: list[Section], names: list[str], i: in
     return g.node("Concat", [names[j] for j in sources], f"layer{i}", axis=1)
 
 
-def _shortcut(g: _Graph, s: Section, layers: list[Section], names: list[str], shapes,
+def _shortcut(g: _Graph, s: Section, layers: list[Section], names: list[str],
+              shapes: list[LayerShape],
               x: str, i: int, where: str) -> str:
     j = shortcut_source(layers, i)
     if not 0 <= j < i:
@@ -258,7 +263,7 @@ def _classes(s: Section) -> int:
     return s.get_int("classes", 80)
 
 
-def _yolo_head(g: _Graph, s: Section, x: str, shape, net_width: int, net_height: int,
+def _yolo_head(g: _Graph, s: Section, x: str, shape: LayerShape, net_width: int, net_height: int,
                i: int, where: str) -> str:
     """Decode one head exactly like OpenCV's region layer (rows y, x, anchor)."""
     classes, mask, anchors = _classes(s), _mask(s), anchors_of(s)
@@ -305,5 +310,5 @@ def _yolo_head(g: _Graph, s: Section, x: str, shape, net_width: int, net_height:
     return g.node("Reshape", [rows, flat], p)
 
 
-def _shape_text(shape) -> str:
+def _shape_text(shape: LayerShape) -> str:
     return f"({shape.channels}x{shape.height}x{shape.width})"

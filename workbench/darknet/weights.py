@@ -31,10 +31,19 @@ class ConvWeights:
     def batch_normalized(self) -> bool:
         return self.scales is not None
 
+    def batch_norm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(scales, mean, variance) of a batch-normalized layer; None when it has none."""
+        if self.scales is None:
+            return None
+        if self.mean is None or self.variance is None:
+            raise ValueError("a batch-normalized layer needs its scales, mean and variance")
+        return self.scales, self.mean, self.variance
+
     def flat(self) -> list[np.ndarray]:
         parts = [self.biases]
-        if self.batch_normalized:
-            parts += [self.scales, self.mean, self.variance]
+        norm = self.batch_norm()
+        if norm is not None:
+            parts += norm
         parts.append(self.kernel.reshape(-1))
         return parts
 

@@ -13,11 +13,15 @@ import io
 import math
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.errors import FormatError, WorkbenchError
 from workbench.evaluation.inputs import Predictions
+
+if TYPE_CHECKING:
+    from workbench.evaluation.sources import Truth
 
 FORMATS = ("yolo", "coco", "csv", "voc")
 # files detect writes beside the per-image files, never predictions themselves
@@ -64,7 +68,7 @@ def shown_names(items: list[str], shown: int = 3) -> str:
     return ", ".join(items[:shown]) + (", ..." if len(items) > shown else "")
 
 
-def _class_index(truth, name: str, class_id: str, path: Path, line: int) -> int | None:
+def _class_index(truth: Truth, name: str, class_id: str, path: Path, line: int) -> int | None:
     """The GT class of a CSV row: by name (robust to another class order), else by id."""
     if name in truth.class_names:
         return truth.class_names.index(name)
@@ -75,7 +79,7 @@ def _class_index(truth, name: str, class_id: str, path: Path, line: int) -> int 
     return index if not name and 0 <= index < len(truth.class_names) else None
 
 
-def read_csv_predictions(path: Path, truth) -> dict:
+def read_csv_predictions(path: Path, truth: Truth) -> dict:
     """``detections.csv`` (image, [frame,] width, height, class_id, class_name, score, x1, y1,
     x2, y2; pixel corners) -> {GT key: Predictions}."""
     from workbench.formats import decode_text, read_bytes
@@ -109,7 +113,7 @@ def read_csv_predictions(path: Path, truth) -> dict:
     return {name: predictions_from_rows(items) for name, items in grouped.items()}
 
 
-def read_voc_predictions(folder: Path, truth, wanted: dict[str, str],
+def read_voc_predictions(folder: Path, truth: Truth, wanted: dict[str, str],
                          left_out: set[str]) -> tuple[dict, list[str]]:
     """VOC files written by ``detect --format voc`` -> ({GT key: Predictions}, notes).
 

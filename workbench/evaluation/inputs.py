@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench.geometry.boxes import as_boxes, as_scores
 
@@ -58,7 +59,7 @@ def _as_flags(values: Any, n: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr.astype(bool))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class GroundTruth:
     """The labeled boxes of one image.
 
@@ -67,26 +68,31 @@ class GroundTruth:
     may absorb any number of predictions, and its overlap is measured as intersection over the
     prediction's area (pycocotools). ``areas`` (optional) replaces the box areas for COCO's
     small/medium/large ranges, as COCO files store the segmentation area there.
+
+    The constructor takes ``None`` for the optional three; after it every field is an array
+    (no flags: all False; no areas: the box areas).
     """
 
     boxes: np.ndarray
     class_ids: np.ndarray
-    difficult: np.ndarray | None = None
-    crowd: np.ndarray | None = None
-    areas: np.ndarray | None = None
+    difficult: np.ndarray
+    crowd: np.ndarray
+    areas: np.ndarray
 
-    def __post_init__(self) -> None:
-        boxes = as_boxes(self.boxes, "ground truth boxes", ordered=True)
-        n = len(boxes)
+    def __init__(self, boxes: ArrayLike, class_ids: ArrayLike,
+                 difficult: ArrayLike | None = None, crowd: ArrayLike | None = None,
+                 areas: ArrayLike | None = None) -> None:
+        checked = as_boxes(boxes, "ground truth boxes", ordered=True)
+        n = len(checked)
         set_ = object.__setattr__
-        set_(self, "boxes", boxes)
-        set_(self, "class_ids", _as_class_ids(self.class_ids, n, "ground truth class_ids"))
-        set_(self, "difficult", _as_flags(self.difficult, n, "ground truth difficult"))
-        set_(self, "crowd", _as_flags(self.crowd, n, "ground truth crowd"))
-        if self.areas is None:
-            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        set_(self, "boxes", checked)
+        set_(self, "class_ids", _as_class_ids(class_ids, n, "ground truth class_ids"))
+        set_(self, "difficult", _as_flags(difficult, n, "ground truth difficult"))
+        set_(self, "crowd", _as_flags(crowd, n, "ground truth crowd"))
+        if areas is None:
+            areas = (checked[:, 2] - checked[:, 0]) * (checked[:, 3] - checked[:, 1])
         else:
-            areas = _as_values(self.areas, n, "ground truth areas")
+            areas = _as_values(areas, n, "ground truth areas")
         set_(self, "areas", np.ascontiguousarray(areas))
 
     def __len__(self) -> int:

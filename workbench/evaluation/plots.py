@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.storage.atomic import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.figure import Figure
 
     from workbench.evaluation.confusion import ConfusionMatrix
@@ -91,7 +93,7 @@ def draw_confusion(figure: Figure, matrix: ConfusionMatrix, class_names: list[st
                 color="white" if share[i, j] > 0.5 else "black", fontsize="small")
 
 
-def _cells(counts):
+def _cells(counts: np.ndarray) -> Iterator[tuple[tuple[int, int], int]]:
     for i, row in enumerate(counts.tolist()):
         for j, n in enumerate(row):
             yield (i, j), n

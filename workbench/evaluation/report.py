@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation.confusion import ConfusionEntries, ConfusionMatrix, confusion_entries
 from workbench.evaluation.evaluate import Evaluation, GroundTruth, Predictions, evaluate
 from workbench.evaluation.sources import Truth, load_predictions, truth_from_dataset
+
+if TYPE_CHECKING:
+    from workbench.labels.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def evaluate_truth(truth: Truth, pred: dict, *, iou: float = 0.5, metric: str = 
                   truth.notes + list(notes or []), gt, dict(pred))
 
 
-def evaluate_prediction_set(dataset, predictions: str | Path, *, iou: float = 0.5,
+def evaluate_prediction_set(dataset: Dataset, predictions: str | Path, *, iou: float = 0.5,
                             metric: str = "voc", conf: float = 0.25,
                             split: str = "all") -> Report:
     """An open dataset's labels (as they are in memory) against a folder of predictions."""

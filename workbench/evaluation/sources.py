@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.data.splits import split_records
 from workbench.errors import FormatError, WorkbenchError
@@ -25,6 +25,10 @@ from workbench.evaluation.detect_outputs import (
     refuse_strays,
     shown_names,
 )
+
+if TYPE_CHECKING:
+    from workbench.evaluation.inputs import Predictions
+    from workbench.labels.dataset import Dataset
 
 
 @dataclass
@@ -57,7 +61,7 @@ def load_truth(path: Path, split: str, labels: str | None = None) -> Truth:
     return truth_from_dataset(open_dataset(path, labels=labels), split)
 
 
-def truth_from_dataset(dataset, split: str = "all") -> Truth:
+def truth_from_dataset(dataset: Dataset, split: str = "all") -> Truth:
     """The labeled images of an open dataset (``split``: all, train or valid) as GT."""
     path = dataset.root
     notes = [f"{len(dataset.problems)} label file(s) in {path} could not be read whole, e.g. "
@@ -97,8 +101,7 @@ def read_predictions(path: Path, truth: Truth) -> tuple[dict, list[str], str]:
     output; a file: "coco results"), so a caller can name it without looking again."""
     notes: list[str] = []
     if path.is_dir():
-        kind = detect_outputs.prediction_format(path)
-        found, notes = _read_prediction_folder(path, kind, truth)
+        found, notes, kind = _read_prediction_folder(path, truth)
     elif path.is_file():
         kind, found = "coco results", _read_coco_predictions(path, truth)
     else:
@@ -114,9 +117,9 @@ def read_predictions(path: Path, truth: Truth) -> tuple[dict, list[str], str]:
     return found, notes, kind
 
 
-def _read_prediction_folder(folder: Path, kind: str | None,
-                            truth: Truth) -> tuple[dict, list[str]]:
-    """A folder of detect's output in the format ``kind`` (see detect_outputs)."""
+def _read_prediction_folder(folder: Path, truth: Truth) -> tuple[dict, list[str], str]:
+    """A folder of detect's output, its notes and its format (see detect_outputs)."""
+    kind = detect_outputs.prediction_format(folder)
     if kind is None:
         raise WorkbenchError(
             f"{folder}: no predictions for any of the {len(truth.records)} GT images "
@@ -124,13 +127,13 @@ def _read_prediction_folder(folder: Path, kind: str | None,
             "expected what `workbench detect --out` writes: YOLO .txt files, "
             "detections.json + images.json, detections.csv or VOC .xml files")
     if kind == "yolo":
-        return _read_yolo_predictions(folder, truth), []
+        return _read_yolo_predictions(folder, truth), [], kind
     if kind == "coco":
-        return _read_coco_predictions(folder / "detections.json", truth), []
+        return _read_coco_predictions(folder / "detections.json", truth), [], kind
     if kind == "csv":
-        return detect_outputs.read_csv_predictions(folder / "detections.csv", truth), []
+        return detect_outputs.read_csv_predictions(folder / "detections.csv", truth), [], kind
     wanted, left_out = _prediction_files(truth, ".xml")
-    return detect_outputs.read_voc_predictions(folder, truth, wanted, left_out)
+    return (*detect_outputs.read_voc_predictions(folder, truth, wanted, left_out), kind)
 
 
 def _pred_name(key: str, suffix: str = ".txt") -> str:
@@ -188,7 +191,8 @@ def _read_yolo_predictions(folder: Path, truth: Truth) -> dict:
     return found
 
 
-def _parse_yolo_predictions(path: Path, width: int, height: int, n_classes: int):
+def _parse_yolo_predictions(path: Path, width: int, height: int,
+                            n_classes: int) -> Predictions:
     """``class cx cy w h conf`` lines -> Predictions in pixels of the GT image."""
     import numpy as np
 

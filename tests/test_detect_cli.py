@@ -173,7 +173,7 @@ def test_a_list_file_naming_one_file_name_in_two_folders_writes_both(model, imag
 
 
 def test_output_stems_are_unique_and_deterministic(tmp_path):
-    from workbench.commands.detect import output_stems
+    from workbench.detect.sinks import output_stems
 
     src = tmp_path
     paths = [src / "a.jpg", src / "A.PNG", src / "a_jpg.jpg", src / "s" / "x.jpg",
@@ -189,11 +189,12 @@ def test_a_prediction_set_keeps_clashing_names_apart(model, images, tmp_path):
     """The Detect dock's sets write what detect --out writes (a_jpg.txt, a_png.txt), and read
     each image's own file back; export writes the same files again."""
     from workbench.predictions import sets as sets
+    from workbench.predictions.run import detect_into_set, export_set
 
     src = _stem_clash_sources(tmp_path, images)
     det = Detector(model, "cpu", size=160)
     set_dir = sets.set_folder(src, "mine")
-    info = sets.detect_into_set(det, str(src), src, set_dir, float(CONF), 0.45, sets.RunInfo())
+    info = detect_into_set(det, str(src), src, set_dir, float(CONF), 0.45, sets.RunInfo())
     assert sets.read_info(set_dir).renamed == {"a.jpg": "a_jpg", "a.png": "a_png"}
     for rel in ("a.jpg", "a.png", "one/b.jpg"):
         want = det.detect(load_bgr(src / rel), conf=float(CONF))
@@ -201,7 +202,7 @@ def test_a_prediction_set_keeps_clashing_names_apart(model, images, tmp_path):
         got = sets.read_predictions(set_dir, rel, w, h, None, info.renamed)
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
     out = tmp_path / "exported"
-    sets.export_set(set_dir, src, out, "yolo")
+    export_set(set_dir, src, out, "yolo")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == sorted(
         p.relative_to(set_dir).as_posix() for p in set_dir.rglob("*.txt"))
 

@@ -254,7 +254,7 @@ def test_run_json_image_paths_must_stay_in_the_set(tmp_path, path):
 
 
 def test_export_never_reads_an_image_through_a_link_out_of_the_data_set(tmp_path):
-    from workbench.predictions import sets as sets
+    from workbench.predictions.run import export_set
 
     root = _demo(tmp_path / "d", images=1)
     secret = tmp_path / "secret"
@@ -265,7 +265,7 @@ def test_export_never_reads_an_image_through_a_link_out_of_the_data_set(tmp_path
     (set_dir / "linked").mkdir()
     (set_dir / "linked" / "photo.txt").write_text("0 0.5 0.5 0.2 0.2 0.9\n")
     with pytest.raises(FormatError, match="leads outside the data set folder"):
-        sets.export_set(set_dir, root, tmp_path / "out", "yolo", save_images=True)
+        export_set(set_dir, root, tmp_path / "out", "yolo", save_images=True)
     assert not list((tmp_path / "out").rglob("*.jpg"))
 
 

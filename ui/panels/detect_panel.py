@@ -48,6 +48,7 @@ from ui.progress_text import show_count, show_idle
 from ui.session import MIN_BOX, LabelSession, Proposal
 from workbench.detect.engines import device_of, engines_here
 from workbench.detect.video import is_video
+from workbench.predictions import run as prediction_runs
 from workbench.predictions import sets as sets
 
 DEMO = "demo"
@@ -93,14 +94,14 @@ def run_detection(job: workers.Job, holder: dict, key: tuple, sources, root: Pat
                   replace_set: bool) -> sets.RunInfo:
     """Worker: one run into a prediction set (the pipeline of ``workbench detect``)."""
     detector = _detector(holder, key)
-    return sets.detect_into_set(detector, sources, root, set_dir, conf, nms, info,
+    return prediction_runs.detect_into_set(detector, sources, root, set_dir, conf, nms, info,
                                 progress=job.progress, cancelled=lambda: job.cancelled,
                                 replace=replace_set)
 
 
 def export_job(job: workers.Job, set_dir: Path, root: Path, out: Path, fmt: str,
                save_images: bool) -> int:
-    return sets.export_set(set_dir, root, out, fmt, save_images, progress=job.progress)
+    return prediction_runs.export_set(set_dir, root, out, fmt, save_images, progress=job.progress)
 
 
 class DetectPanel(QWidget):

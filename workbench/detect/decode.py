@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.labels.dataset import Box
+
 
 @dataclass
 class Candidates:
@@ -103,3 +105,26 @@ def class_aware_nms(candidates: Candidates, iou_threshold: float,
 
     return batched_nms(candidates.boxes, candidates.scores, candidates.class_ids, iou_threshold,
                        score_threshold=score_threshold, top_k=top_k)
+
+
+class Detections(Candidates):
+    """What survived NMS: boxes (N, 4) xyxy float pixels, scores (N,), class_ids (N,),
+    highest score first."""
+
+    def to_boxes(self) -> list[Box]:
+        """The boxes as the data model's Box (float pixels, class id)."""
+        return [Box(*b, class_id=c) for b, c in zip(self.boxes.tolist(),
+                                                    self.class_ids.tolist(), strict=True)]
+
+    @classmethod
+    def from_boxes(cls, boxes: list[Box], scores: list[float]) -> Detections:
+        """Detections of Boxes and their scores (a prediction set read back)."""
+        return cls(np.array([b.xyxy() for b in boxes], np.float64).reshape(-1, 4),
+                   np.array(scores, np.float64),
+                   np.array([b.class_id for b in boxes], np.int64))
+
+
+def suppress(candidates: Candidates, nms: float) -> Detections:
+    keep = class_aware_nms(candidates, nms)
+    return Detections(candidates.boxes[keep], candidates.scores[keep],
+                      candidates.class_ids[keep])

@@ -5,23 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.darknet.bundle import ModelBundle, find_bundle
 from workbench.darknet.validate import check_bundle, check_input_size
 from workbench.detect.backends import Backend, make_backend
-from workbench.detect.decode import Candidates, class_aware_nms, decode, letterbox_geometry
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, DetectConfig
+from workbench.detect.decode import Candidates, Detections, decode, letterbox_geometry, suppress
+from workbench.detect.pipeline import ImageResult, RunSummary, detect_images
+from workbench.detect.sources import resolve_sources
 from workbench.errors import ImageError, WorkbenchError
-
-if TYPE_CHECKING:
-    from workbench.detect.pipeline import ImageResult, RunSummary
-
-
-class Detections(Candidates):
-    """What survived NMS: boxes (N, 4) xyxy float pixels, scores (N,), class_ids (N,),
-    highest score first."""
 
 
 def parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -97,8 +91,6 @@ class Detector:
             return
         images: list[Path] = []
         if calibrate is not None:
-            from workbench.detect.pipeline import resolve_sources
-
             images = resolve_sources(calibrate)
         if precision == "int8" and not images:
             raise WorkbenchError("--precision int8 needs calibration images: --calibrate DIR "
@@ -107,6 +99,12 @@ class Detector:
             raise WorkbenchError("--calibrate is only used by --precision int8")
         self.backend = make_backend(self.bundle, backend, self.width, self.height, precision,
                                     images)
+
+    @classmethod
+    def from_config(cls, config: DetectConfig) -> Detector:
+        """The Detector ``config`` describes (loads the model on its engine)."""
+        return cls(config.model, config.engine, config.size, config.letterbox,
+                   precision=config.precision, calibrate=config.calibrate)
 
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
         return preprocess(image_bgr, self.width, self.height, self.letterbox)
@@ -137,12 +135,13 @@ class Detector:
         heads = self.forward(self.preprocess(image_bgr))[0]
         return self.decode(heads, image_bgr.shape[1], image_bgr.shape[0], conf)
 
-    def detect(self, image_bgr: np.ndarray, conf: float = 0.25, nms: float = 0.45) -> Detections:
+    def detect(self, image_bgr: np.ndarray, conf: float = DEFAULT_CONF,
+               nms: float = DEFAULT_NMS) -> Detections:
         """Boxes above ``conf`` after class-aware NMS at IoU ``nms``, highest score first."""
         return suppress(self.candidates(image_bgr, conf), nms)
 
-    def detect_many(self, sources: str | Path | Iterable[str | Path], conf: float = 0.25,
-                    nms: float = 0.45, *, batch: int = 1, workers: int = 2, prefetch: int = 4,
+    def detect_many(self, sources: str | Path | Iterable[str | Path], conf: float = DEFAULT_CONF,
+                    nms: float = DEFAULT_NMS, *, batch: int = 1, workers: int = 2, prefetch: int = 4,
                     progress: Callable[[int, int], None] | None = None,
                     cancel: Event | None = None,
                     keep_images: bool = False,
@@ -152,15 +151,6 @@ class Detector:
         Images are decoded on worker threads while the network runs; see
         :func:`workbench.detect.pipeline.detect_images`.
         """
-        from workbench.detect.pipeline import detect_images
-
         return detect_images(self, sources, conf, nms, batch=batch, workers=workers,
                              prefetch=prefetch, progress=progress, cancel=cancel,
                              keep_images=keep_images, summary=summary)
-
-
-def suppress(candidates: Candidates, nms: float) -> Detections:
-    keep = class_aware_nms(candidates, nms)
-    return Detections(candidates.boxes[keep], candidates.scores[keep],
-                      candidates.class_ids[keep])
-

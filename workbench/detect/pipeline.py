@@ -19,11 +19,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workbench.errors import FormatError, WorkbenchError
+from workbench.data.images import load_bgr
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
+from workbench.detect.decode import suppress
+from workbench.detect.sources import check_source_file, resolve_sources
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.detect.backends import Pending
-    from workbench.detect.detector import Detections, Detector
+    from workbench.detect.decode import Detections
+    from workbench.detect.detector import Detector
+
+__all__ = ["ImageResult", "RunSummary", "check_source_file", "detect_images", "resolve_sources",
+           "run_jobs"]
 
 
 @dataclass
@@ -53,80 +61,27 @@ class RunSummary:
     skipped: int = 0
     detections: int = 0
     seconds: float = 0.0
-    cancelled: bool = False
+    cancelled: bool = False  # stopped before the last image (cancel, Ctrl+C, a failed job)
     problems: list[str] = field(default_factory=list)  # every result's problems, in order
+    errors: list[str] = field(default_factory=list)  # the skipped images' errors, in order
+
+    def count(self, result: ImageResult) -> None:
+        """Add one result to the totals (not ``seconds``)."""
+        self.images += 1
+        self.problems += result.problems
+        if result.error is not None:
+            self.skipped += 1
+            self.errors.append(result.error)
+        elif result.detections is not None:
+            self.detections += len(result.detections)
 
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
-def resolve_sources(source: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Image paths from an image file, a folder (recursive) or a list file (one path a line,
-    relative to the list file's folder), or from an iterable of paths."""
-    from workbench.data.images import is_image, list_images
-
-    if not isinstance(source, str | Path):
-        return [Path(p) for p in source]
-    source = Path(source)
-    if source.is_dir():
-        return list_images(source)
-    check_source_file(source, "no such image, folder or list file")
-    if is_image(source):
-        return [source]
-    return read_list_file(source)
-
-
-def check_source_file(source: Path, missing: str) -> None:
-    """A missing source (WorkbenchError ``SOURCE: missing``) and a FIFO, socket or device
-    named like an image, a list or a video are refused here, in one line, before anything
-    opens them (a FIFO would block the reader)."""
-    from workbench.storage.files import not_regular
-
-    try:
-        mode = source.stat().st_mode
-    except FileNotFoundError:
-        raise WorkbenchError(f"{source}: {missing}") from None
-    except OSError as exc:
-        raise FormatError(source, f"cannot read: {exc.strerror or exc}") from None
-    kind = not_regular(mode)
-    if kind is not None:
-        raise FormatError(source, f"is {kind}, not a regular file; not read")
-
-
-#: a list file larger than this is refused: 256 MiB holds some three million paths
-MAX_LIST_BYTES = 1 << 28
-
-
-def read_list_file(source: Path) -> list[Path]:
-    """The image paths of a list file, one a line (``#`` comments), relative ones to the list
-    file's folder. A line no path can hold (a NUL byte) is a FormatError naming the line:
-    the OS would refuse it later, as a ValueError far from the file."""
-    from workbench.formats import decode_text, split_lines
-    from workbench.storage.files import read_regular
-
-    try:
-        text = decode_text(read_regular(source, MAX_LIST_BYTES), source)
-    except FormatError as err:
-        raise FormatError(source, f"not an image, and not readable as a list file: "
-                          f"{err.message}", line=err.line) from None
-    paths = []
-    for number, line in enumerate(split_lines(text), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "\0" in line:
-            raise FormatError(source, "holds a NUL byte, which no file name can; not a list "
-                              "of image paths", line=number)
-        p = Path(line)
-        paths.append(p if p.is_absolute() else source.parent / p)
-    return paths
-
-
 def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult, np.ndarray | None]:
     """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both)."""
-    from workbench.data.images import load_bgr
-
     problems: list[str] = []
     try:
         image = load_bgr(path, problems)
@@ -140,7 +95,7 @@ def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult
 
 
 def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path],
-                  conf: float = 0.25, nms: float = 0.45, *, batch: int = 1, workers: int = 2,
+                  conf: float = DEFAULT_CONF, nms: float = DEFAULT_NMS, *, batch: int = 1, workers: int = 2,
                   prefetch: int = 4, progress: Callable[[int, int], None] | None = None,
                   cancel: Event | None = None, keep_images: bool = False,
                   summary: RunSummary | None = None) -> Iterator[ImageResult]:
@@ -173,8 +128,6 @@ def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, n
     the network, the workers' decoding and this thread's box decoding and NMS all overlap. A
     job returning None marks the end of the source (a video shorter than its header said).
     """
-    from workbench.detect.detector import suppress
-
     summary = summary if summary is not None else RunSummary()
     start = time.perf_counter()
     batch = max(1, int(batch))
@@ -193,12 +146,7 @@ def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, n
             pending.append(pool.submit(job))
 
     def finish(result: ImageResult) -> ImageResult:
-        summary.images += 1
-        summary.problems += result.problems
-        if result.error is not None:
-            summary.skipped += 1
-        elif result.detections is not None:
-            summary.detections += len(result.detections)
+        summary.count(result)
         summary.seconds = time.perf_counter() - start
         if progress is not None:
             progress(summary.images, total)

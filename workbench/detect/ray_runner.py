@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.darknet.bundle import ModelBundle
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, DetectConfig
 from workbench.errors import WorkbenchError
 
 INSTALL_HINT = 'pip install -e ".[cluster]"'
@@ -295,7 +296,7 @@ def default_workers(ray, gpus_per_worker: float) -> int:
 
 def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySettings, *,
                   backend: str = "auto", size: tuple[int, int] | None = None,
-                  letterbox: bool = False, conf: float = 0.25, nms: float = 0.45,
+                  letterbox: bool = False, conf: float = DEFAULT_CONF, nms: float = DEFAULT_NMS,
                   batch: int = 1, keep_images: bool = False, precision: str = "auto",
                   summary: RaySummary | None = None,
                   worker_class: type = DetectWorker) -> Iterator:
@@ -307,11 +308,45 @@ def detect_on_ray(paths: Sequence[Path], bundle: ModelBundle, settings: RaySetti
     consumer) stops the job; a cluster this call joined keeps running, a local Ray it started
     is shut down. ``worker_class`` is the actor class (a subclass of DetectWorker).
     """
-    ray = import_ray()
-    summary = summary if summary is not None else RaySummary()
-    started, summary.address = _connect(ray, settings)
-    return _run_job(ray, started, paths, bundle, settings, summary, worker_class,
-                    (backend, size, letterbox, conf, nms, batch, keep_images, precision))
+    runner = RayRunner(bundle, settings, worker_class)
+    if summary is not None:
+        runner.summary = summary
+    runner.connect()
+    config = DetectConfig(model=bundle, engine=backend, precision=precision, size=size,
+                          letterbox=letterbox, conf=conf, nms=nms, batch=batch,
+                          keep_images=keep_images)
+    return runner(config, paths)
+
+
+class RayRunner:
+    """``run_detection``'s runner on a Ray cluster: the config's model and settings, one
+    Detector per actor. ``connect()`` joins the cluster (or starts a local Ray) before the
+    caller opens its outputs, so a bad address fails before anything is written; otherwise
+    the run connects. ``keep_partial``: a run stopped on the way (Ctrl+C, a failed job) keeps
+    what the finished images gave (its sinks are closed, not aborted). ``summary`` says
+    what ran where."""
+
+    keep_partial = True
+
+    def __init__(self, bundle: ModelBundle, settings: RaySettings,
+                 worker_class: type = DetectWorker) -> None:
+        self.bundle, self.settings, self.worker_class = bundle, settings, worker_class
+        self.summary = RaySummary()
+        self._ray = None
+        self._started = False
+
+    def connect(self) -> None:
+        if self._ray is None:
+            ray = import_ray()
+            self._started, self.summary.address = _connect(ray, self.settings)
+            self._ray = ray
+
+    def __call__(self, config: DetectConfig, paths: Sequence[Path]) -> Iterator:
+        self.connect()
+        return _run_job(self._ray, self._started, paths, self.bundle, self.settings,
+                        self.summary, self.worker_class,
+                        (config.engine, config.size, config.letterbox, config.conf, config.nms,
+                         config.batch, config.keep_images, config.precision))
 
 
 def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,

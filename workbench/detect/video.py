@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from workbench.data.images import decoder_message, quietly
-from workbench.detect.pipeline import ImageResult, RunSummary, check_source_file, run_jobs
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
+from workbench.detect.pipeline import ImageResult, RunSummary, run_jobs
+from workbench.detect.sources import check_source_file
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -107,7 +109,8 @@ def _read_frame(video: VideoSource, index: int, detector: Detector, keep_image: 
                         problems=problems), blob)
 
 
-def detect_video(detector: Detector, path: str | Path, conf: float = 0.25, nms: float = 0.45,
+def detect_video(detector: Detector, path: str | Path, conf: float = DEFAULT_CONF,
+                 nms: float = DEFAULT_NMS,
                  *, every: int = 1, batch: int = 1, prefetch: int = 4,
                  progress: Callable[[int, int], None] | None = None,
                  cancel: Event | None = None, keep_images: bool = False,

@@ -13,6 +13,8 @@ read), ``run.json`` is a regular file of at most 64 MiB whose every field is che
 finite numbers, ranges, image paths relative and without ``..``), and every path built
 from it is resolved and must stay in the set folder (prediction files) or in ``ROOT``
 (images). Each failure is one FormatError naming the file (and the field).
+
+Runs into a set and exports of a set are ``workbench.predictions.run``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
 from workbench.errors import FormatError, WorkbenchError
 from workbench.labels.dataset import MAX_CLASSES, Box
 from workbench.storage.atomic import atomic_write_text, writes_inside
@@ -77,7 +80,7 @@ def check_set_dir(set_dir: str | Path) -> Path:
     return set_dir
 
 
-def _confined(path: Path, top: Path, what: str) -> Path:
+def confined(path: Path, top: Path, what: str) -> Path:
     """``path`` when, links resolved, it lies in ``top``; a FormatError naming it else."""
     if not resolved_inside(path, top):
         raise FormatError(path, f"leads outside the {what} {top}; not read")
@@ -104,8 +107,8 @@ class RunInfo:
     model: str = ""
     engine: str = ""
     reason: str = ""
-    conf: float = 0.25
-    nms: float = 0.45
+    conf: float = DEFAULT_CONF
+    nms: float = DEFAULT_NMS
     size: tuple[int, int] = (0, 0)
     classes: list[str] = field(default_factory=list)
     source: str = ""
@@ -137,7 +140,7 @@ def read_info(set_dir: Path) -> RunInfo:
     from workbench.formats import decode_text, read_bytes
 
     set_dir = check_set_dir(set_dir)
-    path = _confined(set_dir / INFO_FILE, set_dir, "prediction set folder")
+    path = confined(set_dir / INFO_FILE, set_dir, "prediction set folder")
     text = decode_text(read_bytes(path, MAX_RUN_INFO_BYTES), path)
     try:
         data = json.loads(text)
@@ -280,7 +283,7 @@ def read_predictions(set_dir: Path, rel: str | Path, width: int, height: int,
     if not os.path.lexists(path):
         return None
     # read_bytes: a regular file under the label size cap (a FIFO would block)
-    text = decode_text(read_bytes(_confined(path, set_dir, "prediction set folder")), path)
+    text = decode_text(read_bytes(confined(path, set_dir, "prediction set folder")), path)
     boxes, scores = parse_yolo_detections(text, path, width, height, num_classes)
     return Predictions(boxes, scores)
 
@@ -293,97 +296,4 @@ def read_names(set_dir: Path) -> list[str]:
     path = set_dir / "classes.txt"
     if not path.is_file():
         return []
-    return list(read_classes(_confined(path, set_dir, "prediction set folder")))
-
-
-def detect_into_set(detector, sources, root: str | Path, set_dir: Path, conf: float,
-                    nms: float, info: RunInfo, *, progress=None, cancelled=lambda: False,
-                    replace: bool = False) -> RunInfo:
-    """Run ``detector`` over ``sources`` with the ``workbench detect`` pipeline and writer
-    (YOLO + confidence, paths relative to ``root``) into ``set_dir``; ``run.json`` last.
-
-    ``cancelled()`` is asked after each image; a cancelled run keeps what it wrote and says
-    so in ``run.json``. ``replace`` empties an existing set first.
-    """
-    import shutil
-
-    from workbench.commands.detect import output_stems
-    from workbench.detect.pipeline import resolve_sources
-
-    set_dir = check_set_dir(set_dir)
-    sources = resolve_sources(sources)
-    stems = output_stems(sources, Path(root))  # detect --out's names, clashes included
-    if replace and set_dir.is_dir():
-        shutil.rmtree(set_dir)
-    with writes_inside(set_dir):  # a file of the set linked out is not written through
-        return _detect_into(detector, sources, root, set_dir, conf, nms, info, stems,
-                            progress, cancelled)
-
-
-def _detect_into(detector, sources, root, set_dir: Path, conf: float, nms: float,
-                 info: RunInfo, stems, progress, cancelled) -> RunInfo:
-    import time
-
-    from workbench.commands.detect import DetectionWriter
-    from workbench.detect.pipeline import RunSummary
-
-    writer = DetectionWriter(set_dir, "yolo", detector.class_names, False)
-    summary = RunSummary()
-    info.started = info.started or time.strftime("%Y-%m-%d %H:%M:%S")
-    info.classes = list(detector.class_names)
-    info.engine, info.reason = detector.backend.name, detector.backend.reason
-    info.size = (detector.width, detector.height)
-    info.conf, info.nms = conf, nms
-    for result in detector.detect_many(sources, conf, nms, progress=progress,
-                                       summary=summary):
-        if not result.ok:
-            info.skipped.append(result.error)
-        else:
-            rel = relative_to_root(result.path, root)
-            stem = stems[result.path]
-            writer.add(result, rel.as_posix(), stem)
-            if stem != rel.with_suffix(""):
-                info.renamed[rel.as_posix()] = stem.as_posix()
-            info.images.append((rel.as_posix(), result.width, result.height))
-        if cancelled():
-            info.cancelled = True
-            break
-    writer.close()
-    info.seconds = summary.seconds
-    write_info(set_dir, info)
-    return info
-
-
-def export_set(set_dir: Path, root: str | Path, out: str | Path, fmt: str,
-               save_images: bool = False, progress=None) -> int:
-    """Write a set in any format ``workbench detect --format`` writes (its own writer), to
-    ``out``; ``save_images`` draws the boxes on copies as ``--save-images`` does. Returns
-    the number of images written."""
-    import numpy as np
-
-    from workbench.commands.detect import DetectionWriter, output_stems
-    from workbench.data.images import load_bgr
-    from workbench.detect.detector import Detections
-    from workbench.detect.pipeline import ImageResult
-
-    info = read_info(set_dir)
-    names = read_names(set_dir) or info.classes
-    writer = DetectionWriter(Path(out), fmt, names, save_images)
-    # detect's rule for names that clash once their suffix is dropped (a.jpg, a.png)
-    stems = output_stems([Path(root) / rel for rel, _, _ in info.images], Path(root))
-    for done, (rel, width, height) in enumerate(info.images, 1):
-        found = read_predictions(set_dir, rel, width, height, len(names), info.renamed)
-        boxes = found.boxes if found else []
-        detections = Detections(
-            np.array([b.xyxy() for b in boxes], np.float64).reshape(-1, 4),
-            np.array(found.scores if found else [], np.float64),
-            np.array([b.class_id for b in boxes], np.int64))
-        path = Path(root) / rel
-        # the image is read only when drawn on; it must be one of the data set's
-        image = load_bgr(_confined(path, Path(root), "data set folder")) if save_images \
-            else None
-        writer.add(ImageResult(path, width, height, detections, image=image), rel, stems[path])
-        if progress is not None:
-            progress(done, len(info.images))
-    writer.close()
-    return len(info.images)
+    return list(read_classes(confined(path, set_dir, "prediction set folder")))

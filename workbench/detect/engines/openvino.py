@@ -247,7 +247,7 @@ class _Request(Pending):
             # share_inputs: OpenVINO reads the caller's array in place, no copy
             request.start_async({0: images[i:i + 1]}, share_inputs=True)
             self.requests.append(request)
-        self.images = images  # kept alive while the requests read it
+        self.images: np.ndarray | None = images  # kept alive while the requests read it
 
     def result(self) -> list[np.ndarray]:
         per_image = []

@@ -113,8 +113,8 @@ def precision_choices() -> tuple[str, ...]:
 
 def ranked() -> list[Engine]:
     """The engines ``auto`` tries, in the order it tries them."""
-    return sorted((e for e in _ENGINES.values() if e.rank is not None),
-                  key=lambda e: e.rank)
+    ranks = {e.name: e.rank for e in _ENGINES.values() if e.rank is not None}
+    return [_ENGINES[name] for name in sorted(ranks, key=ranks.__getitem__)]
 
 
 def find(name: str) -> Engine:

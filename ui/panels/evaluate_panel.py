@@ -37,6 +37,7 @@ from ui import workers
 from ui.colors import score_text
 from ui.plot_view import PlotView
 from ui.session import LabelSession
+from workbench.detect.config import DEFAULT_CONF
 from workbench.labels.dataset import ClassList, Dataset
 from workbench.predictions.sets import PREDICTIONS_DIR, list_sets  # the Detect dock's sets
 
@@ -95,7 +96,7 @@ class EvaluatePanel(QWidget):
                           "(as workbench detect --out writes)")
         choose.clicked.connect(self._choose_folder)
         self.iou = _spin(0.05, 1.0, 0.5)
-        self.conf = _spin(0.0, 1.0, 0.25)
+        self.conf = _spin(0.0, 1.0, DEFAULT_CONF)
         self.conf.setToolTip("Confidence threshold of the confusion matrix and error list")
         self.metric_box = QComboBox()
         for key, text in (("voc", "VOC all-point"), ("voc07", "VOC07 11-point"),

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from ui import workers
 from ui.geometry import clip
 from ui.session import MIN_BOX, LabelSession, Proposal, without_duplicates
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
 from workbench.labels.dataset import Box
 
 
@@ -57,8 +58,8 @@ class Prelabeler(QObject):
         super().__init__(parent)
         self.session = session
         self.model: str | Path = "demo"
-        self.conf = 0.25
-        self.nms = 0.45
+        self.conf = DEFAULT_CONF
+        self.nms = DEFAULT_NMS
         self._holder: dict = {}   # the Detector, built and used on worker threads only
         self._job: workers.Worker | None = None
 

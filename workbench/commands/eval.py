@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from workbench.commands.dataset_args import add_labels_option, add_split_option
+from workbench.detect.config import DEFAULT_CONF
 from workbench.errors import WorkbenchError
 
 
@@ -38,7 +39,7 @@ def add_parser(subparsers) -> None:
     add_labels_option(p)
     p.add_argument("--confusion", action="store_true",
                    help="also print the confusion matrix (with background and missed)")
-    p.add_argument("--conf", type=float, default=0.25,
+    p.add_argument("--conf", type=float, default=DEFAULT_CONF,
                    help="confidence threshold of the confusion matrix (default 0.25)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plots", metavar="DIR",

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.detect.config import DEFAULT_NMS
 from workbench.labels.dataset import Dataset
 
 VALID_CONF = 0.005   # as workbench.train.loop (darknet's mAP threshold)
-VALID_NMS = 0.45
+VALID_NMS = DEFAULT_NMS  # detect's own NMS
 
 
 def validation_map50(model: str | Path, dataset: Dataset, valid_fraction: float = 0.1, *,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.detect.config import DEFAULT_CONF
 from workbench.evaluation.inputs import GroundTruth, Predictions, stack
 from workbench.evaluation.matching import match
 
@@ -68,7 +69,7 @@ class ConfusionMatrix:
 
 def confusion_matrix(gt: Mapping[str, GroundTruth], pred: Mapping[str, Predictions],
                      num_classes: int, *, iou_threshold: float = 0.5,
-                     conf_threshold: float = 0.25) -> ConfusionMatrix:
+                     conf_threshold: float = DEFAULT_CONF) -> ConfusionMatrix:
     """Count matches between true and predicted classes over all images (see module doc)."""
     entries = confusion_entries(gt, pred, num_classes, iou_threshold=iou_threshold,
                                 conf_threshold=conf_threshold)
@@ -97,7 +98,7 @@ class ConfusionEntries:
 
 def confusion_entries(gt: Mapping[str, GroundTruth], pred: Mapping[str, Predictions],
                       num_classes: int, *, iou_threshold: float = 0.5,
-                      conf_threshold: float = 0.25) -> ConfusionEntries:
+                      conf_threshold: float = DEFAULT_CONF) -> ConfusionEntries:
     """The matrix's counts one by one, each with the image it comes from (for drilling down
     from a cell to its images)."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \

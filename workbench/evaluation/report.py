@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.detect.config import DEFAULT_CONF
 from workbench.errors import WorkbenchError
 from workbench.evaluation.confusion import ConfusionEntries, ConfusionMatrix, confusion_entries
 from workbench.evaluation.evaluate import Evaluation, GroundTruth, Predictions, evaluate
@@ -92,7 +93,7 @@ class Report:
 
 
 def evaluate_truth(truth: Truth, pred: dict, *, iou: float = 0.5, metric: str = "voc",
-                   conf: float = 0.25, notes: list[str] | None = None) -> Report:
+                   conf: float = DEFAULT_CONF, notes: list[str] | None = None) -> Report:
     """Evaluate predictions (read by :func:`load_predictions`) against ``truth``."""
     if not truth.class_names:
         raise WorkbenchError("no class list (classes.txt, obj.names or categories)")
@@ -111,7 +112,7 @@ def evaluate_truth(truth: Truth, pred: dict, *, iou: float = 0.5, metric: str = 
 
 
 def evaluate_prediction_set(dataset: Dataset, predictions: str | Path, *, iou: float = 0.5,
-                            metric: str = "voc", conf: float = 0.25,
+                            metric: str = "voc", conf: float = DEFAULT_CONF,
                             split: str = "all") -> Report:
     """An open dataset's labels (as they are in memory) against a folder of predictions."""
     truth = truth_from_dataset(dataset, split)

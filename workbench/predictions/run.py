@@ -1,9 +1,10 @@
 """Detection runs into a prediction set, and a set written out in a ``detect --format``.
 
 A run is ``workbench detect``'s own (``workbench.detect.run.run_detection``) with one sink,
-``PredictionSetSink``: the files ``detect --out`` writes by default (YOLO + confidence, paths
-relative to the set's root, clashing names made unique the same way) and ``run.json``. An
-export reads the set back and hands each image to the ``--format`` sinks.
+``workbench.predictions.sink.PredictionSetSink``: the files ``detect --out`` writes by
+default (YOLO + confidence, paths relative to the set's root, clashing names made unique the
+same way) and ``run.json``. An export reads the set back and hands each image to the
+``--format`` sinks.
 """
 
 from __future__ import annotations
@@ -19,13 +20,7 @@ from workbench.detect.decode import Detections
 from workbench.detect.detector import Detector
 from workbench.detect.pipeline import ImageResult, RunSummary
 from workbench.detect.run import close_sinks, run_detection
-from workbench.detect.sinks import (
-    AnnotatedImagesSink,
-    ImageNames,
-    PredictionSetSink,
-    format_sink,
-    output_stems,
-)
+from workbench.detect.sinks import AnnotatedImagesSink, ImageNames, format_sink, output_stems
 from workbench.detect.sources import resolve_sources
 from workbench.predictions.sets import (
     RunInfo,
@@ -35,6 +30,7 @@ from workbench.predictions.sets import (
     read_names,
     read_predictions,
 )
+from workbench.predictions.sink import PredictionSetSink
 from workbench.storage.atomic import writes_inside
 
 

@@ -8,8 +8,9 @@ with the run's :class:`~workbench.detect.pipeline.RunSummary`; when the run fail
 The sinks: :class:`YoloSink`, :class:`VocSink`, :class:`CocoSink`, :class:`CsvSink` (the
 ``--format`` files, :data:`FORMATS`), :class:`AnnotatedImagesSink` (``--save-images``),
 :class:`VideoSink` (``--save-video``), :class:`LinesSink` (the lines printed without
-``--out``), :class:`PredictionSetSink` (the Detect dock's sets) and :class:`RunFolder` (the
-``--out`` folder published whole; the last sink of a run).
+``--out``) and :class:`RunFolder` (the ``--out`` folder published whole; the last sink of a
+run). The Detect dock's prediction sets have theirs above this package, in
+``workbench.predictions.sink`` (``PredictionSetSink``: predictions sit above detect).
 
 Recipe: a new output format
 ---------------------------
@@ -46,7 +47,6 @@ from workbench.detect.sinks.coco import CocoSink
 from workbench.detect.sinks.csv import CsvSink
 from workbench.detect.sinks.lines import LinesSink
 from workbench.detect.sinks.names import ImageNames, Naming, VideoNames, output_stems
-from workbench.detect.sinks.prediction_set import PredictionSetSink
 from workbench.detect.sinks.run_folder import RUN_MARKER, RunFolder
 from workbench.detect.sinks.video import VideoSink
 from workbench.detect.sinks.voc import VocSink
@@ -84,5 +84,5 @@ def format_sink(fmt: str, out: Path | None, class_names: list[str], naming: Nami
 
 __all__ = ["DEFAULT_FORMAT", "FORMATS", "FORMAT_SINKS", "RUN_MARKER", "STDOUT_FORMATS",
            "AnnotatedImagesSink", "CocoSink", "CsvSink", "ImageNames", "LinesSink", "Naming",
-           "PredictionSetSink", "RunFolder", "Sink", "VideoNames", "VideoSink", "VocSink",
+           "RunFolder", "Sink", "VideoNames", "VideoSink", "VocSink",
            "YoloSink", "draw_detections", "format_sink", "output_stems"]

@@ -10,15 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFileDialog,
     QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
     QWidget,
 )
 
@@ -26,10 +24,10 @@ from ui import settings, workers
 from ui.canvas import CanvasView
 from ui.image_cache import Decoded, ImageCache
 from ui.image_list import image_status
-from ui.menus import build_actions, build_menus, rebuild_recent_models
+from ui.menus import build_actions, build_menus
 from ui.messages import MessageLog, MessagesWindow
 from ui.panels.class_panel import ClassPanel
-from ui.panels.detect_panel import DEMO, DetectPanel
+from ui.panels.detect_panel import DetectPanel
 from ui.panels.evaluate_panel import EvaluatePanel
 from ui.panels.image_panel import ImagePanel
 from ui.panels.inspect_panel import InspectPanel
@@ -39,27 +37,14 @@ from ui.panels.train_panel import TrainPanel
 from ui.prediction_watch import PredictionSetWatcher
 from ui.session import LabelSession
 from ui.shortcuts import CheatSheet
+from ui.window_layout import LayoutMixin
+from ui.window_models import ModelMixin
+from ui.window_saving import SavingMixin
 from workbench.labels.dataset import Dataset
 
 APP_NAME = "Detection Workbench"
-TABBED_WITH_STATS = ("inspect", "train", "evaluate", "detect")  # hidden until asked for
-LEFT_DOCK_WIDTH = 400  # the Inspect, Train, Evaluate and Detect panels show every column at this width
-DEFAULT_SIZE = (1280, 800)
-# a window narrower than this starts with every dock as a tab of one column: two columns of
-# docks would leave the canvas a third of a 1024 px screen
-COMPACT_BELOW = 1280
 AUTOSAVE_MS = 30_000
 PREFETCH_AHEAD, PREFETCH_BEHIND = 2, 1
-
-
-def _scrolling(panel: QWidget) -> QScrollArea:
-    """A dock's panel in a scroll area: a tall panel scrolls instead of making the window
-    taller than the screen (the dock's minimum height no longer adds up)."""
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setWidget(panel)
-    return area
 
 
 def _open_dataset(job: workers.Job, root: str) -> Dataset:
@@ -68,7 +53,7 @@ def _open_dataset(job: workers.Job, root: str) -> Dataset:
     return open_dataset(root, progress=lambda done, total: job.progress(done, total))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(SavingMixin, ModelMixin, LayoutMixin, QMainWindow):
     def __init__(self, parent: QWidget | None = None, autosave_ms: int = AUTOSAVE_MS) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{APP_NAME}[*]")
@@ -88,32 +73,7 @@ class MainWindow(QMainWindow):
         self.prediction_watch = PredictionSetWatcher(self)
         self._model_maps: dict[str, float] = {}  # val mAP@0.5 of models trained here
         self._last_save_error: tuple[int, str] | None = None  # (image, error) autosave met
-        self.docks = {}
-        for key, title, widget, area in (
-                ("images", "Images", self.images, Qt.DockWidgetArea.RightDockWidgetArea),
-                ("classes", "Classes", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
-                ("stats", "Statistics", self.stats, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("inspect", "Inspect", self.inspector, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("train", "Train", self.trainer, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("evaluate", "Evaluate", self.evaluator, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("detect", "Detect", self.detector_panel, Qt.DockWidgetArea.LeftDockWidgetArea)):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(f"dock_{key}")  # saveState needs names
-            dock.setWidget(_scrolling(widget))
-            self.addDockWidget(area, dock)
-            self.docks[key] = dock
-        # the big panels share the left column as tabs: stacked, they would sum their
-        # heights and push the window past the screen
-        for key in TABBED_WITH_STATS:
-            self.tabifyDockWidget(self.docks["stats"], self.docks[key])
-            self.docks[key].hide()
-            # shown from a menu or key: bring its tab to the front
-            self.docks[key].toggleViewAction().triggered.connect(
-                lambda on, d=self.docks[key]: on and d.raise_())
-        self.docks["inspect"].visibilityChanged.connect(self.inspector.set_active)
-        self.docks["detect"].visibilityChanged.connect(self._detect_shown)
-        self.docks["detect"].toggleViewAction().toggled.connect(
-            lambda on: self.docks["detect"].raise_() if on else None)  # the front tab
+        self._build_docks()
         self.position_label, self.zoom_label, self.pointer_label = QLabel(), QLabel(), QLabel()
         self.model_label = QLabel(self.detector_panel.info_text())
         self.model_label.setToolTip("The model of Detect, Propose and Inspect; its engine and "
@@ -326,81 +286,6 @@ class MainWindow(QMainWindow):
                 self._image_ready(str(record.path), decoded)
 
     # --- saving ------------------------------------------------------------------------------
-    def save_current(self, *, quiet_repeat: bool = False) -> bool:
-        """Ctrl+S: write this image's labels now, changed or not (an empty file = no objects).
-
-        With ``quiet_repeat`` (autosave) the same failure as last time goes to the status bar
-        only, so a read-only folder does not raise a dialog every 30 seconds.
-        """
-        try:
-            self.session.save()
-        except Exception as exc:  # noqa: BLE001 - the message names the file; edits stay
-            message = f"Labels not saved: {exc}"
-            failure = (self.session.index, type(exc).__name__)
-            if quiet_repeat and failure == self._last_save_error:
-                self.say(message, 20_000)
-            else:
-                self.show_error(message)
-            self._last_save_error = failure
-            return False
-        self._last_save_error = None
-        self.say(f"Saved {self.session.record.name}", 3000)
-        return True
-
-    def autosave_now(self) -> None:
-        if self.classes.busy():
-            return  # a class edit is renumbering the files; it saved everything first
-        if self.session.autosave and self.session.is_dirty():
-            self.save_current(quiet_repeat=True)
-
-    def ask_unsaved(self, what: str) -> str:
-        """'save', 'discard' or 'cancel' (tests replace this method)."""
-        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                   | QMessageBox.StandardButton.Cancel)
-        answer = QMessageBox.question(self, "Unsaved changes", f"{what} has unsaved changes.",
-                                      buttons, QMessageBox.StandardButton.Save)
-        return {QMessageBox.StandardButton.Save: "save",
-                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
-
-    def resolve_current(self) -> bool:
-        """True when the current image may be left: saved, discarded, or nothing to do."""
-        if not self.session.is_dirty():
-            return True
-        if self.session.autosave and self.save_current():
-            return True
-        choice = self.ask_unsaved(self.session.record.name)
-        if choice == "save":
-            return self.save_current()
-        if choice == "discard":
-            self.session.discard()
-            return True
-        return False
-
-    def resolve_all(self) -> bool:
-        """Like resolve_current, for every image with unsaved edits (closing, another folder)."""
-        dirty = self.session.dirty_indices()
-        if not dirty:
-            return True
-        if self.session.autosave:
-            try:
-                self.session.save_all()
-                return True
-            except Exception as exc:  # noqa: BLE001
-                self.show_error(f"Labels not saved: {exc}")
-        choice = self.ask_unsaved(f"{len(self.session.dirty_indices())} image(s)")
-        if choice == "save":
-            try:
-                self.session.save_all()
-                return True
-            except Exception as exc:  # noqa: BLE001
-                self.show_error(f"Labels not saved: {exc}")
-                return False
-        if choice == "discard":
-            for row in self.session.dirty_indices():
-                self.session.discard(row)
-            return True
-        return False
-
     def set_formats(self, formats: tuple[str, ...]) -> None:
         self.session.formats = formats
 
@@ -435,116 +320,6 @@ class MainWindow(QMainWindow):
     def copy_previous(self) -> None:
         n = self.session.copy_previous()
         self.say(f"Copied {n} boxes from the previous image", 3000)
-
-    def accept_proposals(self) -> None:
-        new = self.session.new_class_names()
-        add = True
-        if new:
-            choice = self.ask_add_classes(new)
-            if choice == "cancel":
-                return
-            add = choice == "add"
-        try:
-            n = self.session.accept_proposals(add_classes=add)
-        except OSError as exc:  # the class list could not be saved; proposals stay
-            self.show_error(f"Proposals not accepted: {exc}")
-            return
-        skipped = self.session.skipped_duplicates
-        self.say(f"Accepted {n} proposed boxes" + (
-            f"; {skipped} skipped: already labeled" if skipped else ""), 5000)
-
-    def ask_add_classes(self, names: list[str]) -> str:
-        """'add', 'skip' (accept only boxes of known classes) or 'cancel' (tests replace it)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "New classes",
-                          f"The model proposes classes this data set does not have: "
-                          f"{', '.join(names)}.\nAdd them to the class list?", parent=self)
-        add = box.addButton("Add classes", QMessageBox.ButtonRole.AcceptRole)
-        skip = box.addButton("Skip their boxes", QMessageBox.ButtonRole.RejectRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return {add: "add", skip: "skip"}.get(box.clickedButton(), "cancel")
-
-    def propose_unlabeled(self) -> None:
-        n = self.prelabeler.propose_unlabeled()
-        self.say(f"Proposing boxes on {n} unlabeled images…")
-
-    def load_model(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Model folder (one .cfg, one .weights, one .names)")
-        if folder:
-            self.use_model(folder)
-
-    def use_model(self, folder: str) -> bool:
-        """Detect, proposals and the Inspect dock use this model bundle from now on.
-
-        The bundle is checked first (files, cfg, names, weights size): a bad one is refused
-        with one line and the current model stays."""
-        from workbench.darknet.bundle import find_bundle
-        from workbench.darknet.validate import check_bundle
-        from workbench.errors import WorkbenchError
-
-        try:
-            check_bundle(find_bundle(folder))
-        except WorkbenchError as exc:
-            self.show_error(f"Model not loaded: {exc}")
-            return False
-        folder = DEMO if str(folder) == DEMO else str(Path(folder).resolve())
-        self.prelabeler.set_model(folder)
-        self.inspector.model_changed()
-        self.detector_panel.set_model(folder)
-        self.model_label.setText(self.detector_panel.info_text())
-        rebuild_recent_models(self)
-        return True
-
-    def current_model(self) -> str:
-        return str(self.prelabeler.model)
-
-    def trained_model_ready(self, bundle: str) -> None:
-        """A training run ended with a model: always listed in the Detect dock's picker; it
-        replaces the current model only when the run finished with a better validation
-        mAP@0.5 than the current model's on the same images, and the user says yes."""
-        done = self.trainer.done_event or {}
-        self.detector_panel.add_trained(bundle)
-        new_map = done.get("best_map50")
-        if done.get("status") not in ("finished", "early_stopped") or new_map is None:
-            self.say(
-                f"Training {done.get('status', 'ended')}: its model is listed under Model in "
-                "the Detect dock; the current model is unchanged", 20_000)
-            return
-        self._model_maps[str(Path(bundle).resolve())] = float(new_map)
-        current = self.current_model()
-        known = self._model_maps.get(current if current == DEMO else str(Path(current).resolve()))
-        if known is not None:
-            self._compare_trained(bundle, float(new_map), known)
-            return
-        from workbench.detect.model_score import validation_map50
-
-        self.say("Training finished: scoring the current model on the "
-                                     "same validation images…")
-        workers.start(lambda job: validation_map50(current, self.session.dataset,
-                                                   cancelled=lambda: job.cancelled),
-                      on_result=lambda m: self._compare_trained(bundle, float(new_map), m),
-                      on_error=lambda e: self.say(
-                          f"Current model not scored ({e}); kept it. The trained model is "
-                          "listed in the Detect dock", 20_000))
-
-    def _compare_trained(self, bundle: str, new_map: float, current_map: float | None) -> None:
-        if current_map is not None and new_map <= current_map:
-            self.say(
-                f"Trained model: validation mAP@0.5 {new_map:.4f}, not better than the current "
-                f"model's {current_map:.4f}: current model kept (the trained one is listed in "
-                "the Detect dock)", 20_000)
-            return
-        was = "unknown" if current_map is None else f"{current_map:.4f}"
-        if self.ask_use_trained(f"The trained model reached validation mAP@0.5 {new_map:.4f} "
-                                f"(current model: {was} on the same images). Use it for "
-                                "Detect, Propose and Inspect?"):
-            self.use_model(bundle)
-
-    def ask_use_trained(self, text: str) -> bool:
-        """Yes/no before a trained model replaces the current one (tests replace this)."""
-        answer = QMessageBox.question(self, "Use the trained model?", text)
-        return answer == QMessageBox.StandardButton.Yes
 
     def selected_rows(self) -> list[int]:
         """Data set rows selected in the image list."""
@@ -609,40 +384,6 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(folder)
             action.triggered.connect(lambda _=False, f=folder: self.open_folder(f))
         self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
-
-    def _restore_layout(self) -> None:
-        """The user's own size, place and docks from the last run, when saved."""
-        geometry, state = settings.window_layout()
-        if geometry is None or not self.restoreGeometry(geometry):
-            available = self.screen().availableGeometry()
-            self.resize(min(DEFAULT_SIZE[0], available.width()),
-                        min(DEFAULT_SIZE[1], available.height()))
-        self._layout_done = state is not None and self.restoreState(state,
-                                                                     settings.LAYOUT_VERSION)
-        self._rebuild_recent_menu()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if not self._layout_done:   # first run: a layout for the size the window has
-            self._layout_done = True
-            self.default_layout(compact=self.width() < COMPACT_BELOW)
-
-    def default_layout(self, compact: bool) -> None:
-        """Two columns of docks (Images and Classes right, the rest tabbed left), or on a
-        small screen every dock tabbed in the right column, Images in front."""
-        if not compact:
-            self.resizeDocks([self.docks["stats"]], [LEFT_DOCK_WIDTH],
-                             Qt.Orientation.Horizontal)
-            return
-        images = self.docks["images"]
-        for key in ("classes", "stats", *TABBED_WITH_STATS):
-            dock = self.docks[key]
-            visible = dock.isVisibleTo(self)
-            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-            self.tabifyDockWidget(images, dock)
-            dock.setVisible(visible)
-        images.raise_()
-        self.resizeDocks([images], [LEFT_DOCK_WIDTH], Qt.Orientation.Horizontal)
 
     def unaccepted_work(self) -> str:
         """What closing would throw away that is not on disk ("" when nothing)."""

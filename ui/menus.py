@@ -64,25 +64,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     actions["propose_unlabeled"].triggered.connect(w.propose_unlabeled)
     actions["load_model"] = QAction("&Load model…", w)
     actions["load_model"].triggered.connect(w.load_model)
-    # the Inspect dock's own show/hide action, so the menu check mark follows the dock
-    inspect = w.docks["inspect"].toggleViewAction()
-    inspect.setText("&Inspect predictions (IoU, NMS)")
-    inspect.setShortcuts(keys_for("inspect"))
-    w.addAction(inspect)
-    actions["inspect"] = inspect
-    train = w.docks["train"].toggleViewAction()
-    train.setText("&Train a model on this dataset…")
-    train.setShortcuts(keys_for("train"))
-    w.addAction(train)
-    actions["train"] = train
-    evaluate = w.docks["evaluate"].toggleViewAction()
-    evaluate.setText("&Evaluate predictions (mAP, PR curves, confusion)")
-    actions["evaluate"] = evaluate
-    detect = w.docks["detect"].toggleViewAction()
-    detect.setText("&Detect on a folder or the data set…")
-    detect.setShortcuts(keys_for("detect"))
-    w.addAction(detect)
-    actions["detect"] = detect
+    actions.update(_dock_actions(w))
     actions["messages"] = QAction("&Messages…", w)   # no key: an occasional look back
     actions["messages"].triggered.connect(w.show_messages)
     actions["demo_model"] = QAction("Built-in &demo model", w)
@@ -97,6 +79,23 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     for key in ("accept", "reject"):
         actions[key].setEnabled(False)
         actions[key].setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    return actions
+
+
+def _dock_actions(w: MainWindow) -> dict[str, QAction]:
+    """The docks' own show/hide actions, so the menu check marks follow the docks."""
+    actions = {}
+    for key, text, has_keys in (
+            ("inspect", "&Inspect predictions (IoU, NMS)", True),
+            ("train", "&Train a model on this dataset…", True),
+            ("evaluate", "&Evaluate predictions (mAP, PR curves, confusion)", False),
+            ("detect", "&Detect on a folder or the data set…", True)):
+        action = w.docks[key].toggleViewAction()
+        action.setText(text)
+        if has_keys:
+            action.setShortcuts(keys_for(key))
+            w.addAction(action)
+        actions[key] = action
     return actions
 
 

@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 
 from workbench.commands.dataset_args import add_labels_option, add_split_option
 from workbench.detect.config import DEFAULT_CONF
@@ -49,87 +48,28 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.evaluation.report import evaluate_truth
-    from workbench.evaluation.sources import load_truth, read_predictions
+    # deferred: `workbench --help` imports every verb module (workbench.cli), and the
+    # evaluation pulls in numpy and every prediction reader
+    from workbench.evaluation.run import EvalRequest, evaluate_folder
+    from workbench.evaluation.text import format_confusion, format_table
 
     if not (math.isfinite(args.iou) and 0.0 < args.iou <= 1.0):
         raise WorkbenchError(f"--iou must lie in (0, 1], got {args.iou}")
-    truth = load_truth(Path(args.gt), args.split, args.labels)
-    if not truth.class_names:
-        raise WorkbenchError(f"{args.gt}: no class list (classes.txt, obj.names or categories)")
-    pred, notes, kind = read_predictions(Path(args.pred), truth)
-    if Path(args.pred).is_dir():  # detect writes four formats: say which one was read
-        print(f"workbench eval: predictions: {args.pred} (detect's {kind} output)",
-              file=sys.stderr)
-    report = evaluate_truth(truth, pred, iou=args.iou, metric=args.metric, conf=args.conf,
-                            notes=notes)
-    result, matrix = report.result, report.matrix
-    for note in report.notes:
-        print(f"workbench eval: warning: {note}", file=sys.stderr)
-    if args.plots:
-        from workbench.evaluation.plots import write_evaluation_plots
-
-        written = write_evaluation_plots(report, Path(args.plots))
-        print(f"workbench eval: plots written: {', '.join(str(p) for p in written)}",
-              file=sys.stderr)
+    request = EvalRequest(gt=args.gt, pred=args.pred, iou=args.iou, metric=args.metric,
+                          conf=args.conf, split=args.split, labels=args.labels,
+                          plots=args.plots)
+    outcome = evaluate_folder(request, say=_say)
+    report, names = outcome.report, outcome.class_names
     if args.json:
-        out = result.to_dict(truth.class_names)
-        out["images"] = report.n_images
-        if args.confusion:
-            out["confusion"] = {"rows": matrix.row_labels(truth.class_names),
-                                "columns": matrix.column_labels(truth.class_names),
-                                "counts": matrix.counts.tolist(), "conf": args.conf}
-        print(json.dumps(out, indent=1))
+        print(json.dumps(outcome.to_dict(confusion=args.confusion), indent=1))
     else:
-        print(format_table(result, truth.class_names, report.n_images))
+        print(format_table(report.result, names, report.n_images))
         if args.confusion:
             print()
-            print(format_confusion(matrix, truth.class_names))
+            print(format_confusion(report.matrix, names))
     return 0
 
 
-# ------------------------------------------------------------------ output
-
-def _cell(value: float, digits: int = 3) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def format_table(result, class_names: list[str], n_images: int) -> str:
-    """The per-class table and the means, as printed by ``workbench eval``."""
-    width = max([5, *(len(n) for n in class_names)])
-    ap_name = {"voc": f"AP@{result.iou_threshold:g}", "voc07": f"AP07@{result.iou_threshold:g}",
-               "coco": "AP@.5:.95"}[result.metric]
-    head = (f"{'class':<{width}}  {'GT':>6} {'pred':>7} {ap_name:>10} {'P':>6} {'R':>6} "
-            f"{'conf':>6} {'TP':>6} {'FP':>6} {'FN':>6}")
-    lines = [head, "-" * len(head)]
-    for k in sorted(result.per_class):
-        c = result.per_class[k]
-        name = class_names[k] if k < len(class_names) else str(k)
-        lines.append(f"{name:<{width}}  {c.n_gt:>6} {c.n_pred:>7} {_cell(c.ap):>10} "
-                     f"{_cell(c.precision):>6} {_cell(c.recall):>6} {_cell(c.conf, 2):>6} "
-                     f"{c.tp:>6} {c.fp:>6} {c.fn:>6}")
-    lines.append("-" * len(head))
-    lines.append(f"{'all':<{width}}  {sum(c.n_gt for c in result.per_class.values()):>6} "
-                 f"{sum(c.n_pred for c in result.per_class.values()):>7} "
-                 f"{_cell(result.map):>10} {'':>6} {'':>6} {'':>6} "
-                 f"{result.tp:>6} {result.fp:>6} {result.fn:>6}")
-    lines.append("")
-    lines.append(f"{n_images} images, metric {result.metric}: mAP@0.5 {_cell(result.map50, 4)}"
-                 f"  mAP@0.75 {_cell(result.map75, 4)}  mAP@[.5:.95] "
-                 f"{_cell(result.map50_95, 4)}")
-    lines.append("P, R, TP, FP, FN at each class's best-F1 confidence (conf), "
-                 f"IoU {result.iou_threshold:g}")
-    return "\n".join(lines)
-
-
-def format_confusion(matrix, class_names: list[str]) -> str:
-    """The confusion matrix as a text grid: rows true class, columns predicted class."""
-    rows = matrix.row_labels(class_names)
-    cols = matrix.column_labels(class_names)
-    width = max(len(n) for n in rows + cols) + 1
-    lines = [f"confusion at IoU {matrix.iou_threshold:g}, conf {matrix.conf_threshold:g} "
-             "(rows: true, columns: predicted)",
-             " " * width + "".join(f"{c:>{width}}" for c in cols)]
-    for name, counts in zip(rows, matrix.counts.tolist(), strict=True):
-        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in counts))
-    return "\n".join(lines)
+def _say(line: str) -> None:
+    """What the evaluation reports on the way (format read, warnings, plots) goes to stderr."""
+    print(f"workbench eval: {line}", file=sys.stderr)

@@ -100,7 +100,7 @@ def _tqdm_class() -> type[tqdm[Any]]:
     redraws on its own, outside any lock of ours). Imported on first use."""
     from tqdm import tqdm
 
-    class _Tqdm(tqdm):
+    class _Tqdm(tqdm):  # type: ignore[type-arg]  # generic in types-tqdm only: tqdm[Any] fails at run time
         monitor_interval = 0
 
     _Tqdm.set_lock(TERMINAL_LOCK)

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ FORMATS = ("yolo", "coco", "csv", "voc")
 # files detect writes beside the per-image files, never predictions themselves
 NOT_PREDICTIONS = {"classes.txt", "obj.names", "train.txt", "valid.txt", "test.txt"}
 _CSV_COLUMNS = ("image", "class_id", "class_name", "score", "x1", "y1", "x2", "y2")
+#: one detection as read: x1, y1, x2, y2 (pixels), score, class index
+Row = tuple[float, ...]
 
 
 def _visible_files(folder: Path, pattern: str) -> list[Path]:
@@ -79,7 +82,7 @@ def _class_index(truth: Truth, name: str, class_id: str, path: Path, line: int) 
     return index if not name and 0 <= index < len(truth.class_names) else None
 
 
-def read_csv_predictions(path: Path, truth: Truth) -> dict:
+def read_csv_predictions(path: Path, truth: Truth) -> dict[str, Predictions]:
     """``detections.csv`` (image, [frame,] width, height, class_id, class_name, score, x1, y1,
     x2, y2; pixel corners) -> {GT key: Predictions}."""
     from workbench.formats import decode_text, read_bytes
@@ -89,7 +92,7 @@ def read_csv_predictions(path: Path, truth: Truth) -> dict:
     missing = [c for c in _CSV_COLUMNS if c not in (rows.fieldnames or [])]
     if missing:
         raise FormatError(path, f"not a detect CSV: no column(s) {', '.join(missing)}", line=1)
-    grouped: dict[str, list[tuple]] = {}
+    grouped: dict[str, list[Row]] = {}
     stray_images, stray_classes = set(), set()
     for line, row in enumerate(rows, start=2):
         image = row["image"]
@@ -114,7 +117,7 @@ def read_csv_predictions(path: Path, truth: Truth) -> dict:
 
 
 def read_voc_predictions(folder: Path, truth: Truth, wanted: dict[str, str],
-                         left_out: set[str]) -> tuple[dict, list[str]]:
+                         left_out: set[str]) -> tuple[dict[str, Predictions], list[str]]:
     """VOC files written by ``detect --format voc`` -> ({GT key: Predictions}, notes).
 
     ``wanted`` maps each expected file (relative, ``.xml``) to its GT key. Objects without a
@@ -148,7 +151,7 @@ def read_voc_predictions(folder: Path, truth: Truth, wanted: dict[str, str],
     return found, notes
 
 
-def predictions_from_rows(items: list[tuple]) -> Predictions:
+def predictions_from_rows(items: Sequence[Row]) -> Predictions:
     """``(x1, y1, x2, y2, score, class)`` rows in pixels -> Predictions."""
     if not items:
         return Predictions.empty()

@@ -57,7 +57,7 @@ def _thresholds(iou_threshold: float) -> tuple[np.ndarray, int]:
     return np.append(COCO_IOU_THRESHOLDS, iou_threshold), len(COCO_IOU_THRESHOLDS)
 
 
-def _check_arguments(gt: Mapping, num_classes: int, iou_threshold: float, metric: str) -> None:
+def _check_arguments(gt: Mapping[str, GroundTruth], num_classes: int, iou_threshold: float, metric: str) -> None:
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \

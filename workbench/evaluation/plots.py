@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.storage.atomic import atomic_write_bytes, atomic_write_text
 
@@ -99,7 +99,7 @@ def _cells(counts: np.ndarray) -> Iterator[tuple[tuple[int, int], int]]:
             yield (i, j), n
 
 
-def draw_training(figure: Figure, rows: list[dict]) -> None:
+def draw_training(figure: Figure, rows: list[dict[str, Any]]) -> None:
     """Loss parts per epoch (log scale, left) and validation mAP@0.5 and mAP@[.5:.95]
     (right)."""
     figure.clear()
@@ -127,7 +127,7 @@ def draw_training(figure: Figure, rows: list[dict]) -> None:
         ax.xaxis.get_major_locator().set_params(integer=True)
 
 
-def curves_dict(result: Evaluation, class_names: list[str]) -> dict:
+def curves_dict(result: Evaluation, class_names: list[str]) -> dict[str, Any]:
     """The PR curve of every class as JSON-ready lists (what pr_curves.png draws)."""
     classes = {}
     for k in sorted(result.per_class):
@@ -156,7 +156,7 @@ def write_evaluation_plots(report: Report, folder: Path) -> list[Path]:
             save_png(confusion, folder / "confusion_matrix.png"), curves]
 
 
-def write_training_plot(path: str | Path, rows: list[dict]) -> Path:
+def write_training_plot(path: str | Path, rows: list[dict[str, Any]]) -> Path:
     """The training run's ``metrics.png``."""
     figure = new_figure(8, 3.6)  # 800 x 360 px
     draw_training(figure, rows)

@@ -12,6 +12,7 @@ prediction at or above ``conf`` matched it (what the Inspect dock counts on one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,7 +93,7 @@ class Report:
         return sorted(rows, key=lambda r: (-r.errors, r.name))
 
 
-def evaluate_truth(truth: Truth, pred: dict, *, iou: float = 0.5, metric: str = "voc",
+def evaluate_truth(truth: Truth, pred: Mapping[str, Predictions], *, iou: float = 0.5, metric: str = "voc",
                    conf: float = DEFAULT_CONF, notes: list[str] | None = None) -> Report:
     """Evaluate predictions (read by :func:`load_predictions`) against ``truth``."""
     if not truth.class_names:

@@ -21,6 +21,7 @@ from workbench.errors import FormatError, WorkbenchError
 from workbench.evaluation import detect_outputs
 from workbench.evaluation.detect_outputs import (
     NOT_PREDICTIONS,
+    Row,
     predictions_from_rows,
     refuse_strays,
     shown_names,
@@ -37,7 +38,7 @@ class Truth:
 
     class_names: list[str]
     records: dict[str, Any]  # relative posix path -> ImageRecord
-    coco_doc: dict | None = None  # the parsed GT JSON when GT is a COCO file
+    coco_doc: dict[str, Any] | None = None  # the parsed GT JSON when GT is a COCO file
     # images of the dataset left out (unlabeled, other split): their predictions are skipped
     left_out: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
@@ -89,14 +90,14 @@ def _read_json(path: Path) -> Any:
 
 # ------------------------------------------------------------------ predictions
 
-def load_predictions(path: Path, truth: Truth) -> tuple[dict, list[str]]:
+def load_predictions(path: Path, truth: Truth) -> tuple[dict[str, Predictions], list[str]]:
     """{GT key: Predictions} from a folder ``workbench detect --out`` wrote (any of its
     formats) or a COCO results file, and notes for the user."""
     found, notes, _ = read_predictions(path, truth)
     return found, notes
 
 
-def read_predictions(path: Path, truth: Truth) -> tuple[dict, list[str], str]:
+def read_predictions(path: Path, truth: Truth) -> tuple[dict[str, Predictions], list[str], str]:
     """:func:`load_predictions` and the format read (a folder: detect's yolo, coco, csv or voc
     output; a file: "coco results"), so a caller can name it without looking again."""
     notes: list[str] = []
@@ -117,7 +118,7 @@ def read_predictions(path: Path, truth: Truth) -> tuple[dict, list[str], str]:
     return found, notes, kind
 
 
-def _read_prediction_folder(folder: Path, truth: Truth) -> tuple[dict, list[str], str]:
+def _read_prediction_folder(folder: Path, truth: Truth) -> tuple[dict[str, Predictions], list[str], str]:
     """A folder of detect's output, its notes and its format (see detect_outputs)."""
     kind = detect_outputs.prediction_format(folder)
     if kind is None:
@@ -163,7 +164,7 @@ def _prediction_files(truth: Truth, suffix: str = ".txt") -> tuple[dict[str, str
     return wanted, left_out - set(wanted)
 
 
-def _read_yolo_predictions(folder: Path, truth: Truth) -> dict:
+def _read_yolo_predictions(folder: Path, truth: Truth) -> dict[str, Predictions]:
     from workbench.formats.yolo import read_classes
 
     names_file = next((folder / n for n in ("classes.txt", "obj.names")
@@ -208,7 +209,7 @@ def _parse_yolo_predictions(path: Path, width: int, height: int,
                        np.array([b.class_id for b in boxes], np.int64))
 
 
-def _read_coco_predictions(path: Path, truth: Truth) -> dict:
+def _read_coco_predictions(path: Path, truth: Truth) -> dict[str, Predictions]:
     """A COCO results list; image and category ids resolve through the GT COCO file, or
     through ``images.json`` beside the results (written by ``workbench detect``)."""
 
@@ -230,7 +231,7 @@ def _read_coco_predictions(path: Path, truth: Truth) -> dict:
         raise FormatError(path, "the COCO file naming its ids has no images/categories "
                           "with id, file_name and name") from None
     class_index = {name: i for i, name in enumerate(truth.class_names)}
-    grouped: dict[str, list[tuple]] = {}
+    grouped: dict[str, list[Row]] = {}
     stray_images, stray_classes = set(), set()
     for i, row in enumerate(rows):
         name = image_names.get(row["image_id"])

@@ -176,7 +176,7 @@ SIGNAL_AT = textwrap.dedent("""
     import os, signal, sys
     import importlib.abc
     from workbench.cli import main
-    import workbench.train.loop as loop
+    import workbench.train.prepare as prepare
 
     where = sys.argv[1]
 
@@ -190,13 +190,13 @@ SIGNAL_AT = textwrap.dedent("""
     if where == "tensorflow-import":
         sys.meta_path.insert(0, SignalOnImport())
     else:
-        real = loop._prepare_run
+        real = prepare.prepare_run
 
         def prepare_after_signal(*args):
             os.kill(os.getpid(), signal.SIGTERM)
             return real(*args)
 
-        loop._prepare_run = prepare_after_signal
+        prepare.prepare_run = prepare_after_signal
     sys.exit(main(sys.argv[2:]))
 """)
 

@@ -11,6 +11,7 @@ TensorFlow is imported inside the functions: this module is importable without i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from workbench.darknet.cfg import DarknetCfg
@@ -66,8 +67,6 @@ def geometry(width, height, out_w: int, out_h: int, u, settings: AugmentSettings
     ``u`` holds uniform numbers in [0, 1) (at least 7). With ``settings`` None it is the plain
     stretch resize the detector does.
     """
-    import math
-
     import tensorflow as tf
 
     w = tf.cast(width, tf.float32)

@@ -11,17 +11,16 @@ example's augmentation from a stateless seed, so a resumed run sees the same bat
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workbench.data.images import check_decodable, exif_orientation, image_size, load_rgb
+from workbench.data.splits import training_split
 from workbench.errors import WorkbenchError
-from workbench.labels.dataset import ImageRecord
+from workbench.labels.dataset import Dataset, ImageRecord
 from workbench.train.augment import AugmentSettings, transform_example
-
-if TYPE_CHECKING:
-    from workbench.labels.dataset import Dataset
 
 #: Decoded inside the TensorFlow graph; the rest through workbench.data.images.
 GRAPH_DECODED = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -46,8 +45,6 @@ class Examples:
 def examples_from_records(records: list[ImageRecord], num_classes: int,
                           max_boxes: int = MAX_BOXES) -> Examples:
     """Normalize the records' pixel boxes; clear error for a box whose class is out of range."""
-    from workbench.data.images import exif_orientation, image_size
-
     n = len(records)
     m = max(1, min(max_boxes, max((len(r.boxes) for r in records), default=1)))
     boxes = np.zeros((n, m, 4), np.float32)
@@ -81,10 +78,6 @@ def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[Imag
     (:func:`workbench.data.images.check_decodable`, as ``stats --decode``) runs once, before
     training starts, on a few threads.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from workbench.data.images import check_decodable
-
     with ThreadPoolExecutor(max_workers=workers) as pool:
         found = list(pool.map(lambda rec: check_decodable(rec.path), records))
     return [(rec, why) for rec, why in zip(records, found, strict=True) if why]
@@ -92,8 +85,6 @@ def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[Imag
 
 def split_records(dataset: Dataset, valid_fraction: float = 0.1) -> tuple[list, list]:
     """(train, valid) labeled records: :func:`workbench.data.splits.training_split`."""
-    from workbench.data.splits import training_split
-
     return training_split(dataset, valid_fraction)
 
 
@@ -119,8 +110,6 @@ def _orient(image, orientation):
 
 
 def _load_with_workbench(path: bytes) -> np.ndarray:
-    from workbench.data.images import load_rgb
-
     return np.ascontiguousarray(load_rgb(path.decode("utf-8")), dtype=np.uint8)
 
 

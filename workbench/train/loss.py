@@ -95,16 +95,23 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
                net_h: int, objectness: str) -> dict[str, Any]:
     raw = tf.cast(raw, tf.float32)
     shape = tf.shape(raw)
-    b, gh, gw = shape[0], shape[1], shape[2]
-    a, c = len(head.mask), head.classes
-    pred = tf.reshape(raw, [b, gh, gw, a, 5 + c])
-    fgw, fgh = tf.cast(gw, tf.float32), tf.cast(gh, tf.float32)
-    valid = truth["valid"]
-    cx, cy, w, h = truth["cx"], truth["cy"], truth["w"], truth["h"]
+    pred = tf.reshape(raw, [shape[0], shape[1], shape[2], len(head.mask), 5 + head.classes])
+    t = _targets(pred, truth, head, net_w, net_h)
+    box = _box_term(pred, t, head)
+    obj = _objectness_term(pred, t, truth, head, net_w, net_h, objectness)
+    cls_terms = tf.nn.sigmoid_cross_entropy_with_logits(labels=t["class_t"],
+                                                        logits=pred[..., 5:])
+    cls = tf.reduce_sum(tf.where(t["obj_mask"][..., None], cls_terms, 0.0))
+    return {"box": box, "obj": obj, "cls": cls}
 
-    # each truth goes to the anchor (of all the section's) its shape fits best, as in darknet,
-    # and with iou_thresh < 1 (AlexeyAB darknet's key) also to every other anchor of this head
-    # whose shape overlaps it by more than iou_thresh: more positives per object
+
+def _assigned_pairs(truth: dict[str, Any], head: HeadInfo, net_w: int, net_h: int):
+    """(positive, anchor, per_pair): each truth goes to the anchor (of all the section's) its
+    shape fits best, as in darknet, and with iou_thresh < 1 (AlexeyAB darknet's key) also to
+    every other anchor of this head whose shape overlaps it by more than iou_thresh: more
+    positives per object. One (truth, anchor) pair per row, truth by truth: (B, M * A)."""
+    valid, w, h = truth["valid"], truth["w"], truth["h"]
+    a = len(head.mask)
     all_anchors = tf.constant(head.all_anchors or head.anchors, tf.float32)
     tw_px, th_px = (w * net_w)[..., None], (h * net_h)[..., None]
     inter = tf.minimum(tw_px, all_anchors[:, 0]) * tf.minimum(th_px, all_anchors[:, 1])
@@ -114,16 +121,27 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     mask = tf.constant(head.mask, tf.int32)
     assigned = tf.equal(best[..., None], mask) | (
         tf.gather(shape_iou, mask, axis=-1) > head.iou_thresh)               # (B, M, A)
-    # one (truth, anchor) pair per row, truth by truth: (B, M * A)
+    b = tf.shape(best)[0]
     pairs = tf.shape(best)[1] * a
     positive = tf.reshape(valid[..., None] & assigned, [b, pairs])
-    anchor = tf.broadcast_to(tf.range(a), [b, pairs // a, a])
-    anchor = tf.reshape(anchor, [b, pairs])
+    anchor = tf.reshape(tf.broadcast_to(tf.range(a), [b, pairs // a, a]), [b, pairs])
 
     def per_pair(v: Any) -> Any:
         return tf.reshape(tf.broadcast_to(v[..., None], [b, pairs // a, a]), [b, pairs])
 
-    cx, cy, w, h = per_pair(cx), per_pair(cy), per_pair(w), per_pair(h)
+    return positive, anchor, per_pair
+
+
+def _targets(pred: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
+             net_h: int) -> dict[str, Any]:
+    """The head's targets: box_t (B, gh, gw, A, 5: x, y offsets, log w, h, 2 - w*h), obj_mask
+    (the positive cells), class_t, and the anchors and strides they are measured in."""
+    shape = tf.shape(pred)
+    b, gh, gw, a, c = shape[0], shape[1], shape[2], len(head.mask), head.classes
+    fgw, fgh = tf.cast(gw, tf.float32), tf.cast(gh, tf.float32)
+    positive, anchor, per_pair = _assigned_pairs(truth, head, net_w, net_h)
+    pairs = tf.shape(positive)[1]
+    cx, cy, w, h = (per_pair(truth[k]) for k in ("cx", "cy", "w", "h"))
     col = tf.clip_by_value(tf.cast(tf.floor(cx * fgw), tf.int32), 0, gw - 1)
     row = tf.clip_by_value(tf.cast(tf.floor(cy * fgh), tf.int32), 0, gh - 1)
     # darknet overwrites a cell's box target with the later truth: keep only the last one
@@ -146,45 +164,49 @@ def _head_loss(raw: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
         tf.math.log(h * net_h / chosen[..., 1]),
         2.0 - w * h,
     ], -1) * keep_f[..., None]
-    box_t = tf.scatter_nd(index, targets, tf.concat([grid, [5]], 0))
-    obj_mask = tf.scatter_nd(index, keep_f, grid) > 0.5
     classes = per_pair(truth["classes"])
     class_hits = tf.one_hot(classes, c) * tf.cast(positive, tf.float32)[..., None]
-    class_t = tf.minimum(tf.scatter_nd(index, class_hits, tf.concat([grid, [c]], 0)), 1.0)
-    strides = (net_w / fgw, net_h / fgh)
+    return {"box_t": tf.scatter_nd(index, targets, tf.concat([grid, [5]], 0)),
+            "obj_mask": tf.scatter_nd(index, keep_f, grid) > 0.5,
+            "class_t": tf.minimum(tf.scatter_nd(index, class_hits, tf.concat([grid, [c]], 0)),
+                                  1.0),
+            "anchors": masked_anchors, "strides": (net_w / fgw, net_h / fgh),
+            "gw": gw, "gh": gh}
 
-    # box terms at the positive cells
+
+def _box_term(pred: Any, t: dict[str, Any], head: HeadInfo) -> Any:
+    """The box terms at the positive cells."""
+    box_t, obj_mask = t["box_t"], t["obj_mask"]
     if head.iou_loss == "ciou":
-        predicted, assigned_truth = _boxes_in_cell(pred, box_t, masked_anchors, *strides)
+        predicted, assigned_truth = _boxes_in_cell(pred, box_t, t["anchors"], *t["strides"])
         per_cell = head.iou_normalizer * (1.0 - ciou(predicted, assigned_truth))
-        box = tf.reduce_sum(tf.where(obj_mask, per_cell, 0.0))
-    else:
-        xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
-        xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
-        xy = xy - _entropy(xy_t)
-        wh = 0.5 * tf.square(box_t[..., 2:4] - pred[..., 2:4])
-        box_terms = box_t[..., 4:5] * tf.concat([xy, wh], -1)
-        box = tf.reduce_sum(tf.where(obj_mask[..., None], box_terms, 0.0))
+        return tf.reduce_sum(tf.where(obj_mask, per_cell, 0.0))
+    xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
+    xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
+    xy = xy - _entropy(xy_t)
+    wh = 0.5 * tf.square(box_t[..., 2:4] - pred[..., 2:4])
+    box_terms = box_t[..., 4:5] * tf.concat([xy, wh], -1)
+    return tf.reduce_sum(tf.where(obj_mask[..., None], box_terms, 0.0))
 
-    # objectness, ignoring negatives whose box already overlaps a truth well
-    ignore = tf.stop_gradient(_best_iou(pred, truth, head, gw, gh, net_w, net_h)) > \
+
+def _objectness_term(pred: Any, t: dict[str, Any], truth: dict[str, Any], head: HeadInfo,
+                     net_w: int, net_h: int, objectness: str) -> Any:
+    """Objectness, ignoring negatives whose box already overlaps a truth well."""
+    ignore = tf.stop_gradient(_best_iou(pred, truth, head, t["gw"], t["gh"], net_w, net_h)) > \
         head.ignore_thresh
     logit = pred[..., 4]
     if objectness == "iou":
         # the target of a positive cell is how well its box fits (YOLOv5's): the score then
         # ranks boxes by their overlap too, which mAP at high IoU thresholds rewards
-        predicted, assigned_truth = _boxes_in_cell(pred, box_t, masked_anchors, *strides)
+        predicted, assigned_truth = _boxes_in_cell(pred, t["box_t"], t["anchors"],
+                                                   *t["strides"])
         fit = tf.stop_gradient(tf.maximum(iou(predicted, assigned_truth), 0.0))
         to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=fit, logits=logit) - _entropy(fit)
     else:
         to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logit),
                                                          logits=logit)
     to_zero = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logit), logits=logit)
-    obj = tf.reduce_sum(tf.where(obj_mask, to_one, tf.where(ignore, 0.0, to_zero)))
-
-    cls_terms = tf.nn.sigmoid_cross_entropy_with_logits(labels=class_t, logits=pred[..., 5:])
-    cls = tf.reduce_sum(tf.where(obj_mask[..., None], cls_terms, 0.0))
-    return {"box": box, "obj": obj, "cls": cls}
+    return tf.reduce_sum(tf.where(t["obj_mask"], to_one, tf.where(ignore, 0.0, to_zero)))
 
 
 def _corners(box: Any) -> tuple[Any, Any, Any, Any]:

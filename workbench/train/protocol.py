@@ -12,38 +12,33 @@ for people only; the JSON stream carries none of it.
 
 from __future__ import annotations
 
+import csv
 import json
-import math
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
-EVENTS = ("start", "batch", "epoch", "checkpoint", "done", "error")
+from workbench.evaluation.plots import write_training_plot
+from workbench.progress import ProgressBar, duration, line_interval
+from workbench.storage.atomic import atomic_write_text
+from workbench.train import events as ev
+from workbench.train.events import EVENTS, Event
 
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/inf: write null for them so every line parses with any JSON reader."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):  # numpy / tensorflow scalars
-        return _clean(value.item())
-    return value
+__all__ = ["EVENTS", "HumanReporter", "JsonLinesReporter", "Reporter", "encode_event",
+           "parse_event"]
 
 
 def encode_event(event: str, **fields: Any) -> str:
-    """One protocol line (no newline)."""
+    """One protocol line (no newline): ``events.make(event, **fields).to_json()``."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}")
-    return json.dumps({"event": event, **_clean(fields)}, separators=(",", ":"),
-                      allow_nan=False)
+    return ev.make(event, **fields).to_json()
 
 
 def parse_event(line: str) -> dict:
-    """The object on one protocol line; ValueError when the line is not one."""
+    """The object on one protocol line; ValueError when the line is not one
+    (``events.from_json`` gives the typed event)."""
     obj = json.loads(line)
     if not isinstance(obj, dict) or obj.get("event") not in EVENTS:
         raise ValueError(f"not a training event: {line[:80]!r}")
@@ -51,43 +46,55 @@ def parse_event(line: str) -> dict:
 
 
 class Reporter:
-    """Receives training events. The base class ignores them (library use, tests)."""
+    """Receives training events. The base class passes each to ``emit`` (kind and fields),
+    which ignores it (library use; tests override ``emit``)."""
+
+    def report(self, event: Event) -> None:
+        self.emit(event.event, **event.fields())
 
     def emit(self, event: str, **fields: Any) -> None:
         pass
 
-    def progress(self, label: str, total: int, unit: str):
+    def progress(self, label: str, total: int, unit: str) -> ProgressBar:
         """A ``workbench.progress.ProgressBar`` for a phase between events (validation,
         export): silent here and in the JSON stream (module docstring)."""
-        from workbench.progress import ProgressBar
-
         return ProgressBar(label, total, enabled=False, unit=unit)
 
 
-class JsonLinesReporter(Reporter):
+class _TypedReporter(Reporter):
+    """A reporter that handles typed events: ``emit(kind, **fields)`` becomes one."""
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.report(ev.make(event, **fields))
+
+    def report(self, event: Event) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class JsonLinesReporter(_TypedReporter):
     """Writes each event as one flushed JSON line (``--json``)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def emit(self, event: str, **fields: Any) -> None:
-        self.stream.write(encode_event(event, **fields) + "\n")
+    def report(self, event: Event) -> None:
+        self.stream.write(event.to_json() + "\n")
         self.stream.flush()
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+def _f(value: Any, default: float = 0.0) -> float:
+    """A number of an event for a format spec (absent or null: ``default``)."""
+    return default if value is None or value is ev.ABSENT else value
 
 
-class HumanReporter(Reporter):
+def _or_none(value: Any) -> Any:
+    return None if value is ev.ABSENT else value
+
+
+class HumanReporter(_TypedReporter):
     """A progress line per step on a terminal, one summary line per epoch everywhere."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        from workbench.progress import line_interval
-
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.steps_per_epoch = 0
@@ -95,78 +102,83 @@ class HumanReporter(Reporter):
         self.interval = line_interval()
         self._last_line = time.perf_counter()
 
-    def progress(self, label: str, total: int, unit: str):
+    def progress(self, label: str, total: int, unit: str) -> ProgressBar:
         """Validation and export: a transient bar on a terminal, a line every few seconds
         elsewhere, on the same stream as the epoch lines."""
-        from workbench.progress import ProgressBar
-
         return ProgressBar(label, total, stream=self.stream, unit=unit, leave=False)
 
-    def _step_line(self, f: dict) -> None:
+    def report(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.event}")
+        handler(event)
+        self.stream.flush()
+
+    def _on_start(self, e: ev.Started) -> None:
+        out = self.stream
+        self.steps_per_epoch = e.steps_per_epoch or 0
+        out.write(f"training {_or_none(e.images_train)} images ({_or_none(e.images_valid)} for "
+                  f"validation), {_or_none(e.epochs)} epochs of {self.steps_per_epoch} steps, "
+                  f"batch {_or_none(e.batch)}, {1 if e.replicas is ev.ABSENT else e.replicas} replica(s) -> "
+                  f"{_or_none(e.run_dir)}\n")
+        skipped = e.skipped_images or []
+        if skipped:
+            out.write(f"skipped {len(skipped)} image(s) that do not decode:\n")
+            out.write("".join(f"  {line}\n" for line in skipped))
+        for note in (e.weights_report, e.anchors_report, e.resume_note):
+            if note:
+                out.write(f"{note}\n")
+        if e.precision:
+            out.write(f"precision {e.precision}"
+                      + (f", weight average (EMA) {e.ema}" if e.ema else "") + "\n")
+
+    def _on_batch(self, e: ev.StepProgress) -> None:
+        if not self.tty:
+            self._step_line(e)
+            return
+        n = self.steps_per_epoch or 1
+        done = min(_f(e.batch, 0), n)
+        bar = "#" * (24 * done // n)
+        self.stream.write(f"\repoch {_or_none(e.epoch)} [{bar:<24}] {done}/{n} loss "
+                          f"{_f(e.loss, float('nan')):.3f} {_f(e.images_per_s):.1f} img/s "
+                          f"eta {duration(_or_none(e.eta_s))}  ")
+
+    def _step_line(self, e: ev.StepProgress) -> None:
         now = time.perf_counter()
         if now - self._last_line < self.interval:
             return
         self._last_line = now
-        self.stream.write(f"epoch {f.get('epoch')}: {f.get('batch')}/{self.steps_per_epoch} "
-                          f"steps, loss {f.get('loss', float('nan')):.3f}, "
-                          f"{f.get('images_per_s', 0):.1f} img/s, eta "
-                          f"{_duration(f.get('eta_s'))}\n")
+        self.stream.write(f"epoch {_or_none(e.epoch)}: {_or_none(e.batch)}/"
+                          f"{self.steps_per_epoch} steps, loss {_f(e.loss, float('nan')):.3f}, "
+                          f"{_f(e.images_per_s):.1f} img/s, eta {duration(_or_none(e.eta_s))}\n")
 
-    def emit(self, event: str, **f: Any) -> None:
-        out = self.stream
-        if event == "start":
-            self.steps_per_epoch = f.get("steps_per_epoch", 0)
-            out.write(f"training {f.get('images_train')} images ({f.get('images_valid')} for "
-                      f"validation), {f.get('epochs')} epochs of {self.steps_per_epoch} steps, "
-                      f"batch {f.get('batch')}, {f.get('replicas', 1)} replica(s) -> "
-                      f"{f.get('run_dir')}\n")
-            skipped = f.get("skipped_images") or []
-            if skipped:
-                out.write(f"skipped {len(skipped)} image(s) that do not decode:\n")
-                out.write("".join(f"  {line}\n" for line in skipped))
-            for key in ("weights_report", "anchors_report"):
-                if f.get(key):
-                    out.write(f"{f[key]}\n")
-            if f.get("resume_note"):
-                out.write(f"{f['resume_note']}\n")
-            if f.get("precision"):
-                out.write(f"precision {f['precision']}"
-                          + (f", weight average (EMA) {f['ema']}" if f.get("ema") else "") + "\n")
-        elif event == "batch" and not self.tty:
-            self._step_line(f)
-        elif event == "batch":
-            n = self.steps_per_epoch or 1
-            done = min(f.get("batch", 0), n)
-            bar = "#" * (24 * done // n)
-            out.write(f"\repoch {f.get('epoch')} [{bar:<24}] {done}/{n} loss "
-                      f"{f.get('loss', float('nan')):.3f} {f.get('images_per_s', 0):.1f} img/s "
-                      f"eta {_duration(f.get('eta_s'))}  ")
-        elif event == "epoch":
-            if self.tty:
-                out.write("\r" + " " * 79 + "\r")
-            m, m95 = f.get("val_map50"), f.get("val_map50_95")
-            mtext = "-" if m is None else f"{m:.4f}"
-            if m95 is not None:
-                mtext += f" mAP@[.5:.95] {m95:.4f}"
-            out.write(f"epoch {f.get('epoch')}: loss {f.get('loss', float('nan')):.4f} "
-                      f"(box {f.get('box', 0):.3f} obj {f.get('obj', 0):.3f} cls "
-                      f"{f.get('cls', 0):.3f}) lr {f.get('lr', 0):.2e} mAP@0.5 {mtext} "
-                      f"{f.get('images_per_s', 0):.1f} img/s eta {_duration(f.get('eta_s'))}\n")
-        elif event == "done":
-            m, m95 = f.get("best_map50"), f.get("best_map50_95")
-            figures = ("-" if m is None else f"{m:.4f}") + (
-                "" if m95 is None else f", mAP@[.5:.95] {m95:.4f}")
-            out.write(f"{f.get('status')}: best epoch {f.get('best_epoch')}: mAP@0.5 {figures}; "
-                      f"model bundle {f.get('bundle')}\n")
-            if f.get("best_f1_conf") is not None:
-                out.write(f"best-F1 confidence {f['best_f1_conf']:.3f} (recall "
-                          f"{f['recall_at_best_f1']:.3f}; at --conf {f['default_conf']}: "
-                          f"{f['recall_at_default_conf']:.3f})"
-                          + ("; stored in the bundle, detect uses it" if f.get("conf_stored")
-                             else "") + "\n")
-        elif event == "error":
-            out.write(f"error: {f.get('message')}\n")
-        out.flush()
+    def _on_epoch(self, e: ev.EpochEnded) -> None:
+        if self.tty:
+            self.stream.write("\r" + " " * 79 + "\r")
+        m, m95 = _or_none(e.val_map50), _or_none(e.val_map50_95)
+        mtext = "-" if m is None else f"{m:.4f}"
+        if m95 is not None:
+            mtext += f" mAP@[.5:.95] {m95:.4f}"
+        self.stream.write(
+            f"epoch {_or_none(e.epoch)}: loss {_f(e.loss, float('nan')):.4f} (box {_f(e.box):.3f} "
+            f"obj {_f(e.obj):.3f} cls {_f(e.cls):.3f}) lr {_f(e.lr):.2e} mAP@0.5 {mtext} "
+            f"{_f(e.images_per_s):.1f} img/s eta {duration(_or_none(e.eta_s))}\n")
+
+    def _on_checkpoint(self, e: ev.Checkpointed) -> None:
+        pass
+
+    def _on_done(self, e: ev.Finished) -> None:
+        m, m95 = _or_none(e.best_map50), _or_none(e.best_map50_95)
+        figures = ("-" if m is None else f"{m:.4f}") + (
+            "" if m95 is None else f", mAP@[.5:.95] {m95:.4f}")
+        self.stream.write(f"{_or_none(e.status)}: best epoch {_or_none(e.best_epoch)}: mAP@0.5 "
+                          f"{figures}; model bundle {_or_none(e.bundle)}\n")
+        if _or_none(e.best_f1_conf) is not None:
+            self.stream.write(
+                f"best-F1 confidence {e.best_f1_conf:.3f} (recall {e.recall_at_best_f1:.3f}; at "
+                f"--conf {e.default_conf}: {e.recall_at_default_conf:.3f})"
+                + ("; stored in the bundle, detect uses it" if e.conf_stored else "") + "\n")
+
+    def _on_error(self, e: ev.Failed) -> None:
+        self.stream.write(f"error: {_or_none(e.message)}\n")
 
 
 # --- the run's files: metrics.csv and metrics.png ---------------------------------------
@@ -177,8 +189,6 @@ METRIC_COLUMNS = ("epoch", "step", "loss", "box", "obj", "cls", "lr", "val_map50
 
 def write_metrics_csv(path, rows: list[dict]) -> None:
     """One row per finished epoch, columns :data:`METRIC_COLUMNS`, written atomically."""
-    from workbench.storage.atomic import atomic_write_text
-
     lines = [",".join(METRIC_COLUMNS)]
     for row in rows:
         cells = []
@@ -192,9 +202,6 @@ def write_metrics_csv(path, rows: list[dict]) -> None:
 
 def read_metrics_csv(path) -> list[dict]:
     """The rows :func:`write_metrics_csv` wrote (empty when the file does not exist)."""
-    import csv
-    from pathlib import Path
-
     path = Path(path)
     if not path.is_file():
         return []
@@ -217,6 +224,4 @@ def read_metrics_csv(path) -> list[dict]:
 def draw_metrics_png(path, rows: list[dict]) -> None:
     """Loss parts (left, log scale) and validation mAP@0.5 (right) per epoch, with
     matplotlib (Agg): see ``workbench.evaluation.plots.draw_training``."""
-    from workbench.evaluation.plots import write_training_plot
-
     write_training_plot(path, rows)

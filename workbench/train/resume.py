@@ -9,6 +9,9 @@ other setting given with a value other than the run's is refused in one line, be
 written: a run trained half with one learning rate and half with another is neither run, and
 silently keeping the saved value would ignore what the user typed.
 
+The settings themselves, which of them a run keeps (``KEPT``) and what a run file without a
+setting trained with (``LEGACY``) are defined once, in ``workbench/train/settings.py``.
+
 Which flags were given: ``TrainSettings.explicit`` (the CLI fills it from argparse, whose
 defaults are None); library callers that leave it None count the fields that differ from
 TrainSettings' defaults.
@@ -28,23 +31,13 @@ from workbench.errors import WorkbenchError
 from workbench.storage.output_guard import file_id
 from workbench.train.run_folder import SavedRun
 from workbench.train.schedule import LearningRateSchedule
+from workbench.train.settings import KEPT, LEGACY, saved_setting
 
-#: settings a resumed run keeps from its run file: given again with another value, refused
-KEPT = ("template", "weights", "size", "batch", "lr", "optimizer", "policy", "freeze_epochs",
-        "patience", "seed", "augment", "rotate", "zoom", "precision", "ema", "anchors",
-        "box_loss", "anchor_iou", "objectness", "best_by", "name")
-
-#: what a run file from before a setting existed trained with (the loop reads the same)
-LEGACY = {"objectness": "one", "best_by": "map50", "ema": 0.0, "precision": "float32",
-          "anchors": "cfg", "box_loss": "cfg", "anchor_iou": None}
+__all__ = ["KEPT", "LEGACY", "ResumePlan", "check_kept_settings", "explicit_settings",
+           "plan_resume", "saved_setting", "steps_per_epoch"]
 
 #: given values that ask for nothing in particular: they never conflict
 _ANY = {"precision": "auto", "freeze_epochs": -1}
-
-
-def saved_setting(run: dict, key: str):
-    """A setting of the run file's ``settings``, or what runs from before it trained with."""
-    return run.get(key, LEGACY.get(key))
 
 
 def explicit_settings(settings) -> frozenset[str]:

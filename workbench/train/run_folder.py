@@ -23,16 +23,21 @@ from workbench.errors import WorkbenchError
 from workbench.storage.output_guard import hold_folder
 from workbench.train.protocol import read_metrics_csv
 from workbench.train.schedule import LearningRateSchedule
-
-#: settings a resumed run reads back, and the JSON types each must have
-RUN_SETTINGS: dict[str, tuple[type, ...]] = {
-    "template": (str,), "batch": (int,), "epochs": (int,), "seed": (int,), "name": (str,),
-    "optimizer": (str,), "augment": (bool,), "rotate": (int, float), "zoom": (int, float),
-    "freeze_epochs": (int,), "patience": (int,),
-}
+from workbench.train.settings import RUN_SETTINGS
 
 #: files (and folders) that show RUN_DIR holds a run a fresh start would overwrite
 RUN_RESULTS = ("checkpoints/checkpoint", "best", "bundle", "metrics.csv")
+
+
+__all__ = ["RUN_RESULTS", "RUN_SETTINGS", "SavedRun", "check_fresh_run_dir", "claim_run_dir",
+           "default_run_dir", "read_config", "read_saved_run", "release_run_dirs"]
+
+
+def default_run_dir(dataset: Path | str, template: str, base: Path | str = ".") -> Path:
+    """The run folder a run gets without ``--out``: ``BASE/runs/<dataset>-<template>``, the
+    dataset's folder name and the template's file name without ``.cfg``. The CLI's base is
+    the working folder (``runs/...``, relative); the window passes the dataset's parent."""
+    return Path(base) / "runs" / f"{Path(dataset).resolve().name}-{Path(template).stem}"
 
 
 @dataclass

@@ -1,0 +1,80 @@
+"""How the trainer scores a model: the bundle it exported, run by the detector ``workbench
+detect`` uses and scored by ``workbench eval``'s ``evaluate``, so its mAP is the one ``detect``
++ ``eval`` give for that bundle; the score that picks the best epoch; and the best model's
+operating point, stored in its bundle when detect's default confidence would lose recall.
+
+Imports no TensorFlow (the detector picks its engine when it runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from workbench.darknet.bundle import write_model_conf
+from workbench.detect.detector import Detector
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
+from workbench.evaluation.operating_point import operating_point
+
+VALID_CONF = 0.005  # darknet's mAP threshold: low-confidence candidates count for AP
+VALID_NMS = 0.45
+DEFAULT_CONF = 0.25  # workbench detect's --conf
+
+
+def ground_truth(records) -> dict:
+    return {str(r.path): GroundTruth.from_boxes(r.boxes) for r in records}
+
+
+def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = "auto",
+                    progress=None):
+    """(mAP@0.5, mAP@[.5:.95], Evaluation, predictions) of the bundle in ``bundle_dir`` on
+    ``records``: the detector ``workbench detect`` runs (same engine choice, image decoding,
+    resize, decode, class-aware NMS at 0.45, candidates above 0.005) scored by ``workbench
+    eval``'s ``evaluate`` (``--metric voc`` for mAP@0.5 and the Evaluation, ``--metric coco``
+    for mAP@[.5:.95]). One code path, so the trainer's figures are detect + eval's."""
+    detector = Detector(bundle_dir, backend)
+    preds = {}
+    for result in detector.detect_many([r.path for r in records], VALID_CONF, VALID_NMS,
+                                       workers=1, progress=progress):
+        d = result.detections
+        preds[str(result.path)] = (Predictions(d.boxes, d.scores, d.class_ids) if result.ok
+                                   else Predictions.empty())
+    truth = ground_truth(records)
+    result = evaluate(truth, preds, num_classes, iou_threshold=0.5, metric="voc")
+    coco = evaluate(truth, preds, num_classes, metric="coco")
+    return float(result.map50), float(coco.map50_95), result, preds
+
+
+def epoch_score(map50: float | None, map50_95: float | None, best_by: str) -> float:
+    """The figure the best epoch is chosen by; no figure (no labeled objects) counts as 0."""
+    def finite(x: float | None) -> float:
+        return 0.0 if x is None or not np.isfinite(x) else float(x)
+
+    if best_by == "map50":
+        return finite(map50)
+    return 0.1 * finite(map50) + 0.9 * finite(map50_95)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """No labeled objects in validation gives mAP NaN: reported as null."""
+    return None if value is None or not np.isfinite(value) else value
+
+
+def calibrate(bundle_dir: Path, evaluation, preds, valid_images: int) -> dict:
+    """The best-F1 operating point of the scored bundle (the ``done`` event's fields); its
+    confidence is stored in the bundle when detect's default 0.25 would lose recall."""
+    point = operating_point(evaluation, preds, DEFAULT_CONF)
+    if point is None:
+        return {}
+    info = {"best_f1_conf": point.conf, "best_f1": point.f1,
+            "recall_at_best_f1": point.recall, "recall_at_default_conf": point.recall_at,
+            "default_conf": DEFAULT_CONF, "conf_stored": False}
+    # the issue's rule: the default must keep the recall within 5 points of the best F1's
+    if point.recall - point.recall_at > 0.05:
+        write_model_conf(bundle_dir, point.conf,
+                         f"best F1 on {valid_images} validation images; "
+                         f"recall {point.recall:.3f} there, {point.recall_at:.3f} at "
+                         f"{DEFAULT_CONF}")
+        info["conf_stored"] = True
+    return info

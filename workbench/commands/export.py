@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from workbench.commands.spelling import hidden_alias
+from workbench.errors import WorkbenchError
 
 
 def add_parser(subparsers) -> None:
@@ -34,8 +34,6 @@ def add_parser(subparsers) -> None:
 
 def parse_size_text(text: str | None) -> tuple[int | None, int | None]:
     """'416' -> (416, 416); '608x416' -> (608, 416); None -> (None, None) (cfg's size)."""
-    from workbench.errors import WorkbenchError
-
     if text is None:
         return None, None
     parts = text.lower().split("x")
@@ -52,38 +50,17 @@ def parse_size_text(text: str | None) -> tuple[int | None, int | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    # deferred: `workbench --help` imports every verb module (workbench.cli); this one
+    # imports onnx
+    from workbench.darknet.export_model import ExportRequest, export_model
 
-    from workbench.darknet.bundle import bundle_from_files, find_bundle
-    from workbench.darknet.onnx_export import export_files
-    from workbench.darknet.validate import check_bundle
-    from workbench.errors import WorkbenchError
-    from workbench.storage.output_guard import refuse_input_as_output
-
-    files = (args.cfg, args.weights, args.names)
-    if args.model and any(files):
-        raise WorkbenchError("give either --model or --cfg/--weights/--names, not both")
-    if args.model:
-        bundle = find_bundle(args.model)
-    elif all(files):
-        bundle = bundle_from_files(*files)
-    else:
-        raise WorkbenchError("give --model DIR, or all of --cfg, --weights and --names")
     width, height = parse_size_text(args.size)
-    out = Path(args.out)
-    if out.is_dir():
-        raise WorkbenchError(f"--out {out}: is a folder; give a file name such as model.onnx")
-    if not out.parent.is_dir():
-        raise WorkbenchError(f"--out {out}: folder {out.parent} does not exist")
-    refuse_input_as_output(out, [bundle.cfg, bundle.weights, bundle.names])
-    start = time.perf_counter()
-    checked = check_bundle(bundle, width, height)  # what detect refuses, export refuses
-    names, cfg = checked.class_names, checked.cfg
+    request = ExportRequest(out=args.out, model=args.model, cfg=args.cfg, weights=args.weights,
+                            names=args.names, width=width, height=height,
+                            dynamic_batch=args.dynamic_batch)
     # an OSError (a full disk) names the file; the CLI makes it one line, exit 2
-    export_files(bundle.cfg, bundle.weights, out, class_names=names, width=width,
-                 height=height, dynamic_batch=args.dynamic_batch)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in "
-          f"{time.perf_counter() - start:.1f}s: input {width or cfg.width}x{height or cfg.height}, "
-          f"batch {'dynamic' if args.dynamic_batch else 1}, {len(cfg.yolo_layers())} [yolo] "
-          f"outputs, {len(names)} classes")
+    done = export_model(request)
+    print(f"wrote {done.out} ({done.size_bytes / 1e6:.1f} MB) in {done.seconds:.1f}s: input "
+          f"{done.width}x{done.height}, batch {'dynamic' if done.dynamic_batch else 1}, "
+          f"{done.outputs} [yolo] outputs, {done.classes} classes")
     return 0

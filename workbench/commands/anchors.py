@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from workbench.commands.dataset_args import add_labels_option, add_split_option, split_records
+from workbench.commands.dataset_args import add_labels_option, add_split_option
 from workbench.commands.spelling import hidden_alias
+from workbench.errors import WorkbenchError
 
 
 def add_parser(subparsers) -> None:
@@ -32,8 +32,6 @@ def add_parser(subparsers) -> None:
 
 def parse_size_arg(text: str) -> tuple[int, int]:
     """"416" or "608x416" -> (width, height); WorkbenchError otherwise."""
-    from workbench.errors import WorkbenchError
-
     parts = text.lower().split("x")
     try:
         values = [int(v) for v in parts]
@@ -45,23 +43,16 @@ def parse_size_arg(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.darknet.anchors import dataset_box_sizes, kmeans_anchors
-    from workbench.data.folder import open_dataset
-    from workbench.errors import WorkbenchError
+    # deferred: `workbench --help` imports every verb module (workbench.cli)
+    from workbench.darknet.anchors import dataset_anchors
 
     width, height = parse_size_arg(args.size)
-    dataset = open_dataset(args.dataset, args.format, labels=args.labels)
-    chosen = dataclasses.replace(dataset, images=split_records(dataset, args.split))
-    wh = dataset_box_sizes(chosen, width, height)
-    if len(wh) == 0:
-        where = "" if args.split == "all" else f" in the {args.split} split"
-        raise WorkbenchError(f"{dataset.root}: no labeled boxes found{where} "
-                             f"(label format: {dataset.label_format})"
-                             + (f"; {dataset.problems[0]}" if dataset.problems else ""))
-    result = kmeans_anchors(wh, args.num, seed=args.seed)
+    found = dataset_anchors(args.dataset, args.num, width, height, label_format=args.format,
+                            labels=args.labels, split=args.split, seed=args.seed)
+    result, problems = found.result, found.dataset.problems
     print(result.cfg_line())
     print(f"mean IoU {result.mean_iou:.4f} over {result.boxes} boxes "
           f"({args.num} anchors at {width}x{height}, {result.iterations} iterations)")
-    if dataset.problems:
-        print(f"{len(dataset.problems)} label problems skipped; first: {dataset.problems[0]}")
+    if problems:
+        print(f"{len(problems)} label problems skipped; first: {problems[0]}")
     return 0

@@ -6,10 +6,14 @@ Boxes are compared by width and height only (centred on each other), as in darkn
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from workbench.data.folder import open_dataset
+from workbench.data.splits import split_records
 from workbench.errors import WorkbenchError
 from workbench.labels.dataset import Dataset
 
@@ -86,3 +90,29 @@ def kmeans_anchors(wh: np.ndarray, k: int = 9, *, seed: int = 0,
     centres = centres[order]
     mean_iou = float(wh_iou(wh, centres).max(axis=1).mean())
     return AnchorResult(centres, mean_iou, len(wh), iterations)
+
+
+@dataclass
+class DatasetAnchors:
+    """:func:`dataset_anchors`' answer: the clustering and the dataset it read (its label
+    problems were skipped)."""
+
+    result: AnchorResult
+    dataset: Dataset
+
+
+def dataset_anchors(folder: str | Path, k: int, width: int, height: int, *,
+                    label_format: str = "auto", labels: str | Path | None = None,
+                    split: str = "all", seed: int = 0) -> DatasetAnchors:
+    """``workbench anchors``: open the dataset at ``folder``, take the boxes of ``split``
+    scaled to a ``width`` x ``height`` input and cluster them into ``k`` anchors.
+    WorkbenchError when the split holds no labeled box."""
+    dataset = open_dataset(folder, label_format, labels=labels)
+    chosen = dataclasses.replace(dataset, images=split_records(dataset, split))
+    wh = dataset_box_sizes(chosen, width, height)
+    if len(wh) == 0:
+        where = "" if split == "all" else f" in the {split} split"
+        raise WorkbenchError(f"{dataset.root}: no labeled boxes found{where} "
+                             f"(label format: {dataset.label_format})"
+                             + (f"; {dataset.problems[0]}" if dataset.problems else ""))
+    return DatasetAnchors(kmeans_anchors(wh, k, seed=seed), dataset)

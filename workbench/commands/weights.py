@@ -31,32 +31,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.darknet.cfg import read_cfg
-    from workbench.darknet.weights import (
-        conv_layer_sizes,
-        read_weights_for_transfer,
-        truncate,
-        write_weights,
-    )
-    from workbench.errors import WorkbenchError
-    from workbench.storage.output_guard import refuse_input_as_output
+    # deferred: `workbench --help` imports every verb module (workbench.cli)
+    from workbench.darknet.partial import write_partial
 
-    # before anything is read: OUT = the cfg once overwrote the cfg with weights
-    refuse_input_as_output(args.out, [args.cfg, args.weights])
-    cfg = read_cfg(args.cfg)
-    n = args.layers
-    if not 1 <= n <= len(cfg.layers):
-        raise WorkbenchError(f"N must lie between 1 and {len(cfg.layers)} (the layers of "
-                             f"{args.cfg}), got {n}")
-    transfer = read_weights_for_transfer(args.weights, cfg)
-    wanted = [i for i, *_ in conv_layer_sizes(cfg) if i < n]
-    missing = [i for i in wanted if i not in transfer.weights.layers]
-    if missing:
-        raise WorkbenchError(f"{args.weights}: layer {missing[0]} is not in the file or does not "
-                             f"fit {args.cfg}; a partial file must hold every convolution "
-                             f"before layer {n}")
-    if not wanted:
-        raise WorkbenchError(f"layers 0..{n - 1} of {args.cfg} have no convolution")
-    write_weights(truncate(transfer.weights, n), args.out)
-    print(f"{args.out}: {len(wanted)} conv layers (layers 0..{n - 1} of {args.cfg})")
+    convolutions = write_partial(args.cfg, args.weights, args.layers, args.out)
+    print(f"{args.out}: {convolutions} conv layers (layers 0..{args.layers - 1} of {args.cfg})")
     return 0

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from workbench.geometry.boxes import as_boxes, as_scores
+
+if TYPE_CHECKING:
+    from workbench.labels.dataset import Box
 
 
 def _as_class_ids(values: Any, n: int, name: str) -> np.ndarray:
@@ -109,7 +112,7 @@ class GroundTruth:
         return cls(np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
 
     @classmethod
-    def from_boxes(cls, boxes: Iterable[Any]) -> GroundTruth:
+    def from_boxes(cls, boxes: Iterable[Box]) -> GroundTruth:
         """From ``workbench.labels.dataset.Box`` objects (x1, y1, x2, y2, class_id, difficult)."""
         items = list(boxes)
         if not items:

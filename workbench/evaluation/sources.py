@@ -29,7 +29,7 @@ from workbench.evaluation.detect_outputs import (
 
 if TYPE_CHECKING:
     from workbench.evaluation.inputs import Predictions
-    from workbench.labels.dataset import Dataset
+    from workbench.labels.dataset import Dataset, ImageRecord
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Truth:
     """The ground truth as evaluation needs it, keyed by image path relative to the root."""
 
     class_names: list[str]
-    records: dict[str, Any]  # relative posix path -> ImageRecord
+    records: dict[str, ImageRecord]  # by relative posix path
     coco_doc: dict[str, Any] | None = None  # the parsed GT JSON when GT is a COCO file
     # images of the dataset left out (unlabeled, other split): their predictions are skipped
     left_out: set[str] = field(default_factory=set)

@@ -145,13 +145,6 @@ def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, n
                 return
             pending.append(pool.submit(job))
 
-    def finish(result: ImageResult) -> ImageResult:
-        summary.count(result)
-        summary.seconds = time.perf_counter() - start
-        if progress is not None:
-            progress(summary.images, total)
-        return result
-
     def take_group() -> list | None:
         """Up to `batch` readable images (and the unreadable ones between), None on cancel."""
         nonlocal ended
@@ -194,18 +187,33 @@ def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, n
                 if blob is not None:
                     result.detections = suppress(
                         detector.decode(next(heads), result.width, result.height, conf), nms)
-                yield finish(result)
+                yield _finish(result, summary, start, progress, total)
             if cancel is not None and cancel.is_set() and (pending or in_flight):
                 summary.cancelled = True
                 return
     finally:
-        for _, started in in_flight:  # give the engine's requests back
-            if started is not None:
-                try:
-                    started.result()
-                except Exception:  # noqa: BLE001 - already stopping; the first error counts
-                    pass
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        _release(in_flight, pending, pool)
         summary.seconds = time.perf_counter() - start
+
+
+def _finish(result: ImageResult, summary: RunSummary, start: float,
+            progress: Callable[[int, int], None] | None, total: int) -> ImageResult:
+    """Count a result in and report progress."""
+    summary.count(result)
+    summary.seconds = time.perf_counter() - start
+    if progress is not None:
+        progress(summary.images, total)
+    return result
+
+
+def _release(in_flight: deque, pending: deque[Future], pool: ThreadPoolExecutor) -> None:
+    """A stopping run's clean-up: the engine's requests given back, the workers stopped."""
+    for _, started in in_flight:
+        if started is not None:
+            try:
+                started.result()
+            except Exception:  # noqa: BLE001 - already stopping; the first error counts
+                pass
+    for future in pending:
+        future.cancel()
+    pool.shutdown(wait=True, cancel_futures=True)

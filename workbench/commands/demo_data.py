@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from workbench.commands.spelling import hidden_alias
+from workbench.progress import ProgressBar
 
 
 def add_parser(subparsers) -> None:
@@ -32,24 +32,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.data.synth import make_demo_dataset
-    from workbench.errors import WorkbenchError
-    from workbench.progress import ProgressBar
+    # deferred: `workbench --help` imports every verb module (workbench.cli)
+    from workbench.data.synth import write_demo_dataset
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise WorkbenchError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.force:
-        # it would replace a user's classes.txt, train.txt and same-named labels
-        raise WorkbenchError(f"{out}: already exists and is not an empty folder "
-                             "(choose a new folder, or add --force to write into it)")
     start = time.perf_counter()
-    try:
-        with ProgressBar("demo-data", args.images) as bar:
-            out = make_demo_dataset(args.out, images=args.images, seed=args.seed, size=args.size,
-                                    valid_fraction=args.valid_fraction, progress=bar.update)
-    except (ValueError, OSError) as exc:
-        raise WorkbenchError(str(exc)) from None
+    with ProgressBar("demo-data", args.images) as bar:
+        out = write_demo_dataset(args.out, images=args.images, seed=args.seed, size=args.size,
+                                 valid_fraction=args.valid_fraction, force=args.force,
+                                 progress=bar.update)
     print(f"wrote {args.images} images to {out} in {time.perf_counter() - start:.1f}s "
           f"(seed {args.seed}, {args.size}px)")
     return 0

@@ -9,9 +9,15 @@ sizes and positions; shapes may overlap a little but never hide one another.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.formats.yolo import write_classes, write_yolo
+from workbench.labels.dataset import Box
+from workbench.storage.atomic import atomic_write_text
 
 CLASS_NAMES = ["circle", "square", "triangle", "star"]
 # at most this share of the smaller of two boxes may be covered, so no shape hides another
@@ -19,7 +25,7 @@ MAX_COVERED = 0.25
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    import cv2
+    import cv2  # lazy: OpenCV takes a while to import; only drawing needs it
 
     corners = rng.integers(0, 256, (2, 2, 3)).astype(np.float32)
     image = cv2.resize(corners, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -58,7 +64,7 @@ def _covered(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 def draw_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[tuple]]:
     """One BGR image and its objects as (class_id, x1, y1, x2, y2) in float pixels."""
-    import cv2
+    import cv2  # lazy: OpenCV takes a while to import; only drawing needs it
 
     image = _background(rng, size)
     objects: list[tuple] = []
@@ -93,17 +99,14 @@ def draw_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[tu
 
 
 def make_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: int = 416,
-                      valid_fraction: float = 0.2, progress=None) -> Path:
+                      valid_fraction: float = 0.2,
+                      progress: Callable[[int, int], None] | None = None) -> Path:
     """Write a deterministic synthetic dataset in YOLO format into ``out``.
 
     ``out`` gets ``img_00000.jpg`` + ``img_00000.txt`` ..., ``classes.txt``, ``train.txt`` and
     ``valid.txt`` (image file names relative to ``out``). Returns ``out``.
     """
-    import cv2
-
-    from workbench.formats.yolo import write_classes, write_yolo
-    from workbench.labels.dataset import Box
-    from workbench.storage.atomic import atomic_write_text
+    import cv2  # lazy: OpenCV takes a while to import; only drawing needs it
 
     if images < 1:
         raise ValueError("images must be at least 1")
@@ -134,3 +137,23 @@ def make_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: i
     atomic_write_text(out / "valid.txt", "".join(f"{n}\n" for n in valid))
     return out
 
+
+
+def write_demo_dataset(out: str | Path, images: int = 200, seed: int = 0, size: int = 416,
+                       valid_fraction: float = 0.2, *, force: bool = False,
+                       progress: Callable[[int, int], None] | None = None) -> Path:
+    """``workbench demo-data``: :func:`make_demo_dataset` into a new or empty folder (any
+    folder with ``force``). WorkbenchError for an ``out`` that is a file or a non-empty
+    folder, a bad parameter, or an OS error while writing."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise WorkbenchError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        # it would replace a user's classes.txt, train.txt and same-named labels
+        raise WorkbenchError(f"{folder}: already exists and is not an empty folder "
+                             "(choose a new folder, or add --force to write into it)")
+    try:
+        return make_demo_dataset(out, images=images, seed=seed, size=size,
+                                 valid_fraction=valid_fraction, progress=progress)
+    except (ValueError, OSError) as exc:
+        raise WorkbenchError(str(exc)) from None

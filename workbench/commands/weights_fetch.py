@@ -7,6 +7,7 @@ Registered under the `weights` verb by ``add_fetch_parser``; the work is in
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_fetch_parser(subparsers) -> None:
@@ -35,8 +36,7 @@ def add_fetch_parser(subparsers) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    # deferred: `workbench --help` imports every verb module (workbench.cli)
     from workbench.darknet.fetch import KNOWN_WEIGHTS, fetch, plan_fetch
 
     plan = plan_fetch(args.source, sha256=args.sha256,

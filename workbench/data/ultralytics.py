@@ -69,7 +69,7 @@ def _limited_loader() -> type:
     alias is expanded, which is what any walk of the result (str(), dump) costs. The
     composer recurses per level, so the depth limit also keeps a 20,000-deep ``[[[...``
     from ending in a RecursionError."""
-    import yaml
+    import yaml  # lazy: PyYAML takes a while to import; only a data.yaml needs it
 
     class _LimitedLoader(yaml.SafeLoader):
         def __init__(self, stream: str) -> None:
@@ -120,7 +120,7 @@ def _limited_loader() -> type:
 def _load(path: Path) -> Any:
     """The YAML document of ``path`` (a regular file of at most 4 MiB), limited as above;
     every failure is a FormatError naming the file."""
-    import yaml
+    import yaml  # lazy: PyYAML takes a while to import; only a data.yaml needs it
 
     text = decode_text(read_bytes(path, MAX_DATA_YAML_BYTES), path)
     loader = _limited_loader()(text)
@@ -256,7 +256,7 @@ def image_to_label(image: str) -> str:
 def format_data_yaml(names: list[str], splits: dict[str, str],
                      keep: dict[str, Any] | None = None) -> str:
     """The text of a data.yaml: ``keep``'s other keys, then names, nc and the split paths."""
-    import yaml
+    import yaml  # lazy: PyYAML takes a while to import; only a data.yaml needs it
 
     doc: dict[str, Any] = {k: v for k, v in (keep or {}).items()
                            if k not in ("names", "nc", *SPLIT_KEYS)}
@@ -280,7 +280,7 @@ def rewrite_names(path: str | Path, names: list[str]) -> None:
     doc = doc if isinstance(doc, dict) else {}
     doc["nc"] = len(names)
     doc["names"] = dict(enumerate(names))
-    import yaml
+    import yaml  # lazy: PyYAML takes a while to import; only a data.yaml needs it
 
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
@@ -289,7 +289,7 @@ def rewrite_splits(path: str | Path, splits: dict[str, str],
                    keep: Collection[str] = ()) -> None:
     """Point the train/val/test keys of an existing data.yaml at new places; the keys of
     the splits in ``keep`` stay as they are, the others not in ``splits`` go."""
-    import yaml
+    import yaml  # lazy: PyYAML takes a while to import; only a data.yaml needs it
 
     path = Path(path)
     doc = _load(path)

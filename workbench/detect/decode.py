@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.geometry.nms import batched_nms
 from workbench.labels.dataset import Box
 
 
@@ -101,8 +102,6 @@ def class_aware_nms(candidates: Candidates, iou_threshold: float,
     """Indices kept by per-class NMS (cv2.dnn.NMSBoxes semantics), highest score first."""
     if len(candidates) == 0:
         return np.zeros(0, np.int64)
-    from workbench.geometry.nms import batched_nms
-
     return batched_nms(candidates.boxes, candidates.scores, candidates.class_ids, iou_threshold,
                        score_threshold=score_threshold, top_k=top_k)
 

@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from workbench.detect.config import DEFAULT_NMS
+from workbench.detect.detector import Detector
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 from workbench.labels.dataset import Dataset
+from workbench.train.data import split_records
 
 VALID_CONF = 0.005   # as workbench.train.loop (darknet's mAP threshold)
 VALID_NMS = DEFAULT_NMS  # detect's own NMS
@@ -24,10 +27,6 @@ VALID_NMS = DEFAULT_NMS  # detect's own NMS
 def validation_map50(model: str | Path, dataset: Dataset, valid_fraction: float = 0.1, *,
                      cancelled: Callable[[], bool] = lambda: False) -> float | None:
     """mAP@0.5 of ``model`` on the data set's validation images; None without any."""
-    from workbench.detect.detector import Detector
-    from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
-    from workbench.train.data import split_records
-
     _, valid = split_records(dataset, valid_fraction)
     if not valid:
         return None

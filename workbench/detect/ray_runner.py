@@ -19,8 +19,11 @@ Ray is imported only here, and only when ``workbench detect --ray`` runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
+import socket
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,8 +31,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.darknet.bundle import ModelBundle
+from workbench.darknet.bundle import ModelBundle, find_bundle
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, DetectConfig
+from workbench.detect.detector import Detector
 from workbench.errors import WorkbenchError
 
 INSTALL_HINT = 'pip install -e ".[cluster]"'
@@ -92,8 +96,6 @@ def pack_bundle(bundle: ModelBundle) -> dict[str, bytes]:
 
 
 def unpack_bundle(files: dict[str, bytes], folder: Path) -> ModelBundle:
-    from workbench.darknet.bundle import find_bundle
-
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return find_bundle(folder)
@@ -110,8 +112,6 @@ class DetectWorker:
                  size: tuple[int, int] | None, letterbox: bool, conf: float, nms: float,
                  batch: int, keep_images: bool, precision: str = "auto") -> None:
         import ray
-
-        from workbench.detect.detector import Detector
 
         if isinstance(model_files, ray.ObjectRef):
             model_files = ray.get(model_files)
@@ -139,8 +139,6 @@ class DetectWorker:
 
 def _connect(ray, settings: RaySettings) -> tuple[bool, str]:
     """Join the cluster (or start a local Ray); True when this call started the connection."""
-    import logging
-
     if ray.is_initialized():
         return False, _address(ray)
     if settings.address:
@@ -172,8 +170,6 @@ def quiet_ray(verbose: bool) -> None:
     Ray's developers (token set-up, progress bars off) printed between our lines; failures
     still reach the user as one line each. The actors' output reaches us only with
     ``log_to_driver``, the C++ core's lines only past :class:`_RayLogs`."""
-    import logging
-
     level = logging.INFO if verbose else logging.ERROR
     logging.getLogger("ray").setLevel(level)
     # Ray Data's INFO lines (plan, "execution finished") would bury the summary even then
@@ -193,8 +189,6 @@ class _RayLogs:
         self._saved = None  # (terminal fd, the sys.stderr we replaced, scratch file)
 
     def start(self) -> None:
-        import sys
-
         if self._saved is not None:
             return
         sys.stderr.flush()
@@ -207,8 +201,6 @@ class _RayLogs:
                           errors="backslashreplace")
 
     def stop(self) -> None:
-        import sys
-
         if self._saved is None:
             return
         terminal, stderr, scratch = self._saved
@@ -239,8 +231,6 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     stays silent (or answers something else) is not a Ray head, whatever ray.init would try.
     With RAY_USE_TLS the handshake is TLS's, so only the connection is checked.
     """
-    import socket
-
     hostport = address.removeprefix("ray://")
     if address == "auto" or ":" not in hostport:
         return  # "auto" and bare names are Ray's to resolve

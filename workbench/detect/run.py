@@ -2,13 +2,14 @@
 (local and on Ray), prediction sets and the Detect dock.
 
     from workbench.detect.config import DetectConfig
-from workbench.detect.detector import Detector
+    from workbench.detect.detector import Detector
     from workbench.detect.run import run_detection
-    from workbench.detect.sinks import ImageNames, YoloSink, resolve_sources
+    from workbench.detect.sinks import ImageNames, YoloSink
+    from workbench.detect.sources import resolve_sources
 
     config = DetectConfig(model="demo", conf=0.3)
     paths = resolve_sources("images/")
-    detector = Detector.from_config(config)
+    detector = Detector.from_config(config)  # or leave it to run_detection
     sinks = [YoloSink(Path("out"), detector.class_names, ImageNames.of(paths, Path("images")))]
     summary = run_detection(config, paths, sinks, detector=detector)
 """

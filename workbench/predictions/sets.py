@@ -23,12 +23,15 @@ import json
 import math
 import os
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
 from workbench.errors import FormatError, WorkbenchError
+from workbench.formats import decode_text, read_bytes
+from workbench.formats.yolo import parse_yolo_detections, read_classes
 from workbench.labels.dataset import MAX_CLASSES, Box
 from workbench.storage.atomic import atomic_write_text, writes_inside
 from workbench.storage.files import MAX_RUN_INFO_BYTES, resolved_inside
@@ -137,8 +140,6 @@ def write_info(set_dir: Path, info: RunInfo) -> None:
 def read_info(set_dir: Path) -> RunInfo:
     """The set's ``run.json``, every field checked; FormatError naming the file (and the
     field) otherwise."""
-    from workbench.formats import decode_text, read_bytes
-
     set_dir = check_set_dir(set_dir)
     path = confined(set_dir / INFO_FILE, set_dir, "prediction set folder")
     text = decode_text(read_bytes(path, MAX_RUN_INFO_BYTES), path)
@@ -169,8 +170,6 @@ class _Where:
     name: str
 
     def error(self, expected: str, value: Any) -> FormatError:
-        import reprlib
-
         # reprlib: a short repr however long or deep the value (run.json may be 64 MiB)
         return FormatError(self.path, f"{self.name}: expected {expected}, got "
                            f"{reprlib.repr(value)}")
@@ -274,9 +273,6 @@ def read_predictions(set_dir: Path, rel: str | Path, width: int, height: int,
                      renamed: dict[str, str] | None = None) -> Predictions | None:
     """The predictions of one image, or None when the set has no file for it. ``renamed``:
     the set's ``RunInfo.renamed`` (where images with clashing names were written)."""
-    from workbench.formats import decode_text, read_bytes
-    from workbench.formats.yolo import parse_yolo_detections
-
     set_dir = check_set_dir(set_dir)
     stem = (renamed or {}).get(Path(rel).as_posix())
     path = set_dir / f"{stem}.txt" if stem else label_path(set_dir, rel)
@@ -290,8 +286,6 @@ def read_predictions(set_dir: Path, rel: str | Path, width: int, height: int,
 
 def read_names(set_dir: Path) -> list[str]:
     """The set's class names (``classes.txt``, the model's names at the time of the run)."""
-    from workbench.formats.yolo import read_classes
-
     set_dir = check_set_dir(set_dir)
     path = set_dir / "classes.txt"
     if not path.is_file():

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def add_fetch_parser(subparsers) -> None:
@@ -66,11 +70,11 @@ class _Bar:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.bar = None
+        self.bar: tqdm[Any] | None = None
 
     def __call__(self, done: int, total: int | None) -> None:
         if self.bar is None:
-            from tqdm import tqdm
+            from tqdm import tqdm  # lazy: only a download draws a bar
 
             self.bar = tqdm(total=total, initial=done, desc=self.label, unit="B",
                             unit_scale=True, unit_divisor=1024, disable=None)

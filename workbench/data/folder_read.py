@@ -276,8 +276,8 @@ def _load_coco(dataset: Dataset, path: Path | None, has_class_file: bool, adopt:
         _problem(dataset, None, err)
         dataset.damaged_labels.add(path)
         return
-    for err in log.errors:
-        _problem(dataset, None, err)
+    for problem in log.errors:
+        _problem(dataset, None, problem)
     if not has_class_file:
         dataset.classes = coco_classes
     by_path = {r.path: r for r in dataset.images}

@@ -28,7 +28,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     import cv2  # lazy: OpenCV takes a while to import; only drawing needs it
 
     corners = rng.integers(0, 256, (2, 2, 3)).astype(np.float32)
-    image = cv2.resize(corners, (size, size), interpolation=cv2.INTER_LINEAR)
+    image: np.ndarray = cv2.resize(corners, (size, size), interpolation=cv2.INTER_LINEAR)
     small = rng.normal(0, 25, (size // 16 + 1, size // 16 + 1, 3)).astype(np.float32)
     image += cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
     image += rng.normal(0, 8, (size, size, 3)).astype(np.float32)

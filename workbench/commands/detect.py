@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from workbench.commands.detect_ray import add_arguments as add_ray_arguments
@@ -29,9 +30,45 @@ from workbench.detect.config import (
 )
 from workbench.errors import WorkbenchError
 
-BACKENDS = ("auto", "cpu", "cuda", "cuda-fp16", "onnxruntime", "onnxruntime-cuda", "openvino",
-            "tensorflow")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+
+class RegistryChoices:
+    """Choices read from the engine registry the first time argparse looks at them.
+
+    The registry is the one list of engines; importing it loads numpy and OpenCV (about
+    0.2 s), which ``workbench --help`` and the other verbs need not pay, so the parser holds
+    this instead of a tuple: ``in`` (parsing) and iteration (--help) read the registry.
+    """
+
+    def __init__(self, read: Callable[[], tuple[str, ...]]) -> None:
+        self._read = read
+
+    def _names(self) -> tuple[str, ...]:
+        return self._read()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def _engine_names() -> tuple[str, ...]:
+    from workbench.detect import engines  # lazy: numpy and OpenCV, see RegistryChoices
+
+    return engines.choices()
+
+
+def _precision_names() -> tuple[str, ...]:
+    from workbench.detect import engines  # lazy: numpy and OpenCV, see RegistryChoices
+
+    return engines.precision_choices()
+
+
+BACKENDS = RegistryChoices(_engine_names)
+PRECISIONS = RegistryChoices(_precision_names)
 SPLITS = ("train", "valid", "test", "trainval")
 __all__ = ["BACKENDS", "DEFAULT_CONF", "FORMATS", "PRECISIONS", "SPLITS", "STDOUT_FORMATS",
            "add_parser", "detect_config", "run"]
@@ -70,12 +107,15 @@ def add_parser(subparsers) -> None:
                    "(default: the cfg's [net] width and height)")
     p.add_argument("--letterbox", action="store_true",
                    help="keep the aspect ratio (pad) instead of stretching the image")
-    p.add_argument("--backend", default=DEFAULT_ENGINE, choices=BACKENDS,
-                   help="engine (default auto: OpenCV CUDA, onnxruntime CUDA, OpenVINO CPU, "
-                   "onnxruntime CPU, OpenCV CPU, the first that runs here)")
+    # a metavar, because argparse lists the choices when the argument is added otherwise
+    # (that would import every engine at each CLI start); --help still lists them below
+    p.add_argument("--backend", default=DEFAULT_ENGINE, choices=BACKENDS, metavar="ENGINE",
+                   help="engine: %(choices)s (default auto: OpenCV CUDA, onnxruntime CUDA, "
+                   "OpenVINO CPU, onnxruntime CPU, OpenCV CPU, the first that runs here)")
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                   metavar="PRECISION",
                    type=Respell(PRECISION_ALIASES),  # train's float32... still parse
-                   help="arithmetic of the engine (default auto: bf16 on OpenVINO where the "
+                   help="arithmetic of the engine: %(choices)s (default auto: bf16 on OpenVINO where the "
                    "CPU has AMX or AVX-512 BF16, else fp32); bf16, fp16 and int8 run on "
                    "OpenVINO; int8 needs --calibrate (see docs/engines.md for the accuracy)")
     p.add_argument("--calibrate", metavar="DIR", help="images to calibrate int8 on (a folder or "

@@ -14,8 +14,9 @@ Adding an engine (say "tvm"):
                        install="pip install apache-tvm"))
 
 3. Import the module in ``workbench/detect/engines/__init__.py`` (that order is the order
-   ``--backend`` lists the engines in), add ``tvm`` to the ``--backend`` choices of
-   ``workbench detect`` and a row to docs/engines.md's table: the tests say where they differ.
+   ``--backend`` lists the engines in) and add a row to docs/engines.md's table (a test says
+   when the table and the registry differ). ``--backend``'s and ``--precision``'s choices and
+   the window's engine list read the registry; nothing else changes.
 
 ``rank``: ``auto`` tries the registered engines from the lowest rank up and takes the first
 whose check passes and whose factory builds (an error of a type in ``auto_errors`` moves on to

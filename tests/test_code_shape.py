@@ -1,0 +1,60 @@
+"""The floor plan holds: no import cycle, no file over 500 lines, no function over 80 lines
+(scripts/check_code_shape.py, also run by .ci/run), and the checker itself finds each kind."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _checker():
+    spec = importlib.util.spec_from_file_location("check_code_shape",
+                                                  ROOT / "scripts" / "check_code_shape.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_code_has_its_shape():
+    assert _checker().problems() == []
+
+
+def test_the_checker_finds_a_cycle_a_long_file_and_a_long_function(tmp_path, monkeypatch):
+    check = _checker()
+    package = tmp_path / "shape_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from shape_probe import b\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\n\nfrom shape_probe import c\n\n"
+        "if TYPE_CHECKING:\n    from shape_probe import a\n")
+    (package / "c.py").write_text("from shape_probe import a\n")
+    body = "\n".join(f"    x{i} = {i}" for i in range(check.MAX_FUNCTION_LINES))
+    (package / "long.py").write_text(textwrap.dedent("""\
+        class K:
+            def short(self):
+                return 1
+        """) + "\n\ndef long_one():\n" + body + "\n" + "\n" * check.MAX_FILE_LINES)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    assert check.import_cycles(("shape_probe",), tmp_path) == [
+        ["shape_probe.a", "shape_probe.b", "shape_probe.c"]]
+    assert [name for name, _ in check.long_functions(("shape_probe",), tmp_path)] == [
+        "shape_probe/long.py:long_one"]
+    assert [path for path, _ in check.long_files(("shape_probe",), tmp_path)] == [
+        "shape_probe/long.py"]
+
+
+def test_a_type_only_import_is_no_cycle(tmp_path, monkeypatch):
+    check = _checker()
+    package = tmp_path / "shape_probe2"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from shape_probe2 import b\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from shape_probe2 import a\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    assert check.import_cycles(("shape_probe2",), tmp_path) == []

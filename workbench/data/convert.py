@@ -98,6 +98,7 @@ def convert_dataset(src: str | Path, to: str, out: str | Path, *,
     if not any(r.labeled for r in dataset.images):
         # copying images without their labels is never what was meant
         found = f" ({dataset.problems[0]})" if dataset.problems else ""
+        assert dataset.layout is not None, "open_dataset always detects a layout"
         raise WorkbenchError(f"{root}: no image has a label file where the "
                              f"{dataset.layout.kind} layout looks{found}; nothing converted")
     if strict and dataset.problems:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.data.layouts import Layout
 from workbench.data.ultralytics import (
     DATA_YAML_NAMES,
     SPLIT_KEYS,
@@ -52,7 +53,7 @@ def read_split(dataset: Dataset, problem: Problem) -> None:
     if layout is None:
         return
     if layout.kind == "ultralytics":
-        _read_yaml_split(dataset, problem)
+        _read_yaml_split(dataset, layout, problem)
         return
     parts = {part: path for part, path in layout.split_files().items() if path.is_file()}
     if not parts:
@@ -60,9 +61,9 @@ def read_split(dataset: Dataset, problem: Problem) -> None:
     by_relative = {r.path.relative_to(dataset.root).as_posix(): r for r in dataset.images}
     by_name: dict[str, list[ImageRecord]] = {}
     by_stem: dict[str, list[ImageRecord]] = {}
-    for record in dataset.images:
-        by_name.setdefault(record.path.name, []).append(record)
-        by_stem.setdefault(record.path.stem, []).append(record)
+    for image in dataset.images:
+        by_name.setdefault(image.path.name, []).append(image)
+        by_stem.setdefault(image.path.stem, []).append(image)
     devkit = layout.kind == "voc-devkit"
     for part, path in parts.items():
         try:
@@ -106,8 +107,8 @@ def _split_entry(root: Path, entry: str, by_relative: dict[str, ImageRecord],
     return record
 
 
-def _read_yaml_split(dataset: Dataset, problem: Problem) -> None:
-    data = dataset.layout.data_yaml
+def _read_yaml_split(dataset: Dataset, layout: Layout, problem: Problem) -> None:
+    data = layout.data_yaml
     if data is not None:
         by_path = {r.path: r for r in dataset.images}
         for part, sources in data.splits.items():
@@ -307,32 +308,32 @@ def write_split(dataset: Dataset, split: dict[str, list[ImageRecord]],
     if layout is None:
         raise WorkbenchError("the dataset has no layout")
     if layout.kind == "ultralytics":
-        files = _yaml_split_files(dataset, split, keep)
+        files = _yaml_split_files(dataset, layout, split, keep)
     else:
-        files = _list_split_files(dataset, split, keep)
+        files = _list_split_files(dataset, layout, split, keep)
     for path in files:
         check_write_inside(path, dataset.root)
     with writes_inside(dataset.root):
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             if text is None:  # data.yaml: rewritten keeping its other keys
-                _point_data_yaml(dataset, split, keep, path)
+                _point_data_yaml(dataset, layout, split, keep, path)
             else:
                 atomic_write_text(path, text)
     dataset.split = {part: list(records) for part, records in split.items() if records}
     return list(files)
 
 
-def _list_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
+def _list_split_files(dataset: Dataset, layout: Layout, split: dict[str, list[ImageRecord]],
                       keep: Collection[str]) -> dict[Path, str | None]:
     """The layout's split list files and their new text (beside, label folder, devkit)."""
-    devkit = dataset.layout.kind == "voc-devkit"
+    devkit = layout.kind == "voc-devkit"
     if devkit:
         split = dict(split)
         split["trainval"] = sorted(split.get("train", []) + split.get("valid", []),
                                    key=lambda r: r.path.as_posix())
     files: dict[Path, str | None] = {}
-    for part, path in dataset.layout.split_files().items():
+    for part, path in layout.split_files().items():
         records = split.get(part)
         if part in keep or (records is None and not path.exists()):
             continue
@@ -346,11 +347,11 @@ def _yaml_file_names() -> dict[str, str]:
     return {split_name: f"{key}.txt" for key, split_name in SPLIT_KEYS.items()}
 
 
-def _yaml_split_files(dataset: Dataset, split: dict[str, list[ImageRecord]],
+def _yaml_split_files(dataset: Dataset, layout: Layout, split: dict[str, list[ImageRecord]],
                       keep: Collection[str]) -> dict[Path, str | None]:
     """Ultralytics: a list file per part and data.yaml (None: rewritten in place). A kept
     part stays where data.yaml points; without a data.yaml it gets a list file too."""
-    data = dataset.layout.data_yaml
+    data = layout.data_yaml
     files: dict[Path, str | None] = {}
     for part, file_name in _yaml_file_names().items():
         records = split.get(part)
@@ -374,9 +375,9 @@ def _new_data_yaml(dataset: Dataset) -> Path:
     return dataset.root / DATA_YAML_NAMES[0]
 
 
-def _point_data_yaml(dataset: Dataset, split: dict[str, list[ImageRecord]],
+def _point_data_yaml(dataset: Dataset, layout: Layout, split: dict[str, list[ImageRecord]],
                      keep: Collection[str], path: Path) -> None:
-    data = dataset.layout.data_yaml
+    data = layout.data_yaml
     kept = keep if data is not None else ()
     pointers = {part: name for part, name in _yaml_file_names().items()
                 if split.get(part) and part not in kept}

@@ -263,7 +263,8 @@ def _round(value: float) -> float | int:
 def coco_document(records: Iterable[tuple[str, ImageRecord]], class_names: Iterable[str]
                   ) -> dict[str, Any]:
     """The COCO dict for ``(file_name, record)`` pairs; only records with a size are listed."""
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for file_name, record in records:
         if record.width <= 0 or record.height <= 0:
             raise ValueError(f"{record.path}: image size unknown; cannot export to COCO")

@@ -128,7 +128,7 @@ def main() -> None:
         "opencv": Detector(bundle, "cpu", 416),
     }
     if args.requests:
-        from workbench.detect.openvino_backend import OpenVinoBackend
+        from workbench.detect.engines.openvino import OpenVinoBackend
 
         for n in args.requests:
             contenders[f"openvino x{n}"] = Detector(

@@ -8,7 +8,7 @@ import pytest
 from model_factory import random_bundle
 
 from workbench.detect.decode import decode, letterbox_geometry
-from workbench.detect.opencv_backend import OpenCvBackend
+from workbench.detect.engines.opencv import OpenCvBackend
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from model_factory import random_bundle
 from workbench.darknet.bundle import bundle_from_files
 from workbench.detect.backends import Backend, make_backend
 from workbench.detect.detector import Detector, preprocess
-from workbench.detect.opencv_backend import OpenCvBackend, check_opencv, cuda_targets
+from workbench.detect.engines.opencv import OpenCvBackend, check_opencv, cuda_targets
 from workbench.detect.pipeline import RunSummary, resolve_sources
 from workbench.errors import BackendUnavailable, ModelError
 

@@ -11,7 +11,7 @@ CHECK = r"""
 import importlib, pkgutil, sys
 sys.modules["PySide6"] = None           # any import of Qt now fails loudly
 import workbench
-tf_modules = ("workbench.train", "workbench.detect.tensorflow_backend")
+tf_modules = ("workbench.train", "workbench.detect.engines.tensorflow")
 names = [m.name for m in pkgutil.walk_packages(workbench.__path__, "workbench.")
          if not m.name.startswith(tf_modules) and m.name != "workbench.__main__"]
 for name in names:

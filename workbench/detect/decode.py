@@ -112,8 +112,9 @@ class Detections(Candidates):
 
     def to_boxes(self) -> list[Box]:
         """The boxes as the data model's Box (float pixels, class id)."""
-        return [Box(*b, class_id=c) for b, c in zip(self.boxes.tolist(),
-                                                    self.class_ids.tolist(), strict=True)]
+        return [Box(x1, y1, x2, y2, class_id=c)
+                for (x1, y1, x2, y2), c in zip(self.boxes.tolist(), self.class_ids.tolist(),
+                                               strict=True)]
 
     @classmethod
     def from_boxes(cls, boxes: list[Box], scores: list[float]) -> Detections:

@@ -52,6 +52,14 @@ class ImageResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def found(self) -> Detections:
+        """``detections`` of an image that was read and run through the network (what a sink
+        is given); ValueError for one skipped (``error``) or not run yet."""
+        if self.detections is None:
+            raise ValueError(f"{self.path}: no detections ({self.error or 'not run yet'})")
+        return self.detections
+
 
 @dataclass
 class RunSummary:

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TextIO
 
 from workbench.darknet.bundle import ModelBundle, find_bundle
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, DetectConfig
@@ -186,7 +187,8 @@ class _RayLogs:
     """
 
     def __init__(self) -> None:
-        self._saved = None  # (terminal fd, the sys.stderr we replaced, scratch file)
+        # (terminal fd, the sys.stderr we replaced, scratch file)
+        self._saved: tuple[int, TextIO, IO[bytes]] | None = None
 
     def start(self) -> None:
         if self._saved is not None:
@@ -387,8 +389,9 @@ def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,
             yield pickle.loads(row["result"])
     finally:
         summary.seconds = time.perf_counter() - start
-        if hasattr(rows, "close"):
-            rows.close()  # Ray Data's own clean-up, while Ray is still connected
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()  # Ray Data's own clean-up, while Ray is still connected
         if started:
             try:
                 ray.shutdown()

@@ -25,6 +25,8 @@ from workbench.detect.sources import check_source_file
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    import cv2
+
     from workbench.detect.detector import Detector
 
 #: file suffixes read as videos (what OpenCV's FFmpeg backend opens)
@@ -159,7 +161,7 @@ class VideoWriter:
             raise WorkbenchError(f"{self.path.parent}: no such folder for --save-video")
         self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
         self.fps = fps
-        self.writer = None
+        self.writer: cv2.VideoWriter | None = None
         self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
@@ -169,7 +171,7 @@ class VideoWriter:
             suffix = self.path.suffix.lower()
             code = ("mp4v" if suffix in (".mp4", ".m4v", ".mov")
                     else "MJPG" if suffix == ".avi" else "XVID")
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*code),
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter.fourcc(*code),
                                           self.fps, (image.shape[1], image.shape[0]))
             if not self.writer.isOpened():
                 self.writer = None

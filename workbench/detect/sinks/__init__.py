@@ -21,7 +21,7 @@ Recipe: a new output format
            def __init__(self, out: Path, class_names: list[str], naming: Naming) -> None:
                self.out, self.names, self.naming = make_folder(out), class_names, naming
            def write(self, result: ImageResult) -> None:     # one image's detections
-               ...  # result.detections.to_boxes(), .scores; self.naming.stem(result)
+               ...  # result.found.to_boxes(), .scores; self.naming.stem(result)
            def close(self, summary: RunSummary) -> None:     # after the last image
                ...
            def abort(self, error: BaseException) -> None:    # the run failed

@@ -48,7 +48,7 @@ class AnnotatedImagesSink:
     def write(self, result: ImageResult) -> None:
         if result.image is None:
             return
-        image = draw_detections(result.image, result.detections, self.names)
+        image = draw_detections(result.image, result.found, self.names)
         path = target(self.out / "annotated", self.naming, result, ".jpg")
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if ok:

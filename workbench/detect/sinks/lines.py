@@ -15,7 +15,7 @@ class LinesSink:
 
     def write(self, result: ImageResult) -> None:
         stream = self._stream or sys.stdout  # sys.stdout as it is now (tests capture it)
-        d = result.detections
+        d = result.found
         where = (f"{result.path}#{result.frame}" if result.frame is not None
                  else str(result.path))
         for (x1, y1, x2, y2), score, c in zip(d.boxes.tolist(), d.scores.tolist(),

@@ -60,6 +60,8 @@ class ImageNames:
     def file_name(self, result: ImageResult) -> str:
         if self.files is not None:
             return self.files[result.path]
+        if self.src is None:
+            raise ValueError("ImageNames needs src or files to name an image")
         return relative(result.path, self.src).as_posix()
 
 

@@ -35,7 +35,7 @@ class CollectedRows:
         image_id = len(self.images) + 1
         self.images.append((file_name, ImageRecord(result.path, result.width, result.height)))
         self.frames.append(result.frame)
-        d = result.detections
+        d = result.found
         for b, s in zip(d.to_boxes(), d.scores.tolist(), strict=True):
             self.rows.append({"image_id": image_id, "file_name": file_name,
                               "frame": result.frame,

@@ -41,7 +41,7 @@ class RunFolder:
                                                           and earlier is not None
                                                           and not _same_run(earlier, marker))
         self.replaces = state[0] == "marked" and not self.adding
-        self.staged = None
+        self.staged: StagedFolder | None = None
 
     @classmethod
     def plan(cls, out: Path, src: Path, paths: list[Path], stems: dict[Path, Path], fmt: str,
@@ -71,8 +71,9 @@ class RunFolder:
     def open(self) -> Path:
         if self.adding:
             return self.out
-        self.staged = StagedFolder(self.out, RUN_MARKER, self.state)
-        return self.staged.path
+        staged = StagedFolder(self.out, RUN_MARKER, self.state)
+        self.staged = staged
+        return staged.path
 
     def finish(self, complete: bool = True) -> None:
         """Write the marker and put the run in place; WorkbenchError when another run

@@ -32,7 +32,9 @@ class VideoSink:
         self.writer.fps = value
 
     def write(self, result: ImageResult) -> None:
-        self.writer.write(draw_detections(result.image, result.detections, self.names))
+        if result.image is None:
+            raise ValueError(f"{result.path}: no image to draw on (the run needs keep_images)")
+        self.writer.write(draw_detections(result.image, result.found, self.names))
 
     def close(self, summary: RunSummary) -> None:
         self.writer.close()

@@ -16,7 +16,7 @@ class VocSink:
         self.out, self.names, self.naming = make_folder(out), class_names, naming
 
     def write(self, result: ImageResult) -> None:
-        d = result.detections
+        d = result.found
         atomic_write_bytes(target(self.out, self.naming, result, ".xml"), format_voc(
             d.to_boxes(), self.names, result.path, result.width, result.height,
             scores=d.scores.tolist()))

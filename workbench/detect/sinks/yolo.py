@@ -15,7 +15,7 @@ class YoloSink:
         self.out, self.names, self.naming = make_folder(out), class_names, naming
 
     def write(self, result: ImageResult) -> None:
-        d = result.detections
+        d = result.found
         atomic_write_text(target(self.out, self.naming, result, ".txt"), format_yolo_detections(
             d.to_boxes(), d.scores.tolist(), result.width, result.height))
 

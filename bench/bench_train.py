@@ -38,11 +38,11 @@ def main() -> int:
     from workbench.darknet.cfg import customize
     from workbench.data.folder import open_dataset
     from workbench.data.synth import CLASS_NAMES, make_demo_dataset
+    from workbench.network.keras_model import build_model, heads_info
     from workbench.train.augment import AugmentSettings
     from workbench.train.data import examples_from_records, make_dataset, split_records
     from workbench.train.loop import resolve_template
     from workbench.train.loss import yolo_loss
-    from workbench.train.model import build_model, heads_info
 
     size, batch, steps = args.size, args.batch, args.steps
     cfg = customize(resolve_template(args.template), len(CLASS_NAMES), size, size)

@@ -38,10 +38,10 @@ def main() -> int:
     from workbench.darknet.cfg import customize
     from workbench.data.folder import open_dataset
     from workbench.data.synth import CLASS_NAMES, make_demo_dataset
+    from workbench.network.keras_model import build_model, heads_info, run_heads
     from workbench.train.data import examples_from_records, make_dataset, split_records
     from workbench.train.loop import resolve_template
     from workbench.train.loss import yolo_loss
-    from workbench.train.model import build_model, heads_info, run_heads
     from workbench.train.precision import cpu_has_bf16
 
     size, batch, steps = args.size, args.batch, args.steps

@@ -21,12 +21,12 @@ from workbench.darknet.weights import (  # noqa: E402
     weights_to_bytes,
 )
 from workbench.errors import ModelError  # noqa: E402
-from workbench.train.darknet_io import (  # noqa: E402
+from workbench.network.darknet_io import (  # noqa: E402
     export_bundle,
     load_darknet_weights,
     model_to_darknet_weights,
 )
-from workbench.train.model import build_model, decode_outputs, heads_info  # noqa: E402
+from workbench.network.keras_model import build_model, decode_outputs, heads_info  # noqa: E402
 
 SIZE = 160
 

@@ -94,8 +94,8 @@ def test_run_folder_has_checkpoints_bundle_metrics_and_plot(trained):
 
 def _best_keras_model(run: Path):
     from workbench.darknet.cfg import read_cfg
+    from workbench.network.keras_model import build_model
     from workbench.train.ema import WeightAverage
-    from workbench.train.model import build_model
 
     cfg = read_cfg(run / "model.cfg")
     model = build_model(cfg)
@@ -111,7 +111,7 @@ def _best_keras_model(run: Path):
 def test_exported_bundle_runs_in_opencv_like_the_best_checkpoint(trained, tmp_path):
     import cv2
 
-    from workbench.train.model import decode_outputs, heads_info
+    from workbench.network.keras_model import decode_outputs, heads_info
 
     run = trained[0].run_dir
     cfg, model = _best_keras_model(run)
@@ -194,7 +194,7 @@ def test_freeze_first_epochs_then_unfreeze(micro, tmp_path):
     last_frozen = [b for b in rec.of("batch") if b["epoch"] == 1][-1]
     frozen_step = 6 / last_frozen["images_per_s"]  # batch 6
     assert last_frozen["eta_s"] == pytest.approx(3 * UNFROZEN_STEP_COST * frozen_step, rel=1e-6)
-    from workbench.train.model import build_model
+    from workbench.network.keras_model import build_model
 
     paths = sorted(tf.train.get_checkpoint_state(str(out / "checkpoints")).all_model_checkpoint_paths,
                    key=lambda p: int(p.rsplit("-", 1)[1]))

@@ -13,8 +13,8 @@ tf = pytest.importorskip("tensorflow")
 from model_factory import random_cfg  # noqa: E402
 
 from workbench.errors import ModelError  # noqa: E402
+from workbench.network.keras_model import HeadInfo, build_model, heads_info  # noqa: E402
 from workbench.train.loss import yolo_loss  # noqa: E402
-from workbench.train.model import HeadInfo, build_model, heads_info  # noqa: E402
 
 NET = 160
 

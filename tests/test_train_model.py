@@ -12,7 +12,7 @@ from model_factory import TEMPLATES, random_cfg  # noqa: E402
 from workbench.darknet.cfg import customize, layer_shapes, parse_cfg, read_cfg  # noqa: E402
 from workbench.darknet.weights import floats_needed  # noqa: E402
 from workbench.errors import ModelError  # noqa: E402
-from workbench.train.model import (  # noqa: E402
+from workbench.network.keras_model import (  # noqa: E402
     build_model,
     decode_outputs,
     heads_info,
@@ -121,7 +121,7 @@ def test_decode_outputs_numpy_and_tensorflow_agree_with_a_hand_computed_row():
 
 
 def test_fresh_heads_start_from_the_objectness_prior():
-    from workbench.train.model import OBJECTNESS_PRIOR, init_head_priors
+    from workbench.network.keras_model import OBJECTNESS_PRIOR, init_head_priors
 
     cfg = random_cfg("yolov3-tiny", classes=3, size=96)
     model = build_model(cfg)

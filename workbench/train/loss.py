@@ -33,7 +33,7 @@ from typing import Any
 import tensorflow as tf
 
 from workbench.errors import ModelError
-from workbench.train.model import HeadInfo
+from workbench.network.keras_model import HeadInfo
 
 MIN_BOX_SIZE = 0.001  # darknet drops truths narrower or lower than this (normalized)
 _MAX_RAW_WH = 20.0    # exp() guard for the ignore test only; the loss itself is not clipped

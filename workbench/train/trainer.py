@@ -25,20 +25,20 @@ import numpy as np
 from workbench.darknet.cfg import DarknetCfg
 from workbench.darknet.weights import conv_layer_sizes, read_weights_for_transfer
 from workbench.errors import WorkbenchError
-from workbench.train import events as ev
-from workbench.train import prepare
-from workbench.train.augment import AugmentSettings
-from workbench.train.checkpoints import restore_checkpoint, save_checkpoint
-from workbench.train.darknet_io import export_bundle, load_darknet_weights
-from workbench.train.data import examples_from_records, make_dataset
-from workbench.train.ema import WeightAverage
-from workbench.train.model import (
+from workbench.network.darknet_io import export_bundle, load_darknet_weights
+from workbench.network.keras_model import (
     build_model,
     heads_info,
     init_head_priors,
     run_heads,
     set_trainable_prefix,
 )
+from workbench.train import events as ev
+from workbench.train import prepare
+from workbench.train.augment import AugmentSettings
+from workbench.train.checkpoints import restore_checkpoint, save_checkpoint
+from workbench.train.data import examples_from_records, make_dataset
+from workbench.train.ema import WeightAverage
 from workbench.train.multiworker import (
     is_chief,
     remove_scratch,

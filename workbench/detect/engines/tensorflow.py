@@ -19,9 +19,9 @@ from workbench.darknet.weights import read_weights
 from workbench.detect.engines.base import Backend
 from workbench.detect.engines.registry import Engine, register
 from workbench.errors import ModelError
+from workbench.network.darknet_io import load_darknet_weights
+from workbench.network.keras_model import build_model, decode_outputs, heads_info, run_heads
 from workbench.tf_runtime import import_tensorflow
-from workbench.train.darknet_io import load_darknet_weights
-from workbench.train.model import build_model, decode_outputs, heads_info, run_heads
 
 
 def _gpus(tf: Any) -> list[Any]:

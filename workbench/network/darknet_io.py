@@ -1,4 +1,4 @@
-"""Darknet weights into a Keras model built by :func:`workbench.train.model.build_model`, and back.
+"""Darknet weights into a Keras model built by :func:`workbench.network.keras_model.build_model`, and back.
 
 Darknet kernels are ``[out][in][kh][kw]``, Keras ``[kh][kw][in][out]``. Batch norm: darknet
 stores beta (as the bias), gamma, mean, variance; Keras wants gamma, beta, mean, variance.
@@ -19,7 +19,7 @@ from workbench.darknet.bundle import ModelBundle, write_bundle
 from workbench.darknet.cfg import DarknetCfg
 from workbench.darknet.weights import ConvWeights, DarknetWeights, conv_layer_sizes
 from workbench.errors import ModelError
-from workbench.train.model import OPENCV_BN_EPSILON
+from workbench.network.keras_model import OPENCV_BN_EPSILON
 
 
 def _layer(model: Any, name: str) -> Any:

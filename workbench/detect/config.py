@@ -19,6 +19,9 @@ from typing import Any
 DEFAULT_CONF = 0.25
 #: IoU threshold of the class-aware NMS
 DEFAULT_NMS = 0.45
+#: the confidence above which candidates count when a model is scored (mAP): darknet's
+#: threshold, low so that low-confidence candidates still add to the PR curve
+MAP_CONF = 0.005
 #: the model a run uses when none is named: the built-in demo model
 DEFAULT_MODEL = "demo"
 #: the engine and precision ``auto`` picks for this machine

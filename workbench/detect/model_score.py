@@ -1,6 +1,6 @@
 """A model's validation mAP@0.5 on a data set, measured as the trainer measures it.
 
-The same validation images (``workbench.train.data.split_records``: no TensorFlow), the same
+The same validation images (``workbench.data.splits.training_split``, as the trainer's), the same
 thresholds (candidates above 0.005, class-aware NMS at 0.45, VOC all-point AP at IoU 0.5), so
 a trained model's reported ``best_map50`` and the current model's score can be compared
 before one replaces the other. Model classes are matched to the data set's by name;
@@ -14,20 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.detect.config import DEFAULT_NMS
+from workbench.data.splits import training_split
+from workbench.detect.config import DEFAULT_NMS, MAP_CONF
 from workbench.detect.detector import Detector
 from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 from workbench.labels.dataset import Dataset
-from workbench.train.data import split_records
 
-VALID_CONF = 0.005   # as workbench.train.loop (darknet's mAP threshold)
+VALID_CONF = MAP_CONF  # as the trainer's validation
 VALID_NMS = DEFAULT_NMS  # detect's own NMS
 
 
 def validation_map50(model: str | Path, dataset: Dataset, valid_fraction: float = 0.1, *,
                      cancelled: Callable[[], bool] = lambda: False) -> float | None:
     """mAP@0.5 of ``model`` on the data set's validation images; None without any."""
-    _, valid = split_records(dataset, valid_fraction)
+    _, valid = training_split(dataset, valid_fraction)
     if not valid:
         return None
     detector = Detector(model)

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from workbench.darknet.bundle import write_model_conf
+from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, MAP_CONF
 from workbench.detect.detector import Detector
 from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 from workbench.evaluation.operating_point import operating_point
 
-VALID_CONF = 0.005  # darknet's mAP threshold: low-confidence candidates count for AP
-VALID_NMS = 0.45
-DEFAULT_CONF = 0.25  # workbench detect's --conf
+VALID_CONF = MAP_CONF  # darknet's mAP threshold: low-confidence candidates count for AP
+VALID_NMS = DEFAULT_NMS  # detect's own NMS
 
 
 def ground_truth(records) -> dict:

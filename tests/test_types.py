@@ -49,7 +49,5 @@ def test_the_typed_packages_are_clean(mypy_errors: list[str]) -> None:
     assert not mine, "mypy errors:\n" + "\n".join(mine)
 
 
-@pytest.mark.skip(reason="issue 22: 56 mypy errors left in workbench/{commands,data,detect,"
-                  "formats,train}, restructured at the time; un-skip once `mypy` is clean")
 def test_workbench_is_clean(mypy_errors: list[str]) -> None:
     assert not mypy_errors, f"{len(mypy_errors)} mypy errors:\n" + "\n".join(mypy_errors)

@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--confusion", action="store_true",
                    help="also print the confusion matrix (with background and missed)")
     p.add_argument("--conf", type=float, default=DEFAULT_CONF,
-                   help="confidence threshold of the confusion matrix (default %(default)s)")
+                   help=f"confidence threshold of the confusion matrix (default {DEFAULT_CONF})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plots", metavar="DIR",
                    help="also write pr_curves.png, confusion_matrix.png and curves.json "

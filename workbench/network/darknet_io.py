@@ -48,15 +48,16 @@ def load_darknet_weights(model: Any, cfg: DarknetCfg, weights: DarknetWeights) -
                              f"cfg needs {expected}{' with' if bn else ' without'} batch norm")
         conv = _layer(model, f"conv_{i}")
         kernel = np.transpose(w.kernel, (2, 3, 1, 0))
-        if bn:
+        stats = w.batch_norm()
+        if stats is not None:
+            scales, mean, variance = stats
             conv.set_weights([kernel])
             norm = _layer(model, f"bn_{i}")
-            variance = w.variance
             if norm.epsilon != OPENCV_BN_EPSILON:
                 variance = np.maximum(
                     variance.astype(np.float64) + OPENCV_BN_EPSILON - norm.epsilon, 0.0
                 ).astype(np.float32)
-            norm.set_weights([w.scales, w.biases, w.mean, variance])
+            norm.set_weights([scales, w.biases, mean, variance])
         else:
             conv.set_weights([kernel, w.biases])
         loaded += 1

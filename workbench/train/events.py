@@ -226,7 +226,8 @@ def _names(cls: type[Event]) -> set[str]:
 def from_dict(obj: dict, strict: bool = True) -> Event:
     """The event of one protocol object; ValueError when it is none. ``strict`` False ignores
     keys no event field holds (a newer trainer's additions)."""
-    cls = EVENT_TYPES.get(obj.get("event")) if isinstance(obj, dict) else None
+    kind = obj.get("event") if isinstance(obj, dict) else None
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"not a training event: {str(obj)[:80]!r}")
     names = _names(cls)

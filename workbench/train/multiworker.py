@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +46,9 @@ class WorkerRole:
         return f"{self.task_type}-{self.index}"
 
 
-def role_from_env(environ: dict | None = None) -> WorkerRole:
+def role_from_env(environ: Mapping[str, str] | None = None) -> WorkerRole:
     """This process's place in the cluster, read from TF_CONFIG; one clear error otherwise."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("TF_CONFIG", "")
+    text = (os.environ if environ is None else environ).get("TF_CONFIG", "")
     if not text.strip():
         raise WorkbenchError("--strategy multiworker needs TF_CONFIG: set it on every worker to "
                              '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": '

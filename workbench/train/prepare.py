@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,7 @@ def check_settings(settings: TrainSettings) -> None:
 def auto_anchors(cfg: DarknetCfg, train_records, width: int, height: int):
     """(anchors, mean IoU of the cfg's anchors, mean IoU of the new ones) for ``--anchors auto``:
     k-means over the training split's box sizes at the network input, as many as the cfg has."""
-    sizes = []
+    sizes: list[tuple[float, float]] = []
     for r in train_records:
         if r.width > 0 and r.height > 0:
             sizes.extend((b.width * width / r.width, b.height * height / r.height)
@@ -212,7 +213,7 @@ def prepare_run(settings: TrainSettings, class_names: list[str], train_records: 
     steps = steps_per_epoch * settings.epochs
     hold = steps_per_epoch * min(freeze_epochs, settings.epochs) if settings.weights else 0
     schedule = schedule_for(cfg, settings.lr, steps, settings.policy, hold=hold)
-    config = {"settings": settings.to_run_file(), "classes": class_names,
+    config: dict[str, Any] = {"settings": settings.to_run_file(), "classes": class_names,
               "schedule": schedule.to_dict(),
               # what --epochs on --resume moves the schedule's end by (resume.py)
               "steps_per_epoch": steps_per_epoch}

@@ -135,7 +135,7 @@ class HumanReporter(_TypedReporter):
             self._step_line(e)
             return
         n = self.steps_per_epoch or 1
-        done = min(_f(e.batch, 0), n)
+        done = min(int(_f(e.batch, 0)), n)
         bar = "#" * (24 * done // n)
         self.stream.write(f"\repoch {_or_none(e.epoch)} [{bar:<24}] {done}/{n} loss "
                           f"{_f(e.loss, float('nan')):.3f} {_f(e.images_per_s):.1f} img/s "

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +101,7 @@ class Trainer:
         self.reporter = reporter or Reporter()
         self.stop = stop or StopFlag()
         self.metrics: list[dict] = []
-        self._step_fn = None
+        self._step_fn: Callable[..., dict[str, Any]] | None = None
         self._frozen_now: bool | None = None
 
     # --- the run -----------------------------------------------------------------------
@@ -235,7 +237,7 @@ class Trainer:
         head priors. Then the run file, with what the freeze phase holds."""
         loaded: list[int] = []
         self.weights_note = None
-        if self.resumed:
+        if self.plan is not None:
             restore_checkpoint(self.tf_checkpoint, self.plan.saved.checkpoint)
         else:
             if self.run_settings.weights:
@@ -256,9 +258,9 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # a resume writes its run file only when --epochs moved the end, and only now that
         # the checkpoint restored: a refused resume leaves the folder as it was
-        if not self.resumed or self.plan.changed:
+        if self.plan is None or self.plan.changed:
             prepare.write_run_file(self.out_dir, self.config)
-        metrics = self.plan.saved.metrics if self.resumed else []
+        metrics = self.plan.saved.metrics if self.plan is not None else []
         self.metrics = [m for m in metrics if m["epoch"] <= self.count("epoch")]
         self.clock = EtaClock(self.epochs, self.steps_per_epoch, self.is_frozen)
 
@@ -275,7 +277,7 @@ class Trainer:
             freeze_epochs=run.freeze_epochs, frozen_layers=self.frozen_layers,
             skipped_images=self.skipped, precision=self.precision, ema=self.ema_decay,
             weights_report=self.weights_note, anchors_report=self.config.get("anchors_note"),
-            resume_note=self.plan.note if self.resumed else None))
+            resume_note=self.plan.note if self.plan is not None else None))
 
     # --- freezing and the step ------------------------------------------------------------
     def is_frozen(self, epoch: int) -> bool:
@@ -356,6 +358,8 @@ class Trainer:
         t0 = time.perf_counter()
         step = self.count("step")
         self.optimizer.learning_rate = self.schedule.rate(step)
+        if self._step_fn is None:
+            raise RuntimeError("a training step before set_frozen made the step function")
         parts = {k: float(v) for k, v in self._step_fn(images, boxes, classes).items()}
         if not np.isfinite(parts["total"]):
             raise WorkbenchError(f"the loss became {parts['total']} at step {step + 1}; "
@@ -427,7 +431,7 @@ class Trainer:
                 val_map50=val_map, val_map50_95=val_map95))
         self.checkpoint("epoch")
 
-    def best_figures(self) -> dict:
+    def best_figures(self) -> dict[str, Any]:  # Any: spread into events' float fields
         """mAP@0.5 and mAP@[.5:.95] of the best epoch so far (None where not measured: no
         epoch yet, or no validation images)."""
         best = self.count("best_epoch")
@@ -477,7 +481,7 @@ class Trainer:
         shutil.rmtree(self.out_dir / "last", ignore_errors=True)
         remove_scratch(run_dir, self.out_dir)
         bundle = run_dir / "bundle" if (run_dir / "bundle").is_dir() else None
-        synced = ({"weights_sha256": weights_digest(self.model)}
+        synced: dict[str, Any] = ({"weights_sha256": weights_digest(self.model)}
                   if self.settings.strategy == "multiworker" else {})
         self.reporter.report(ev.Finished(
             status=status, run_dir=str(run_dir), **synced,

@@ -37,13 +37,15 @@ def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = 
     preds = {}
     for result in detector.detect_many([r.path for r in records], VALID_CONF, VALID_NMS,
                                        workers=1, progress=progress):
-        d = result.detections
-        preds[str(result.path)] = (Predictions(d.boxes, d.scores, d.class_ids) if result.ok
-                                   else Predictions.empty())
+        if result.ok:
+            found = result.found
+            preds[str(result.path)] = Predictions(found.boxes, found.scores, found.class_ids)
+        else:
+            preds[str(result.path)] = Predictions.empty()
     truth = ground_truth(records)
-    result = evaluate(truth, preds, num_classes, iou_threshold=0.5, metric="voc")
+    voc = evaluate(truth, preds, num_classes, iou_threshold=0.5, metric="voc")
     coco = evaluate(truth, preds, num_classes, metric="coco")
-    return float(result.map50), float(coco.map50_95), result, preds
+    return float(voc.map50), float(coco.map50_95), voc, preds
 
 
 def epoch_score(map50: float | None, map50_95: float | None, best_by: str) -> float:

@@ -1,22 +1,23 @@
-"""The main window's actions and menus; keys come from ui.shortcuts."""
+"""The main window's actions and menus; keys come from ui.shortcuts.
+
+Each function takes the workbench's ``ui.main_window.MainWindow``; it is typed as the Qt class
+it derives from because main_window imports this module (naming it here would close a circle).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow
 
 from ui.shortcuts import keys_for
-
-if TYPE_CHECKING:
-    from ui.main_window import MainWindow
 
 FORMATS = {"yolo": "YOLO (.txt)", "voc": "Pascal VOC (.xml)", "yolo+voc": "YOLO and VOC"}
 
 
-def build_actions(w: MainWindow) -> dict[str, QAction]:
+def build_actions(w: QMainWindow) -> dict[str, QAction]:
     s, c = w.session, w.canvas
     slots: dict[str, tuple[str, Callable[[], object]]] = {
         "open": ("&Open folder…", w.choose_folder),
@@ -82,7 +83,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     return actions
 
 
-def _dock_actions(w: MainWindow) -> dict[str, QAction]:
+def _dock_actions(w: QMainWindow) -> dict[str, QAction]:
     """The docks' own show/hide actions, so the menu check marks follow the docks."""
     actions = {}
     for key, text, has_keys in (
@@ -99,7 +100,7 @@ def _dock_actions(w: MainWindow) -> dict[str, QAction]:
     return actions
 
 
-def build_menus(w: MainWindow) -> None:
+def build_menus(w: QMainWindow) -> None:
     a = w.act
     bar = w.menuBar()
     file = bar.addMenu("&File")
@@ -154,7 +155,7 @@ def build_menus(w: MainWindow) -> None:
     help_menu.addAction(a["cheat_sheet"])
 
 
-def rebuild_recent_models(w: MainWindow) -> None:
+def rebuild_recent_models(w: QMainWindow) -> None:
     """Model > Recent models: one click back to any model used before."""
     from ui import settings
 

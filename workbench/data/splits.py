@@ -27,7 +27,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.data.layouts import Layout
 from workbench.data.ultralytics import (
     DATA_YAML_NAMES,
     SPLIT_KEYS,
@@ -37,7 +36,7 @@ from workbench.data.ultralytics import (
 )
 from workbench.errors import FormatError, WorkbenchError
 from workbench.formats import decode_text, read_bytes, split_lines
-from workbench.labels.dataset import Dataset, ImageRecord
+from workbench.labels.dataset import Dataset, FolderLayout, ImageRecord
 from workbench.storage.atomic import atomic_write_text, check_write_inside, writes_inside
 
 SPLIT_ORDER = ("train", "valid", "test", "trainval")
@@ -107,7 +106,7 @@ def _split_entry(root: Path, entry: str, by_relative: dict[str, ImageRecord],
     return record
 
 
-def _read_yaml_split(dataset: Dataset, layout: Layout, problem: Problem) -> None:
+def _read_yaml_split(dataset: Dataset, layout: FolderLayout, problem: Problem) -> None:
     data = layout.data_yaml
     if data is not None:
         by_path = {r.path: r for r in dataset.images}
@@ -324,7 +323,7 @@ def write_split(dataset: Dataset, split: dict[str, list[ImageRecord]],
     return list(files)
 
 
-def _list_split_files(dataset: Dataset, layout: Layout, split: dict[str, list[ImageRecord]],
+def _list_split_files(dataset: Dataset, layout: FolderLayout, split: dict[str, list[ImageRecord]],
                       keep: Collection[str]) -> dict[Path, str | None]:
     """The layout's split list files and their new text (beside, label folder, devkit)."""
     devkit = layout.kind == "voc-devkit"
@@ -347,7 +346,7 @@ def _yaml_file_names() -> dict[str, str]:
     return {split_name: f"{key}.txt" for key, split_name in SPLIT_KEYS.items()}
 
 
-def _yaml_split_files(dataset: Dataset, layout: Layout, split: dict[str, list[ImageRecord]],
+def _yaml_split_files(dataset: Dataset, layout: FolderLayout, split: dict[str, list[ImageRecord]],
                       keep: Collection[str]) -> dict[Path, str | None]:
     """Ultralytics: a list file per part and data.yaml (None: rewritten in place). A kept
     part stays where data.yaml points; without a data.yaml it gets a list file too."""
@@ -375,7 +374,7 @@ def _new_data_yaml(dataset: Dataset) -> Path:
     return dataset.root / DATA_YAML_NAMES[0]
 
 
-def _point_data_yaml(dataset: Dataset, layout: Layout, split: dict[str, list[ImageRecord]],
+def _point_data_yaml(dataset: Dataset, layout: FolderLayout, split: dict[str, list[ImageRecord]],
                      keep: Collection[str], path: Path) -> None:
     data = layout.data_yaml
     kept = keep if data is not None else ()

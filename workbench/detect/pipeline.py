@@ -15,23 +15,33 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from workbench.data.images import load_bgr
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
-from workbench.detect.decode import suppress
+from workbench.detect.decode import Candidates, Detections, suppress
+from workbench.detect.engines.base import Backend, Pending
 from workbench.detect.sources import check_source_file, resolve_sources
 from workbench.errors import WorkbenchError
 
-if TYPE_CHECKING:
-    from workbench.detect.backends import Pending
-    from workbench.detect.decode import Detections
-    from workbench.detect.detector import Detector
-
 __all__ = ["ImageResult", "RunSummary", "check_source_file", "detect_images", "resolve_sources",
            "run_jobs"]
+
+
+class Detects(Protocol):
+    """What the pipeline asks of a detector: ``workbench.detect.detector.Detector``, which
+    imports this module to run folders (naming the class here would close a circle)."""
+
+    backend: Backend
+
+    def prepare(self, image_bgr: np.ndarray) -> np.ndarray: ...
+
+    def split(self, outputs: list[np.ndarray], n: int) -> list[list[np.ndarray]]: ...
+
+    def decode(self, heads: list[np.ndarray], image_width: int, image_height: int,
+               conf: float) -> Candidates: ...
 
 
 @dataclass
@@ -88,7 +98,7 @@ class RunSummary:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
-def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult, np.ndarray | None]:
+def _load(path: Path, detector: Detects, keep_image: bool) -> tuple[ImageResult, np.ndarray | None]:
     """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both)."""
     problems: list[str] = []
     try:
@@ -102,7 +112,7 @@ def _load(path: Path, detector: Detector, keep_image: bool) -> tuple[ImageResult
                        image=image if keep_image else None, problems=problems), blob
 
 
-def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path],
+def detect_images(detector: Detects, sources: str | Path | Iterable[str | Path],
                   conf: float = DEFAULT_CONF, nms: float = DEFAULT_NMS, *, batch: int = 1, workers: int = 2,
                   prefetch: int = 4, progress: Callable[[int, int], None] | None = None,
                   cancel: Event | None = None, keep_images: bool = False,
@@ -124,7 +134,7 @@ def detect_images(detector: Detector, sources: str | Path | Iterable[str | Path]
 Job = Callable[[], "tuple[ImageResult, np.ndarray | None] | None"]
 
 
-def run_jobs(detector: Detector, jobs: Iterator[Job], total: int, conf: float, nms: float, *,
+def run_jobs(detector: Detects, jobs: Iterator[Job], total: int, conf: float, nms: float, *,
              batch: int = 1, workers: int = 2, prefetch: int = 4,
              progress: Callable[[int, int], None] | None = None, cancel: Event | None = None,
              summary: RunSummary | None = None) -> Iterator[ImageResult]:

@@ -14,15 +14,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from workbench.errors import FormatError, WorkbenchError
-from workbench.evaluation.inputs import Predictions
-
-if TYPE_CHECKING:
-    from workbench.evaluation.sources import Truth
+from workbench.evaluation.inputs import Predictions, Truth
 
 FORMATS = ("yolo", "coco", "csv", "voc")
 # files detect writes beside the per-image files, never predictions themselves

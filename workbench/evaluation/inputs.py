@@ -10,7 +10,7 @@ truth can only be missed and a zero-area prediction is a false positive.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike
 from workbench.geometry.boxes import as_boxes, as_scores
 
 if TYPE_CHECKING:
-    from workbench.labels.dataset import Box
+    from workbench.labels.dataset import Box, ImageRecord
 
 
 def _as_class_ids(values: Any, n: int, name: str) -> np.ndarray:
@@ -214,3 +214,15 @@ def stack(gt: Mapping[str, GroundTruth], pred: Mapping[str, Predictions],
         det_class=_concat([p.class_ids for p in preds], no_ints),
         det_offsets=np.concatenate([[0], np.cumsum(det_sizes)]),
     )
+
+
+@dataclass
+class Truth:
+    """The ground truth as evaluation needs it, keyed by image path relative to the root."""
+
+    class_names: list[str]
+    records: dict[str, ImageRecord]  # by relative posix path
+    coco_doc: dict[str, Any] | None = None  # the parsed GT JSON when GT is a COCO file
+    # images of the dataset left out (unlabeled, other split): their predictions are skipped
+    left_out: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,24 +25,11 @@ from workbench.evaluation.detect_outputs import (
     refuse_strays,
     shown_names,
 )
+from workbench.evaluation.inputs import Truth
 
 if TYPE_CHECKING:
     from workbench.evaluation.inputs import Predictions
-    from workbench.labels.dataset import Dataset, ImageRecord
-
-
-@dataclass
-class Truth:
-    """The ground truth as evaluation needs it, keyed by image path relative to the root."""
-
-    class_names: list[str]
-    records: dict[str, ImageRecord]  # by relative posix path
-    coco_doc: dict[str, Any] | None = None  # the parsed GT JSON when GT is a COCO file
-    # images of the dataset left out (unlabeled, other split): their predictions are skipped
-    left_out: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
-
-
+    from workbench.labels.dataset import Dataset
 
 
 # ------------------------------------------------------------------ ground truth

@@ -10,12 +10,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from workbench.errors import FormatError
 
-if TYPE_CHECKING:
-    from workbench.data.layouts import Layout
+
+class FolderLayout(Protocol):
+    """What the model knows of a folder's layout: its shape, not its class.
+
+    The class is ``workbench.data.layouts.Layout``, which sits above this package (it reads
+    folders); naming it here would make the model import the code that fills it.
+    """
+
+    kind: str
+    root: Path
+    label_root: Path | None
+    data_yaml: Any
+
+    def label_path(self, image: str | Path, suffix: str) -> Path: ...
+
+    def split_files(self) -> dict[str, Path]: ...
+
+    def classes_path(self) -> Path: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass
@@ -188,7 +206,7 @@ class Dataset:
     # the messages of the problems that belong to no image, so a file read twice (a list
     # file named by two splits) is one problem
     folder_problems: set[str] = field(default_factory=set, repr=False, compare=False)
-    layout: Layout | None = None  # None: labels beside the images (a Dataset built in code)
+    layout: FolderLayout | None = None  # None: labels beside the images (built in code)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -16,6 +16,7 @@ import csv
 import json
 import sys
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -61,14 +62,15 @@ class Reporter:
         return ProgressBar(label, total, enabled=False, unit=unit)
 
 
-class _TypedReporter(Reporter):
+class _TypedReporter(Reporter, ABC):
     """A reporter that handles typed events: ``emit(kind, **fields)`` becomes one."""
 
     def emit(self, event: str, **fields: Any) -> None:
         self.report(ev.make(event, **fields))
 
-    def report(self, event: Event) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def report(self, event: Event) -> None:
+        """Show or write one event."""
 
 
 class JsonLinesReporter(_TypedReporter):

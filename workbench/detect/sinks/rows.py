@@ -4,6 +4,7 @@ CSV): one row per detection and the images in order."""
 from __future__ import annotations
 
 import sys
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from workbench.detect.pipeline import ImageResult, RunSummary
@@ -12,7 +13,7 @@ from workbench.formats.coco import coco_document
 from workbench.labels.dataset import ImageRecord
 
 
-class CollectedRows:
+class CollectedRows(ABC):
     """Base of the sinks that write at ``close``: ``rows`` (one dict per detection: image_id,
     file_name, frame, width, height, category_id = class index + 1, class_id, bbox xywh,
     score), ``images`` ((file name, ImageRecord) in order) and their ``frames``.
@@ -49,16 +50,16 @@ class CollectedRows:
         else:
             self.write_files(self.out)
 
-    def abort(self, error: BaseException) -> None:
-        pass
+    def abort(self, error: BaseException) -> None:  # noqa: B027 - nothing written before close
+        """Rows are kept in memory until ``close``: a failed run leaves no file to remove."""
 
+    @abstractmethod
     def document(self) -> str:
         """What this format prints on stdout without an output folder."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write_files(self, out: Path) -> None:
         """Write this format's files into ``out``."""
-        raise NotImplementedError
 
     def images_document(self) -> dict:
         """COCO images (a video's frames with their index) and categories."""

@@ -252,27 +252,15 @@ def _sinks(args, names: list[str], naming, folder, to_stdout: str | None, saver,
     """The run's sinks, in the order each image reaches them: the video, the --format
     writer (files, or one document on stdout), the annotated images, the --out folder last;
     or the printed lines."""
-    from workbench.detect.sinks import (
-        AnnotatedImagesSink,
-        LinesSink,
-        VideoSink,
-        format_sink,
-    )
+    from workbench.detect.sinks import LinesSink, VideoSink, folder_sinks, format_sink
 
     sinks: list = [VideoSink(saver, names)] if saver is not None else []
     if folder is None:
         sinks.append(format_sink(to_stdout, None, names, naming, video) if to_stdout
                      else LinesSink(names))
         return sinks
-    try:  # a private folder exists from here: dropped if a writer cannot start
-        out = folder.open()
-        sinks.append(format_sink(args.format, out, names, naming, video))
-        if args.save_images:
-            sinks.append(AnnotatedImagesSink(out, names, naming))
-    except BaseException as exc:
-        folder.abort(exc)
-        raise
-    return [*sinks, folder]
+    return sinks + folder_sinks(folder, args.format, names, naming,
+                                save_images=args.save_images, video=video)
 
 
 def _check_options(args: argparse.Namespace) -> None:

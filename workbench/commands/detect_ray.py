@@ -78,16 +78,8 @@ def run_on_ray(args: argparse.Namespace, config: DetectConfig, paths: list[Path]
 
 def _sinks(args: argparse.Namespace, names: list[str], naming, folder) -> list:
     """The --format writer, the annotated images and the --out folder; or the printed lines."""
-    from workbench.detect.sinks import AnnotatedImagesSink, LinesSink, format_sink
+    from workbench.detect.sinks import LinesSink, folder_sinks
 
     if folder is None:
         return [LinesSink(names)]
-    try:  # a private folder exists from here: dropped if a writer cannot start
-        out = folder.open()
-        sinks = [format_sink(args.format, out, names, naming)]
-        if args.save_images:
-            sinks.append(AnnotatedImagesSink(out, names, naming))
-    except BaseException as exc:
-        folder.abort(exc)
-        raise
-    return [*sinks, folder]
+    return folder_sinks(folder, args.format, names, naming, save_images=args.save_images)

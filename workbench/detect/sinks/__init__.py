@@ -82,7 +82,23 @@ def format_sink(fmt: str, out: Path | None, class_names: list[str], naming: Nami
     return cls(out, class_names, naming)
 
 
+def folder_sinks(folder: RunFolder, fmt: str, class_names: list[str], naming: Naming, *,
+                 save_images: bool = False, video: str | None = None) -> list[Sink]:
+    """The sinks of an ``--out`` run: the ``--format`` writer, the annotated images when
+    asked, and the folder itself last (it publishes at close). The folder's private build
+    folder exists from here: a writer that cannot start drops it."""
+    try:
+        out = folder.open()
+        sinks: list[Sink] = [format_sink(fmt, out, class_names, naming, video)]
+        if save_images:
+            sinks.append(AnnotatedImagesSink(out, class_names, naming))
+    except BaseException as exc:
+        folder.abort(exc)
+        raise
+    return [*sinks, folder]
+
+
 __all__ = ["DEFAULT_FORMAT", "FORMATS", "FORMAT_SINKS", "RUN_MARKER", "STDOUT_FORMATS",
            "AnnotatedImagesSink", "CocoSink", "CsvSink", "ImageNames", "LinesSink", "Naming",
            "RunFolder", "Sink", "VideoNames", "VideoSink", "VocSink",
-           "YoloSink", "draw_detections", "format_sink", "output_stems"]
+           "YoloSink", "draw_detections", "folder_sinks", "format_sink", "output_stems"]

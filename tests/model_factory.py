@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = {
     "yolov3-tiny": ROOT / "darknet_cfg" / "yolov3-tiny.cfg",
     "yolov3": ROOT / "darknet_cfg" / "yolov3.cfg",
+    "yolov3-tiny-3l": ROOT / "darknet_cfg" / "yolov3-tiny-3l.cfg",
     # every YOLOv3 layer kind, three heads, plus tiny's stride-1 maxpool; 160x160 by default
     "yolov3-reduced": ROOT / "tests" / "data" / "yolov3-reduced.cfg",
 }

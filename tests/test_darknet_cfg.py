@@ -24,7 +24,7 @@ def as_tuples(cfg):
     return [(s.kind, s.options) for s in cfg.sections]
 
 
-@pytest.mark.parametrize("name", ["yolov3", "yolov3-tiny", "yolov3-reduced"])
+@pytest.mark.parametrize("name", ["yolov3", "yolov3-tiny", "yolov3-tiny-3l", "yolov3-reduced"])
 def test_parse_write_round_trip(name, tmp_path):
     cfg = read_cfg(TEMPLATES[name])
     out = tmp_path / "copy.cfg"
@@ -59,6 +59,35 @@ def test_tiny_stride_one_maxpool_keeps_13x13():
     assert (shapes[10].height, shapes[11].height) == (13, 13)  # size=2 stride=1 maxpool
 
 
+def test_every_training_template_is_a_supported_cfg():
+    from workbench.bundled import template_cfg
+    from workbench.train.settings import TEMPLATES
+
+    for name in TEMPLATES:
+        check_supported(read_cfg(template_cfg(name)))
+
+
+def test_tiny_3l_is_tiny_plus_a_stride_8_head():
+    """AlexeyAB's yolov3-tiny_3l.cfg: yolov3-tiny's 24 layers unchanged but the anchors, then
+    [route] -3 (the stride-16 neck), 1x1 conv 128, upsample, [route] -1,6, 3x3 conv 128."""
+    tiny, three = read_cfg(TEMPLATES["yolov3-tiny"]), read_cfg(TEMPLATES["yolov3-tiny-3l"])
+    same = [(s.kind, {k: v for k, v in s.options.items() if k not in ("mask", "anchors", "num")})
+            for s in tiny.layers]
+    assert [(s.kind, {k: v for k, v in s.options.items() if k not in ("mask", "anchors", "num")})
+            for s in three.layers[:24]] == same
+    assert [s.kind for s in three.layers[24:]] == [
+        "route", "convolutional", "upsample", "route", "convolutional", "convolutional", "yolo"]
+    assert three.yolo_layers() == [16, 23, 30]
+    assert [three.layers[i].get_ints("mask") for i in three.yolo_layers()] == [
+        [6, 7, 8], [3, 4, 5], [0, 1, 2]]
+    assert three.layers[30].get_ints("anchors") == [4, 7, 7, 15, 13, 25, 25, 42, 41, 67, 75,
+                                                    94, 91, 162, 158, 205, 250, 332]
+    shapes = layer_shapes(three)
+    assert [(shapes[i].height, shapes[i].channels) for i in three.yolo_layers()] == [
+        (13, 255), (26, 255), (52, 255)]
+    assert (shapes[27].height, shapes[27].channels) == (52, 256)  # upsampled 128 + layer 6's 128
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[net]\n[convolutional]\nfilters\n", "expected key=value"),
     ("width=3\n[net]\n", "option before the first"),
@@ -90,7 +119,8 @@ def test_bad_number_names_the_section():
         _ = cfg.width
 
 
-@pytest.mark.parametrize(("template", "heads"), [("yolov3", 3), ("yolov3-tiny", 2)])
+@pytest.mark.parametrize(("template", "heads"), [("yolov3", 3), ("yolov3-tiny", 2),
+                                                  ("yolov3-tiny-3l", 3)])
 def test_customize_applies_the_darknet_recipe(template, heads):
     cfg = customize(read_cfg(TEMPLATES[template]), classes=4, width=320, height=256)
     assert (cfg.width, cfg.height) == (320, 256)

@@ -41,5 +41,6 @@ def demo_model_folder() -> Path:
 
 
 def template_cfg(template: str) -> Path:
-    """The .cfg file of a built-in training template (yolov3-tiny, yolov3, demo-tiny)."""
+    """The .cfg file of a built-in training template (``train.settings.TEMPLATES``:
+    yolov3-tiny, yolov3-tiny-3l, yolov3, demo-tiny)."""
     return bundled_folder("darknet_cfg") / f"{template}.cfg"

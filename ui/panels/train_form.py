@@ -23,7 +23,7 @@ from workbench.train import run_folder
 from workbench.train.settings import TrainSettings
 
 # the trainer's built-in templates and the size each was made for (see darknet_cfg/)
-TEMPLATE_SIZES = {"demo-tiny": 192, "yolov3-tiny": 416, "yolov3": 416}
+TEMPLATE_SIZES = {"demo-tiny": 192, "yolov3-tiny": 416, "yolov3-tiny-3l": 416, "yolov3": 416}
 DEFAULTS = TrainSettings(dataset=Path("."))  # the form starts at the CLI's defaults
 
 

@@ -44,7 +44,8 @@ from workbench.train.settings import (
 
 
 def resolve_template(template: str) -> DarknetCfg:
-    """A built-in template name (``yolov3-tiny``, ``yolov3``, ``demo-tiny``) or a .cfg path."""
+    """A built-in template name (one of TEMPLATES: ``yolov3-tiny``, ``yolov3-tiny-3l``,
+    ``yolov3``, ``demo-tiny``) or a .cfg path."""
     if template in TEMPLATES:
         return read_cfg(template_cfg(template))
     path = Path(template)

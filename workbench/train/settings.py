@@ -17,7 +17,8 @@ from typing import Any
 
 from workbench.train.ema import DEFAULT_DECAY
 
-TEMPLATES = ("yolov3-tiny", "yolov3", "demo-tiny")
+#: built-in templates: darknet_cfg/NAME.cfg (yolov3-tiny-3l: a third head at stride 8)
+TEMPLATES = ("yolov3-tiny", "yolov3-tiny-3l", "yolov3", "demo-tiny")
 OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("auto", "steps", "cosine", "constant")
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -15,6 +15,7 @@ from workbench.darknet.weights import (
     read_weights,
     read_weights_for_transfer,
     source_classes,
+    transfer_layouts,
     truncate,
     weights_to_bytes,
     write_weights,
@@ -72,6 +73,70 @@ def test_a_file_no_class_count_explains_is_still_refused(tmp_path):
     (tmp_path / "odd.weights").write_bytes(data + b"\0" * 4 * 7)  # 7 stray floats
     with pytest.raises(ModelError, match="cfg needs"):
         read_weights_for_transfer(tmp_path / "odd.weights", cfg)
+
+
+# yolov3-tiny-3l's 16 convolutions: yolov3-tiny's 13 (heads at layers 15 and 22), then the
+# stride-8 branch's 1x1 and 3x3 convolutions and its head (layers 25, 28, 29)
+TINY_HEADS, BRANCH = [15, 22], [25, 28, 29]
+
+
+@pytest.mark.parametrize(("source", "target"), [(80, 3), (80, 1), (2, 5)])
+def test_a_tiny_file_loads_into_tiny_3l_but_its_heads(tmp_path, source, target):
+    tiny = random_cfg("yolov3-tiny", classes=source, size=64)
+    write_weights(random_weights(tiny, seed=5), tmp_path / "tiny.weights")
+    file = read_weights(tmp_path / "tiny.weights", tiny)  # what the file holds, per layer
+    cfg = random_cfg("yolov3-tiny-3l", classes=target, size=64)
+    with pytest.raises(ModelError, match="cfg needs"):  # the plain reader refuses it
+        read_weights(tmp_path / "tiny.weights", cfg)
+    assert transfer_layouts(tmp_path / "tiny.weights", cfg) == [(source, 13)]
+    assert source_classes(tmp_path / "tiny.weights", cfg) is None  # not a full 3l file
+    report = read_weights_for_transfer(tmp_path / "tiny.weights", cfg)
+    assert report.fresh_heads == TINY_HEADS and report.missing == BRANCH and report.partial
+    assert sorted(report.weights.layers) == sorted(set(file.layers) - set(TINY_HEADS))
+    shapes = {i: (o, c, k, k) for i, o, _, c, k in conv_layer_sizes(cfg)}
+    for i, w in report.weights.layers.items():
+        _same(w, file.layers[i])
+        assert w.kernel.shape == shapes[i]
+    assert report.summary(target) == (f"loaded 11 of 16 conv layers; 2 [yolo] heads start "
+                                      f"fresh: {source} -> {target} classes; 3 conv layers "
+                                      "the file lacks start fresh (from layer 25)")
+
+
+def test_a_tiny_file_for_the_same_classes_is_a_partial_tiny_3l_file(tmp_path):
+    tiny = random_cfg("yolov3-tiny", classes=3, size=64)
+    write_weights(random_weights(tiny, seed=6), tmp_path / "tiny.weights")
+    file = read_weights(tmp_path / "tiny.weights", tiny)
+    report = read_weights_for_transfer(tmp_path / "tiny.weights",
+                                       random_cfg("yolov3-tiny-3l", classes=3, size=64))
+    assert sorted(report.weights.layers) == sorted(file.layers) and not report.fresh_heads
+    for i, w in report.weights.layers.items():
+        _same(w, file.layers[i])
+    assert report.missing == BRANCH
+    assert report.summary(3) == ("loaded 13 of 16 conv layers; 3 conv layers the file lacks "
+                                 "start fresh (from layer 25)")
+
+
+def test_a_tiny_file_that_fits_nothing_or_reads_implausibly_is_refused(tmp_path):
+    tiny = random_cfg("yolov3-tiny", classes=80, size=64)
+    cfg = random_cfg("yolov3-tiny-3l", classes=3, size=64)
+    weights = random_weights(tiny, seed=7)
+    (tmp_path / "odd.weights").write_bytes(weights_to_bytes(weights) + b"\0" * 4 * 7)
+    with pytest.raises(ModelError, match="cfg needs"):
+        read_weights_for_transfer(tmp_path / "odd.weights", cfg)
+    # the right size, but a negative rolling variance: no darknet file has one, so the layout
+    # that explains the size is not trusted
+    weights.layers[0].variance[0] = -1.0
+    write_weights(weights, tmp_path / "negative.weights")
+    with pytest.raises(ModelError, match="cfg needs"):
+        read_weights_for_transfer(tmp_path / "negative.weights", cfg)
+
+
+def test_a_3l_file_does_not_load_into_tiny(tmp_path):
+    # the other way round the file is longer than any reading of tiny's convolutions
+    three = random_cfg("yolov3-tiny-3l", classes=80, size=64)
+    write_weights(random_weights(three, seed=8), tmp_path / "3l.weights")
+    with pytest.raises(ModelError, match="cfg needs"):
+        read_weights_for_transfer(tmp_path / "3l.weights", random_cfg("yolov3-tiny", 3, 64))
 
 
 def test_weights_partial_writes_what_darknet_partial_writes(tmp_path, capsys):

@@ -195,20 +195,25 @@ class TransferReport:
 
     weights: DarknetWeights  # only the layers whose shape fits the target cfg
     conv_layers: int  # convolutions in the target cfg
-    fresh_heads: list[int] = field(default_factory=list)  # target layers that start fresh
+    fresh_heads: list[int] = field(default_factory=list)  # the file's layers of another shape
     source_classes: int | None = None  # the file's class count when it differs from the cfg's
-    partial: bool = False  # the file covers only the first layers
+    partial: bool = False  # the file covers only the first convolutions
+    missing: list[int] = field(default_factory=list)  # target convolutions past the file's end
 
     def summary(self, target_classes: int) -> str:
-        """e.g. ``loaded 11 of 13 conv layers; 2 [yolo] heads start fresh: 80 -> 3 classes``."""
+        """e.g. ``loaded 11 of 13 conv layers; 2 [yolo] heads start fresh: 80 -> 3 classes``;
+        a file of a smaller network (yolov3-tiny's into yolov3-tiny-3l) adds ``; 3 conv
+        layers the file lacks start fresh (from layer 25)``."""
         text = f"loaded {len(self.weights.layers)} of {self.conv_layers} conv layers"
         if self.fresh_heads:
             n = len(self.fresh_heads)
             text += f"; {n} [yolo] head{'s' if n > 1 else ''} start{'' if n > 1 else 's'} fresh"
             if self.source_classes is not None:
                 text += f": {self.source_classes} -> {target_classes} classes"
-        elif self.partial:
-            text += " (a partial file); the rest start fresh"
+        if self.missing:
+            n = len(self.missing)
+            text += (f"; {n} conv layer{'s' if n > 1 else ''} the file lacks "
+                     f"start{'' if n > 1 else 's'} fresh (from layer {self.missing[0]})")
         return text
 
 
@@ -250,47 +255,87 @@ def header_length(path: str | Path) -> tuple[int, int | None]:
     return size, 20 if int(version[0]) * 10 + int(version[1]) >= 2 else 16
 
 
+def transfer_layouts(path: str | Path, cfg: DarknetCfg) -> list[tuple[int, int]]:
+    """(classes, convolutions) for every way the file's size reads as ``cfg``'s first N
+    convolutions with another class count C in the [yolo] heads among them: N = all of them is
+    a full file for the same network (the 80-class COCO file for a 3-class cfg); fewer is a
+    file of a smaller network whose convolutions are ``cfg``'s first N in order, with the same
+    anchors per head (yolov3-tiny's 13 inside yolov3-tiny-3l's 16). Sizes only: the floats
+    of the first N convolutions grow by a fixed amount per class, so C is solved for each N
+    and checked against the exact layout. Empty when nothing explains the size."""
+    try:
+        size, header = header_length(path)
+    except OSError:
+        return []
+    if header is None or (size - header) % 4:
+        return []
+    floats = (size - header) // 4
+    one, two = (np.cumsum([_floats_for(o, bn, c, k) for _, o, bn, c, k
+                           in conv_layer_sizes(_with_classes(cfg, n))]) for n in (1, 2))
+    found = []
+    for n in range(1, len(one) + 1):
+        per_class = int(two[n - 1] - one[n - 1])
+        base = int(one[n - 1]) - per_class  # the first n convolutions at 0 classes
+        if per_class <= 0 or (floats - base) % per_class:
+            continue
+        classes = (floats - base) // per_class
+        if classes < 1 or classes == cfg.classes:
+            continue  # 0 classes is no network; the cfg's own count is read_weights' layout
+        sizes = conv_layer_sizes(_with_classes(cfg, classes))[:n]
+        if sum(_floats_for(o, bn, c, k) for _, o, bn, c, k in sizes) == floats:
+            found.append((classes, n))
+    return found
+
+
 def source_classes(path: str | Path, cfg: DarknetCfg) -> int | None:
     """The class count a full weights file was trained for, read from its size: the file holds
     ``cfg``'s layers with other [yolo] heads (e.g. the 80-class COCO file for a 3-class cfg).
     None when no whole class count explains the size."""
-    try:
-        size, header = header_length(path)
-    except OSError:
-        return None
-    if header is None:
-        return None
-    floats = (size - header) // 4
-    inputs = conv_input_channels(cfg)
-    per_class = 0  # floats each extra class adds over all heads: anchors * (kernel + bias)
-    for i, j in zip(cfg.yolo_layers(), _head_convolutions(cfg), strict=True):
-        s = cfg.layers[j]
-        n_anchors = len(cfg.layers[i].get_ints("mask", [0] * max(cfg.layers[i].get_int("num", 1), 1)))
-        bn = bool(s.get_int("batch_normalize", 0))
-        per_class += n_anchors * (inputs[j] * s.get_int("size", 1) ** 2 + (4 if bn else 1))
-    diff = floats - floats_needed(cfg)
-    if per_class <= 0 or diff % per_class:
-        return None
-    classes = cfg.classes + diff // per_class
-    return classes if classes >= 1 and classes != cfg.classes else None
+    n_conv = len(conv_layer_sizes(cfg))
+    full = [classes for classes, n in transfer_layouts(path, cfg) if n == n_conv]
+    return full[0] if len(full) == 1 else None
+
+
+def _plausible(weights: DarknetWeights) -> bool:
+    """No negative rolling variance: a file read with the wrong layout puts kernel values
+    (of either sign) where the variances go, a trained or random file never has one below 0."""
+    return all(w.variance is None or bool((w.variance >= 0).all())
+               for w in weights.layers.values())
+
+
+def _read_other_layout(path: str | Path, cfg: DarknetCfg,
+                       refused: ModelError) -> tuple[DarknetWeights, int]:
+    """The file read with the one layout of :func:`transfer_layouts` that holds up, and its
+    class count; ``refused`` (read_weights' error) when none does, ModelError when several do."""
+    readings = []
+    for classes, n in transfer_layouts(path, cfg):
+        source = read_weights(path, _with_classes(cfg, classes), allow_partial=True)
+        if len(source.layers) == n and _plausible(source):
+            readings.append((source, classes))
+    if not readings:
+        raise refused
+    if len(readings) > 1:
+        ways = ", ".join(f"{len(s.layers)} conv layers for {c} classes" for s, c in readings)
+        raise ModelError(f"{path}: its size fits {cfg.where()} in more than one way ({ways}); "
+                         "cut it to the shared layers with `workbench weights partial`")
+    return readings[0]
 
 
 def read_weights_for_transfer(path: str | Path, cfg: DarknetCfg) -> TransferReport:
     """Start weights for ``cfg`` from a darknet file as users have it.
 
-    A file laid out for ``cfg`` (full or partial) loads as is. A full file for the same network
-    with another class count (the 80-class COCO file for a 1-class cfg) is read with its own
-    layout; every convolution whose shape fits ``cfg`` is kept (backbone and neck), the
-    mismatched [yolo] head convolutions start fresh. Anything else raises ModelError.
+    A file laid out for ``cfg`` (full or partial) loads as is. A file for the same network
+    with another class count (the 80-class COCO file for a 1-class cfg), or for a smaller
+    network whose convolutions are ``cfg``'s first ones in order (yolov3-tiny's into
+    yolov3-tiny-3l), is read with its own layout (:func:`transfer_layouts`): every
+    convolution whose shape fits ``cfg`` is kept, the mismatched [yolo] head convolutions and
+    the convolutions past the file's end start fresh. Anything else raises ModelError.
     """
-    n_conv = len(conv_layer_sizes(cfg))
+    convs = [i for i, *_ in conv_layer_sizes(cfg)]
     try:
         weights = read_weights(path, cfg, allow_partial=True)
-    except ModelError:
-        classes = source_classes(path, cfg)
-        if classes is None:
-            raise
-        source = read_weights(path, _with_classes(cfg, classes), allow_partial=False)
+    except ModelError as exc:
+        source, classes = _read_other_layout(path, cfg, exc)
         expected = {i: (o, bn, c, k) for i, o, bn, c, k in conv_layer_sizes(cfg)}
         kept, fresh = {}, []
         for i, w in source.layers.items():
@@ -299,7 +344,9 @@ def read_weights_for_transfer(path: str | Path, cfg: DarknetCfg) -> TransferRepo
                 kept[i] = w
             else:
                 fresh.append(i)
+        missing = [i for i in convs if i not in source.layers]
         return TransferReport(DarknetWeights(kept, source.major, source.minor, source.revision,
-                                             source.seen), n_conv, sorted(fresh), classes)
-    heads = [j for j in _head_convolutions(cfg) if j not in weights.layers]
-    return TransferReport(weights, n_conv, heads, None, partial=len(weights.layers) < n_conv)
+                                             source.seen), len(convs), sorted(fresh), classes,
+                              partial=bool(missing), missing=missing)
+    missing = [i for i in convs if i not in weights.layers]
+    return TransferReport(weights, len(convs), [], None, partial=bool(missing), missing=missing)

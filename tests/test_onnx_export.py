@@ -27,7 +27,7 @@ from workbench.errors import ModelError
 TOLERANCE = 2e-4
 # Weight scales that keep head outputs in the tens: with scale 1 the random deep models reach
 # exp(20) in w/h, where float32 rounding alone exceeds any absolute tolerance.
-WELL_SCALED = {"yolov3-tiny": 0.9, "yolov3-reduced": 0.86}
+WELL_SCALED = {"yolov3-tiny": 0.9, "yolov3-tiny-3l": 0.9, "yolov3-reduced": 0.86}
 
 
 def scaled_bundle(folder: Path, template: str, size: int, classes: int = 3, seed: int = 1):
@@ -63,6 +63,7 @@ def ort_outputs(path: Path, blob: np.ndarray) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("template,width,height", [
     ("yolov3-tiny", 416, 416),
+    ("yolov3-tiny-3l", 416, 416),  # three heads, the third at stride 8 (52x52)
     ("yolov3-reduced", 160, 160),
     ("yolov3-reduced", 224, 160),  # not square: catches any x/y or width/height swap
 ])
@@ -80,9 +81,9 @@ def test_onnxruntime_equals_opencv_raw_outputs(tmp_path, template, width, height
     assert max(t[..., 4].max() for t in reference) > 0.8
 
 
-@pytest.mark.parametrize("template", ["yolov3-tiny", "yolov3-reduced"])
+@pytest.mark.parametrize("template", ["yolov3-tiny", "yolov3-tiny-3l", "yolov3-reduced"])
 def test_opencv_onnx_importer_gives_the_same_outputs(tmp_path, template):
-    size = 416 if template == "yolov3-tiny" else 160
+    size = 160 if template == "yolov3-reduced" else 416
     bundle = scaled_bundle(tmp_path, template, size)
     blob = np.random.default_rng(1).random((1, 3, size, size), dtype=np.float32)
     reference = opencv_outputs(bundle, blob, size, size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_factory import random_box_array
 
 from workbench.cli import main
 from workbench.darknet.bundle import find_bundle, read_model_conf, write_model_conf
@@ -21,8 +22,7 @@ def _random_case(seed: int):
     gt, pred = {}, {}
     for k in range(12):
         n = int(rng.integers(0, 5))
-        xy = rng.uniform(0, 200, (n, 2))
-        boxes = np.c_[xy, xy + rng.uniform(20, 60, (n, 2))]
+        boxes = random_box_array(rng, n, 200, (20, 60))
         classes = rng.integers(0, 3, n)
         gt[f"im{k}"] = GroundTruth(boxes, classes)
         # some detections near the truths, some anywhere, scores at random

@@ -1,6 +1,7 @@
 """`workbench detect VIDEO`: frames through the pipeline, --every, every output format with frame
-indices, --save-video, progress in frames, cancel. The video is written here with
-cv2.VideoWriter from demo images (MJPG in AVI: what every OpenCV wheel can write and read)."""
+indices, --save-video, progress in frames, cancel. The video is written with cv2.VideoWriter
+from demo images (data_factory.write_demo_video: MJPG in AVI, what every OpenCV wheel can
+write and read)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import threading
 import cv2
 import numpy as np
 import pytest
+from data_factory import write_demo_video
 
 from workbench.cli import main
-from workbench.data.images import list_images, load_bgr
 from workbench.data.synth import make_demo_dataset
 from workbench.detect.detector import Detector
 from workbench.detect.video import VideoSource, detect_video, is_video
@@ -25,14 +26,7 @@ FRAMES = 7
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
     """A 7-frame 192x192 video of demo images; also returns the frames as OpenCV reads them."""
-    folder = tmp_path_factory.mktemp("video")
-    root = make_demo_dataset(folder / "ds", images=FRAMES, seed=2, size=192)
-    path = folder / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (192, 192))
-    assert writer.isOpened()
-    for p in list_images(root):
-        writer.write(load_bgr(p))
-    writer.release()
+    path = write_demo_video(tmp_path_factory.mktemp("video"), FRAMES)
     capture = cv2.VideoCapture(str(path))
     frames = []
     while True:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_factory import random_box_array
 
 from workbench.evaluation.confusion import confusion_matrix
 from workbench.evaluation.evaluate import GroundTruth, Predictions, average_precision, evaluate
@@ -229,8 +230,7 @@ def test_voc_metrics_equal_a_plain_loop_reference(seed):
     gt, pred = {}, {}
     for i in range(25):
         n = int(rng.integers(0, 6))
-        xy = rng.uniform(0, 100, (n, 2))
-        boxes = np.c_[xy, xy + rng.uniform(5, 40, (n, 2))]
+        boxes = random_box_array(rng, n, 100, (5, 40))
         gt[str(i)] = GroundTruth(boxes, rng.integers(0, 3, n), difficult=rng.random(n) < 0.2)
         m = int(rng.integers(0, 10))
         src = rng.integers(0, max(n, 1), m)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
+from data_factory import random_xyxy
 from PIL import Image
 
 from workbench.data.folder import open_dataset, save_labels
@@ -14,45 +16,7 @@ from workbench.formats.voc import format_voc, parse_voc, read_voc, voc_boxes, wr
 from workbench.labels.dataset import Box, ClassList
 
 # written by labelImg 1.8 (tab indented, verified attribute, every field)
-LABELIMG_XML = b"""<annotation verified="yes">
-\t<folder>images</folder>
-\t<filename>dog.jpg</filename>
-\t<path>C:\\Users\\me\\images\\dog.jpg</path>
-\t<source>
-\t\t<database>Unknown</database>
-\t</source>
-\t<size>
-\t\t<width>640</width>
-\t\t<height>480</height>
-\t\t<depth>3</depth>
-\t</size>
-\t<segmented>0</segmented>
-\t<object>
-\t\t<name>dog</name>
-\t\t<pose>Unspecified</pose>
-\t\t<truncated>0</truncated>
-\t\t<difficult>1</difficult>
-\t\t<bndbox>
-\t\t\t<xmin>48</xmin>
-\t\t\t<ymin>240</ymin>
-\t\t\t<xmax>195</xmax>
-\t\t\t<ymax>371</ymax>
-\t\t</bndbox>
-\t</object>
-\t<object>
-\t\t<name>person</name>
-\t\t<pose>Left</pose>
-\t\t<truncated>1</truncated>
-\t\t<difficult>0</difficult>
-\t\t<bndbox>
-\t\t\t<xmin>1</xmin>
-\t\t\t<ymin>12</ymin>
-\t\t\t<xmax>640</xmax>
-\t\t\t<ymax>480</ymax>
-\t\t</bndbox>
-\t</object>
-</annotation>
-"""
+LABELIMG_XML = (Path(__file__).parent / "data" / "labelimg_dog.xml").read_bytes()
 
 
 def test_labelimg_file_reads_every_field():
@@ -90,11 +54,7 @@ def test_read_write_read_is_identical_and_keeps_labelimg_fields(tmp_path):
 def test_boxes_round_trip_within_one_pixel():
     rng = random.Random(7)
     width, height = 333, 251
-    boxes = []
-    for _ in range(500):
-        x1, x2 = sorted(rng.uniform(0, width) for _ in range(2))
-        y1, y2 = sorted(rng.uniform(0, height) for _ in range(2))
-        boxes.append(Box(x1, y1, x2, y2, 0, rng.random() < 0.2))
+    boxes = [Box(*random_xyxy(rng, width, height), 0, rng.random() < 0.2) for _ in range(500)]
     data = format_voc(boxes, ["thing"], "/data/a.png", width, height)
     back = voc_boxes(parse_voc(data, "a.xml"), ClassList(["thing"]), width, height, "a.xml",
                      ProblemLog())

@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+from data_factory import random_xyxy
 
 from workbench.errors import FormatError
 from workbench.formats import ProblemLog
@@ -37,11 +38,7 @@ def test_labelimg_file_reads_and_writes_back_byte_for_byte(tmp_path):
 def test_boxes_round_trip_within_the_six_decimal_precision():
     rng = random.Random(3)
     width, height = 1920, 1080
-    boxes = []
-    for _ in range(300):
-        x1, x2 = sorted(rng.uniform(0, width) for _ in range(2))
-        y1, y2 = sorted(rng.uniform(0, height) for _ in range(2))
-        boxes.append(Box(x1, y1, x2, y2, rng.randrange(5)))
+    boxes = [Box(*random_xyxy(rng, width, height), rng.randrange(5)) for _ in range(300)]
     back = parse_yolo(format_yolo(boxes, width, height), "x.txt", width, height, 5)
     assert len(back) == len(boxes)
     for a, b in zip(boxes, back, strict=True):

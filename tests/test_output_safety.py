@@ -14,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
+from data_factory import write_demo_video
 
 from workbench.cli import main
-from workbench.data.images import list_images, load_bgr
+from workbench.data.images import list_images
 from workbench.data.synth import make_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,14 +190,7 @@ def test_a_rerun_of_the_same_source_replaces_its_earlier_run_whole(model, tmp_pa
 
 @pytest.fixture
 def clip(tmp_path):
-    root = make_demo_dataset(tmp_path / "frames", images=3, seed=2, size=192)
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (192, 192))
-    assert writer.isOpened()
-    for p in list_images(root):
-        writer.write(load_bgr(p))
-    writer.release()
-    return path
+    return write_demo_video(tmp_path, 3)
 
 
 def test_save_video_never_replaces_the_input_video(model, clip, tmp_path, capsys):

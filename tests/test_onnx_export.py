@@ -50,6 +50,24 @@ def opencv_outputs(bundle, blob: np.ndarray, width: int, height: int) -> list[np
     return [o.reshape(blob.shape[0], -1, o.shape[-1]) for o in outs]
 
 
+def opencv_reference(folder: Path, template: str, width: int, height: int, batch: int):
+    """A well-scaled random bundle of ``template``, a random blob of ``batch`` images at
+    ``width`` x ``height`` and OpenCV's raw outputs on it."""
+    bundle = scaled_bundle(folder, template, 160 if template == "yolov3-reduced" else 416)
+    blob = np.random.default_rng(0).random((batch, 3, height, width), dtype=np.float32)
+    return bundle, blob, opencv_outputs(bundle, blob, width, height)
+
+
+def assert_same_raw_outputs(got: list[np.ndarray], reference: list[np.ndarray]) -> None:
+    """Every head's outputs OpenCV's, within TOLERANCE, on outputs that test the decoding."""
+    for ours, theirs in zip(got, reference, strict=True):
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
+    # the comparison really exercises exp(w), exp(h) and objectness far from 0.5
+    assert max(np.abs(t[..., 2:4]).max() for t in reference) > 2
+    assert max(t[..., 4].max() for t in reference) > 0.8
+
+
 def export(bundle, width: int, height: int, dynamic_batch: bool = True) -> Path:
     out = Path(bundle.cfg).with_suffix(".onnx")
     return export_files(bundle.cfg, bundle.weights, out, class_names=bundle.class_names(),
@@ -68,17 +86,10 @@ def ort_outputs(path: Path, blob: np.ndarray) -> list[np.ndarray]:
     ("yolov3-reduced", 224, 160),  # not square: catches any x/y or width/height swap
 ])
 def test_onnxruntime_equals_opencv_raw_outputs(tmp_path, template, width, height):
-    bundle = scaled_bundle(tmp_path, template, 160 if template == "yolov3-reduced" else 416)
-    blob = np.random.default_rng(0).random((2, 3, height, width), dtype=np.float32)
-    reference = opencv_outputs(bundle, blob, width, height)
+    bundle, blob, reference = opencv_reference(tmp_path, template, width, height, batch=2)
     got = ort_outputs(export(bundle, width, height), blob)
     assert len(got) == len(reference) == len(read_cfg(bundle.cfg).yolo_layers())
-    for ours, theirs in zip(got, reference, strict=True):
-        assert ours.shape == theirs.shape
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
-    # the test really exercises exp(w), exp(h) and objectness far from 0.5
-    assert max(np.abs(t[..., 2:4]).max() for t in reference) > 2
-    assert max(t[..., 4].max() for t in reference) > 0.8
+    assert_same_raw_outputs(got, reference)
 
 
 @pytest.mark.parametrize("template", ["yolov3-tiny", "yolov3-tiny-3l", "yolov3-reduced"])

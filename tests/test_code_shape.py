@@ -24,23 +24,30 @@ def test_the_code_has_its_shape():
     assert _checker().problems() == []
 
 
-def test_the_checker_finds_a_cycle_a_long_file_and_a_long_function(tmp_path, monkeypatch):
-    check = _checker()
-    package = tmp_path / "shape_probe"
+def _probe_package(tmp_path: Path, monkeypatch, name: str, modules: dict[str, str]) -> None:
+    """``tmp_path/name``, a package of these modules (file name -> text), importable."""
+    package = tmp_path / name
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "a.py").write_text("from shape_probe import b\n")
-    (package / "b.py").write_text(
-        "from typing import TYPE_CHECKING\n\nfrom shape_probe import c\n\n"
-        "if TYPE_CHECKING:\n    from shape_probe import a\n")
-    (package / "c.py").write_text("from shape_probe import a\n")
-    body = "\n".join(f"    x{i} = {i}" for i in range(check.MAX_FUNCTION_LINES))
-    (package / "long.py").write_text(textwrap.dedent("""\
-        class K:
-            def short(self):
-                return 1
-        """) + "\n\ndef long_one():\n" + body + "\n" + "\n" * check.MAX_FILE_LINES)
+    for file_name, text in modules.items():
+        (package / file_name).write_text(text)
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+
+
+def test_the_checker_finds_a_cycle_a_long_file_and_a_long_function(tmp_path, monkeypatch):
+    check = _checker()
+    body = "\n".join(f"    x{i} = {i}" for i in range(check.MAX_FUNCTION_LINES))
+    _probe_package(tmp_path, monkeypatch, "shape_probe", {
+        "a.py": "from shape_probe import b\n",
+        "b.py": "from typing import TYPE_CHECKING\n\nfrom shape_probe import c\n\n"
+                "if TYPE_CHECKING:\n    from shape_probe import a\n",
+        "c.py": "from shape_probe import a\n",
+        "long.py": textwrap.dedent("""\
+            class K:
+                def short(self):
+                    return 1
+            """) + "\n\ndef long_one():\n" + body + "\n" + "\n" * check.MAX_FILE_LINES,
+    })
     assert check.import_cycles(("shape_probe",), tmp_path) == [
         ["shape_probe.a", "shape_probe.b", "shape_probe.c"]]
     assert [name for name, _ in check.long_functions(("shape_probe",), tmp_path)] == [
@@ -51,11 +58,9 @@ def test_the_checker_finds_a_cycle_a_long_file_and_a_long_function(tmp_path, mon
 
 def test_a_type_only_import_closes_a_cycle_too(tmp_path, monkeypatch):
     check = _checker()
-    package = tmp_path / "shape_probe2"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "a.py").write_text("from shape_probe2 import b\n")
-    (package / "b.py").write_text(
-        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from shape_probe2 import a\n")
-    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    _probe_package(tmp_path, monkeypatch, "shape_probe2", {
+        "a.py": "from shape_probe2 import b\n",
+        "b.py": "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n"
+                "    from shape_probe2 import a\n",
+    })
     assert check.import_cycles(("shape_probe2",), tmp_path) == [["shape_probe2.a", "shape_probe2.b"]]

@@ -18,6 +18,7 @@ from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.labels.dataset import Box, ImageRecord  # noqa: E402
 from workbench.train.augment import AugmentSettings  # noqa: E402
 from workbench.train.data import (  # noqa: E402
+    decode_ratios,
     epoch_order,
     examples_from_records,
     make_dataset,
@@ -48,13 +49,40 @@ def _batches(examples, **kw):
 def test_plain_pipeline_resizes_as_the_detector_does(tmp_path):
     rec = _scene(tmp_path / "a.jpg")
     images, boxes, classes = _batches(examples_from_records([rec], 3), width=96, height=64,
-                                      batch=1)[0]
+                                      batch=1, scaled_decoding=False)[0]
     reference = cv2.resize(load_rgb(rec.path), (96, 64), interpolation=cv2.INTER_LINEAR)
     assert images.shape == (1, 64, 96, 3) and images.dtype == np.float32
     # same JPEG pixels as OpenCV, same bilinear; cv2 rounds to uint8 on the way out
     assert np.abs(images[0] * 255 - reference.astype(np.float32)).max() <= 1.0
     np.testing.assert_allclose(boxes[0, 0], [40 / 200, 30 / 150, 120 / 200, 90 / 150], atol=1e-6)
     assert classes.tolist() == [[1]]
+
+
+@pytest.mark.parametrize(("size", "ratio"), [((200, 150), 2), ((400, 300), 4),
+                                             ((800, 600), 8), ((190, 150), 1)])
+def test_large_jpegs_decode_at_a_reduced_scale_as_opencv_does(tmp_path, size, ratio):
+    # 96x64 from a JPEG at least twice that: libjpeg's scaled IDCT, the same reduced pixels
+    # OpenCV's IMREAD_REDUCED_COLOR_N gives, then the detector's bilinear
+    rec = _scene(tmp_path / "a.jpg", size=size, rect=(size[0] // 5, size[1] // 5,
+                                                       size[0] // 2, size[1] // 2))
+    examples = examples_from_records([rec], 3)
+    assert decode_ratios(examples, 96, 64).tolist() == [ratio]
+    images = _batches(examples, width=96, height=64, batch=1)[0][0]
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}[ratio]
+    reduced = cv2.cvtColor(cv2.imread(str(rec.path), flags), cv2.COLOR_BGR2RGB)
+    assert reduced.shape[:2] == (-(-size[1] // ratio), -(-size[0] // ratio))
+    reference = cv2.resize(reduced, (96, 64), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(images[0] * 255 - reference.astype(np.float32)).max() <= 1.0
+
+
+def test_decode_ratio_leaves_png_and_small_images_whole(tmp_path):
+    big_png = _scene(tmp_path / "a.png", size=(800, 600))
+    small = _scene(tmp_path / "b.jpg", size=(150, 100))
+    assert decode_ratios(examples_from_records([big_png, small], 3), 96, 64).tolist() == [1, 1]
+    # the need grows with augmentation's magnification: 2x of 96x64 no longer fits 1/4
+    big = _scene(tmp_path / "c.jpg", size=(400, 300))
+    assert decode_ratios(examples_from_records([big], 3), 192, 128).tolist() == [2]
 
 
 def _red_extent(image):

@@ -21,6 +21,8 @@ from workbench.data.splits import training_split
 from workbench.errors import WorkbenchError
 from workbench.labels.dataset import Dataset, ImageRecord
 from workbench.train.augment import AugmentSettings, transform_example
+from workbench.train.mosaic import MosaicSettings, mixup, mosaic_example
+from workbench.train.multiscale import batch_sizes
 
 #: Decoded inside the TensorFlow graph; the rest through workbench.data.images.
 GRAPH_DECODED = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -37,6 +39,8 @@ class Examples:
     orientation: np.ndarray  # (N,) int32 EXIF orientation for in-graph decoding, 1 otherwise
     boxes: np.ndarray  # (N, M, 4) float32 normalized xyxy
     classes: np.ndarray  # (N, M) int32, -1 padding
+    #: (N, 2) width, height as shown (EXIF orientation applied); for the decoding scale
+    sizes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -51,10 +55,12 @@ def examples_from_records(records: list[ImageRecord], num_classes: int,
     classes = np.full((n, m), -1, np.int32)
     in_graph = np.zeros(n, bool)
     orientation = np.ones(n, np.int32)
+    sizes = np.zeros((n, 2), np.int64)
     for i, rec in enumerate(records):
         width, height = rec.width, rec.height
         if width <= 0 or height <= 0:
             width, height = image_size(rec.path)
+        sizes[i] = width, height
         # the largest boxes survive the cap: tiny ones matter least to a small model
         kept = sorted(rec.boxes, key=lambda b: -(b.width * b.height))[:m]
         for j, b in enumerate(kept):
@@ -67,7 +73,30 @@ def examples_from_records(records: list[ImageRecord], num_classes: int,
             in_graph[i] = True
             orientation[i] = exif_orientation(rec.path)
     np.clip(boxes, 0.0, 1.0, out=boxes)
-    return Examples([str(r.path) for r in records], in_graph, orientation, boxes, classes)
+    return Examples([str(r.path) for r in records], in_graph, orientation, boxes, classes,
+                    sizes)
+
+
+#: the reduced scales libjpeg decodes at (its scaled IDCT), as tf.io.decode_jpeg's ``ratio``
+DECODE_RATIOS = (1, 2, 4, 8)
+
+
+def decode_ratios(examples: Examples, need_w: float, need_h: float) -> np.ndarray:
+    """(N,) int32: per image the largest of 1, 2, 4, 8 at which a JPEG decodes to at least
+    ``need_w`` x ``need_h`` pixels (reduced sizes are ceil(size / ratio)); 1 for every other
+    kind and where the sizes are unknown. Decoding a 4000 px photo at 1/8 for a 416 network
+    skips most of the IDCT work, and the pixels lost are ones the resize would average away.
+    """
+    n = len(examples)
+    out = np.ones(n, np.int32)
+    if examples.sizes is None:
+        return out
+    jpeg = np.array([p.lower().endswith((".jpg", ".jpeg")) for p in examples.paths], bool)
+    w, h = examples.sizes[:, 0], examples.sizes[:, 1]
+    for r in DECODE_RATIOS[1:]:
+        fits = jpeg & examples.in_graph & (-(-w // r) >= need_w) & (-(-h // r) >= need_h)
+        out[fits] = r
+    return out
 
 
 def undecodable(records: list[ImageRecord], workers: int = 4) -> list[tuple[ImageRecord, str]]:
@@ -113,16 +142,29 @@ def _load_with_workbench(path: bytes) -> np.ndarray:
     return np.ascontiguousarray(load_rgb(path.decode("utf-8")), dtype=np.uint8)
 
 
-def decode_image(path, in_graph, orientation):
-    """(H, W, 3) uint8 RGB of the EXIF-oriented image."""
+def _decode_jpeg(contents, ratio):
+    """A JPEG at 1/``ratio`` scale (libjpeg's scaled IDCT: ratio is an attribute of the op,
+    so one branch per ratio)."""
+    import tensorflow as tf
+
+    if isinstance(ratio, int):
+        # INTEGER_ACCURATE gives OpenCV's pixels bit for bit; TF's default IDCT differs by up to 6
+        return tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE",
+                                 ratio=ratio)
+    index = tf.cast(tf.math.log(tf.cast(ratio, tf.float32)) / np.log(2.0) + 0.5, tf.int32)
+    branches = [lambda r=r: _decode_jpeg(contents, r) for r in DECODE_RATIOS]
+    return tf.switch_case(tf.clip_by_value(index, 0, len(DECODE_RATIOS) - 1), branches)
+
+
+def decode_image(path, in_graph, orientation, ratio=1):
+    """(H, W, 3) uint8 RGB of the EXIF-oriented image; a JPEG at 1/``ratio`` scale."""
     import tensorflow as tf
 
     def graph():
         contents = tf.io.read_file(path)
-        # INTEGER_ACCURATE gives OpenCV's pixels bit for bit; TF's default IDCT differs by up to 6
         raw = tf.cond(
             tf.io.is_jpeg(contents),
-            lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+            lambda: _decode_jpeg(contents, ratio),
             lambda: tf.io.decode_image(contents, channels=3, dtype=tf.uint8,
                                        expand_animations=False))
         return _orient(tf.ensure_shape(raw, [None, None, 3]), orientation)
@@ -144,10 +186,18 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
 def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
                  augment: AugmentSettings | None = None, seed: int = 0, epoch: int = 0,
                  shuffle: bool = False, drop_remainder: bool = False,
-                 skip_batches: int = 0, parallel: int | None = None):
+                 skip_batches: int = 0, parallel: int | None = None,
+                 mosaic: MosaicSettings | None = None, multiscale: float = 0.0,
+                 scale_every: int = 10, scaled_decoding: bool = True):
     """A ``tf.data.Dataset`` of (images, boxes, classes) batches for one epoch.
 
     ``skip_batches`` starts part-way through the epoch (resuming after an interrupt).
+    ``mosaic``: every example is a mosaic of four (:mod:`workbench.train.mosaic`), its boxes
+    (B, 4M, 4) (8M with mixup). ``multiscale``: the size of each group of ``scale_every``
+    batches is drawn within +-multiscale of ``width`` x ``height``
+    (:mod:`workbench.train.multiscale`); the images are then (B, None, None, 3) across the
+    epoch. ``scaled_decoding``: large JPEGs decode at 1/2, 1/4 or 1/8 scale when that still
+    gives the pixels the largest size needs (:func:`decode_ratios`).
     """
     import tensorflow as tf
 
@@ -157,24 +207,106 @@ def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
     order = epoch_order(n, seed, epoch, shuffle)
     # per-example stateless seeds: (seed, epoch * n + position) never repeat across epochs
     seeds = np.stack([np.full(n, seed, np.int64), epoch * n + np.arange(n, dtype=np.int64)], 1)
+    batches = -(-n // batch)  # every example gets a size, the dropped remainder too
+    sizes = batch_sizes(batches, width, height, multiscale, seed=seed, epoch=epoch,
+                        every=scale_every)
+    out_sizes = np.repeat(sizes, batch, axis=0)[:n]
+    magnify = 1.0 + (mosaic.scale if mosaic is not None else
+                     augment.zoom if augment is not None else 0.0)
+    need = sizes.max(axis=0) * magnify
+    ratios = (decode_ratios(examples, need[0], need[1]) if scaled_decoding
+              else np.ones(n, np.int32))
     start = skip_batches * batch
-    order, seeds = order[start:], seeds[start:]
-    tensors = (np.asarray(examples.paths, dtype=object)[order], examples.in_graph[order],
-               examples.orientation[order], examples.boxes[order], examples.classes[order], seeds)
-
-    # not converted by autograph (explicit tf.cond only): autograph re-reads the source file
-    # every epoch, which breaks a long run when the code is edited under it
-    @tf.autograph.experimental.do_not_convert
-    def load(path, in_graph, orientation, boxes, classes, example_seed):
-        image = decode_image(path, in_graph, orientation)
-        return transform_example(image, boxes, classes, example_seed, width, height, augment)
-
-    ds = tf.data.Dataset.from_tensor_slices(tensors)
-    ds = ds.map(load, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
+    order, seeds, out_sizes = order[start:], seeds[start:], out_sizes[start:]
+    fixed = multiscale <= 0
+    if mosaic is not None:
+        ds = _mosaic_examples(examples, order, seeds, out_sizes, ratios, mosaic, augment,
+                              rng=np.random.default_rng([seed, epoch, 4]), fixed=fixed,
+                              parallel=parallel)
+    else:
+        ds = _plain_examples(examples, order, seeds, out_sizes, ratios, augment, fixed=fixed,
+                             parallel=parallel)
     ds = ds.batch(batch, drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _out_size(size, fixed: bool):
+    """The output size as Python ints when every batch has the network size (the op shapes
+    stay static, as before multi-scale existed), else the example's tensor."""
+    return (int(size[0]), int(size[1])) if fixed else (size[0], size[1])
+
+
+def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment, *,
+                    fixed: bool, parallel: int | None):
+    import tensorflow as tf
+
+    size0 = _out_size(out_sizes[0], True) if len(out_sizes) else (0, 0)
+    tensors = (np.asarray(examples.paths, dtype=object)[order], examples.in_graph[order],
+               examples.orientation[order], examples.boxes[order], examples.classes[order], seeds,
+               out_sizes.astype(np.int32), ratios[order])
+
+    # not converted by autograph (explicit tf.cond only): autograph re-reads the source file
+    # every epoch, which breaks a long run when the code is edited under it
+    @tf.autograph.experimental.do_not_convert
+    def load(path, in_graph, orientation, boxes, classes, example_seed, size, ratio):
+        image = decode_image(path, in_graph, orientation, ratio)
+        out_w, out_h = size0 if fixed else _out_size(size, False)
+        return transform_example(image, boxes, classes, example_seed, out_w, out_h, augment)
+
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    return ds.map(load, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
+
+
+def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
+                     mosaic: MosaicSettings, augment, *, rng, fixed: bool,
+                     parallel: int | None):
+    """Each example the mosaic of itself and three others drawn at random (with replacement,
+    as YOLOv5 draws them); with ``mosaic.mixup`` some are blended with a second mosaic."""
+    import tensorflow as tf
+
+    n_all, m = len(examples), examples.boxes.shape[1]
+    count = len(order)
+    partners = rng.integers(0, n_all, (count, 7))
+    quads = np.concatenate([order[:, None], partners[:, :3]], axis=1)
+    second = partners[:, 3:]
+    blend = rng.random(count) < mosaic.mixup
+    paths = tf.constant(np.asarray(examples.paths, dtype=object).astype(str))
+    in_graph, orientation = tf.constant(examples.in_graph), tf.constant(examples.orientation)
+    all_boxes, all_classes = tf.constant(examples.boxes), tf.constant(examples.classes)
+    all_ratios = tf.constant(ratios)
+    size0 = _out_size(out_sizes[0], True) if len(out_sizes) else (0, 0)
+
+    def one(indices, example_seed, out_w, out_h):
+        images = [decode_image(paths[indices[k]], in_graph[indices[k]],
+                               orientation[indices[k]], all_ratios[indices[k]])
+                  for k in range(4)]
+        return mosaic_example(images, tf.gather(all_boxes, indices),
+                              tf.gather(all_classes, indices), example_seed, out_w, out_h,
+                              mosaic, augment)
+
+    @tf.autograph.experimental.do_not_convert
+    def load(quad, other, mix, example_seed, size):
+        out_w, out_h = size0 if fixed else _out_size(size, False)
+        first = one(quad, example_seed, out_w, out_h)
+        if mosaic.mixup <= 0:
+            return first
+
+        def blended():
+            return mixup(first, one(other, example_seed + [0, 1 << 40], out_w, out_h),
+                         example_seed)
+
+        def alone():
+            return (first[0], tf.pad(first[1], [[0, 4 * m], [0, 0]]),
+                    tf.pad(first[2], [[0, 4 * m]], constant_values=-1))
+
+        return tf.cond(mix, blended, alone)
+
+    tensors = (quads.astype(np.int32), second.astype(np.int32), blend, seeds,
+               out_sizes.astype(np.int32))
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    return ds.map(load, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
 
 
 def steps_per_epoch(n: int, batch: int, drop_remainder: bool = True) -> int:

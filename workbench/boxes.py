@@ -6,15 +6,7 @@ Kept at this path because the guide names ``workbench.boxes.iou_matrix`` and
 
 from workbench.geometry.boxes import *  # noqa: F403
 from workbench.geometry.boxes import __all__ as _box_names
-from workbench.geometry.nms import (
-    Decision,
-    NmsTrace,
-    batched_nms,
-    diou_nms,
-    nms,
-    nms_trace,
-    soft_nms,
-)
+from workbench.geometry.nms import *  # noqa: F403
+from workbench.geometry.nms import __all__ as _nms_names
 
-__all__ = [*_box_names, "nms", "batched_nms", "soft_nms", "diou_nms", "nms_trace", "NmsTrace",
-           "Decision"]
+__all__ = [*_box_names, *_nms_names]

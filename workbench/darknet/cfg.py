@@ -10,14 +10,17 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import overload
+from typing import TypeVar, overload
 
 from workbench.errors import FormatError, ModelError
 
 #: Layer kinds this project builds (OpenCV, ONNX, Keras) and writes weights for.
 SUPPORTED_LAYERS = ("convolutional", "shortcut", "route", "upsample", "maxpool", "yolo")
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -37,42 +40,30 @@ class Section:
         return self.options.get(key, default)
 
     def get_int(self, key: str, default: int | None = None) -> int:
-        value = self.options.get(key)
-        if value is None:
-            if default is None:
-                raise ModelError(f"[{self.kind}] at line {self.line}: missing '{key}='")
-            return default
-        try:
-            return int(float(value))
-        except (ValueError, OverflowError):  # OverflowError: inf
-            raise ModelError(
-                f"[{self.kind}] at line {self.line}: '{key}={value}' is not a number"
-            ) from None
+        return self._parsed(key, default, lambda value: int(float(value)), "a number")
 
     def get_float(self, key: str, default: float | None = None) -> float:
+        return self._parsed(key, default, float, "a number")
+
+    def get_ints(self, key: str, default: list[int] | None = None) -> list[int]:
+        return self._parsed(key, None if default is None else list(default),
+                            lambda value: [int(float(v)) for v in value.split(",") if v.strip()],
+                            "a list of numbers")
+
+    def _parsed(self, key: str, default: _T | None, parse: Callable[[str], _T], what: str) -> _T:
+        """Option ``key`` read by ``parse``, or ``default`` when the section has none; a
+        ModelError naming the section and line when it is missing without a default, or when
+        ``parse`` cannot read it (``what`` it should be)."""
         value = self.options.get(key)
         if value is None:
             if default is None:
                 raise ModelError(f"[{self.kind}] at line {self.line}: missing '{key}='")
             return default
         try:
-            return float(value)
-        except ValueError:
+            return parse(value)
+        except (ValueError, OverflowError):  # OverflowError: int(inf)
             raise ModelError(
-                f"[{self.kind}] at line {self.line}: '{key}={value}' is not a number"
-            ) from None
-
-    def get_ints(self, key: str, default: list[int] | None = None) -> list[int]:
-        value = self.options.get(key)
-        if value is None:
-            if default is None:
-                raise ModelError(f"[{self.kind}] at line {self.line}: missing '{key}='")
-            return list(default)
-        try:
-            return [int(float(v)) for v in value.split(",") if v.strip()]
-        except (ValueError, OverflowError):
-            raise ModelError(
-                f"[{self.kind}] at line {self.line}: '{key}={value}' is not a list of numbers"
+                f"[{self.kind}] at line {self.line}: '{key}={value}' is not {what}"
             ) from None
 
 

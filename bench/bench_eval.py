@@ -18,10 +18,14 @@ import io
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.coco_reference import to_coco  # noqa: E402 - after the path
+from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate  # noqa: E402
 
 
 def make_data(images: int, dets: int, classes: int, seed: int = 0):
@@ -47,32 +51,6 @@ def make_data(images: int, dets: int, classes: int, seed: int = 0):
         p_boxes[:, 2:] = np.maximum(p_boxes[:, 2:], p_boxes[:, :2])
         pred[f"{i:06d}.jpg"] = Predictions(p_boxes, rng.random(dets), p_labels)
     return gt, pred
-
-
-def to_coco(gt, pred, classes):
-    from pycocotools.coco import COCO
-
-    images, annotations, results = [], [], []
-    for image_id, (name, g) in enumerate(gt.items(), start=1):
-        images.append({"id": image_id, "file_name": name, "width": 640, "height": 640})
-        for box, label, crowd in zip(g.boxes.tolist(), g.class_ids.tolist(), g.crowd.tolist(),
-                                     strict=True):
-            w, h = box[2] - box[0], box[3] - box[1]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "category_id": label + 1, "bbox": [box[0], box[1], w, h],
-                                "area": w * h, "iscrowd": int(crowd)})
-        p = pred[name]
-        for box, score, label in zip(p.boxes.tolist(), p.scores.tolist(),
-                                     p.class_ids.tolist(), strict=True):
-            results.append({"image_id": image_id, "category_id": label + 1, "score": score,
-                            "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = {"images": images, "annotations": annotations,
-                           "categories": [{"id": k + 1, "name": str(k)} for k in range(classes)]}
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(results)
-    return coco_gt, coco_dt
 
 
 def run_pycocotools(coco_gt, coco_dt) -> tuple[float, np.ndarray]:

@@ -11,7 +11,7 @@ import pytest
 from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
 
 pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
+from coco_reference import to_coco  # noqa: E402
 from pycocotools.cocoeval import COCOeval  # noqa: E402
 
 
@@ -51,25 +51,8 @@ def make_dataset(seed: int, images: int = 40, classes: int = 9, max_gt: int = 9,
 
 def pycocotools_stats(gt, pred, classes) -> np.ndarray:
     """COCOeval's stats for the same data; image ids follow the gt dict order."""
-    images, annotations, results = [], [], []
-    for image_id, (name, g) in enumerate(gt.items(), start=1):
-        images.append({"id": image_id, "file_name": name, "width": 800, "height": 800})
-        for box, cls, crowd in zip(g.boxes, g.class_ids, g.crowd, strict=True):
-            w, h = box[2] - box[0], box[3] - box[1]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "category_id": int(cls) + 1, "bbox": [*box[:2], w, h],
-                                "area": w * h, "iscrowd": int(crowd)})
-        p = pred.get(name)
-        for box, score, cls in zip(p.boxes, p.scores, p.class_ids, strict=True) if p else ():
-            results.append({"image_id": image_id, "category_id": int(cls) + 1,
-                            "bbox": [*box[:2], box[2] - box[0], box[3] - box[1]],
-                            "score": float(score)})
+    coco_gt, coco_dt = to_coco(gt, pred, classes, image_size=800)
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = {"images": images, "annotations": annotations,
-                           "categories": [{"id": k + 1, "name": str(k)} for k in range(classes)]}
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(results)
         e = COCOeval(coco_gt, coco_dt, "bbox")
         e.evaluate()
         e.accumulate()

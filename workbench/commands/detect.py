@@ -107,6 +107,11 @@ def add_parser(subparsers) -> None:
                    "(default: the cfg's [net] width and height)")
     p.add_argument("--letterbox", action="store_true",
                    help="keep the aspect ratio (pad) instead of stretching the image")
+    p.add_argument("--full-decode", action="store_true",
+                   help="decode large JPEGs whole, as other tools do (identical results); by "
+                   "default a JPEG at least twice the network input both ways is decoded at "
+                   "1/2, 1/4 or 1/8 scale, several times faster, its boxes still in its own "
+                   "pixels (WORKBENCH_FULL_DECODE=1: every run, the Detect dock too)")
     # a metavar, because argparse lists the choices when the argument is added otherwise
     # (that would import every engine at each CLI start); --help still lists them below
     p.add_argument("--backend", default=DEFAULT_ENGINE, choices=BACKENDS, metavar="ENGINE",
@@ -138,7 +143,8 @@ def add_parser(subparsers) -> None:
                    "detections as annotations with a score) and csv the CSV on stdout; yolo "
                    "and voc write one file per image, so they need --out")
     p.add_argument("--save-images", action="store_true",
-                   help="also write each image with its boxes drawn to OUT/annotated/")
+                   help="also write each image with its boxes drawn to OUT/annotated/, at "
+                   "the image's own size (so the run decodes every pixel, as --full-decode)")
     p.add_argument("--every", type=int, default=DEFAULT_EVERY, metavar="N",
                    help="video: run on frames 0, N, 2N, ... (default 1: every frame)")
     p.add_argument("--save-video", metavar="OUT.mp4",
@@ -218,7 +224,8 @@ def detect_config(args: argparse.Namespace, model) -> DetectConfig:
                         size=parse_size_arg(args.size) if args.size else None,
                         letterbox=args.letterbox, calibrate=args.calibrate, conf=args.conf,
                         nms=args.nms, batch=args.batch, every=args.every,
-                        keep_images=args.save_images or bool(args.save_video))
+                        keep_images=args.save_images or bool(args.save_video),
+                        full_decode=args.full_decode)
 
 
 def _detect(args, config: DetectConfig, detector, src: Path, as_video: bool,

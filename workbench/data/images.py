@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,11 @@ def load_bgr(path: str | Path, problems: list[str] | None = None) -> np.ndarray:
     """
     path = Path(path)
     data, header = _read_checked(path)
+    return _decode_whole(path, data, header, problems)
+
+
+def _decode_whole(path: Path, data: bytes, header: Header,
+                  problems: list[str] | None) -> np.ndarray:
     image, printed = quietly(_decode, path, data, header)
     if printed:
         _report(path, printed, problems)
@@ -109,6 +115,87 @@ def load_bgr(path: str | Path, problems: list[str] | None = None) -> np.ndarray:
         raise ImageError(path, f"decoded image is {image.shape[1]}x{image.shape[0]}, its "
                          f"header says {header.width}x{header.height}")
     return image
+
+
+#: the DCT scales a large JPEG may be decoded at, largest first (libjpeg's scaled IDCT)
+REDUCTIONS = (8, 4, 2)
+
+
+def reduction(width: int, height: int, min_width: int, min_height: int) -> int:
+    """The largest of 8, 4 and 2 that leaves a ``width`` x ``height`` image (EXIF-oriented)
+    at least ``min_width`` x ``min_height`` (the network input) once divided, else 1: an
+    image under twice the network input in either direction is decoded whole."""
+    for r in REDUCTIONS:
+        if width >= r * min_width and height >= r * min_height:
+            return r
+    return 1
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """A JPEG decoded at 1/``scale``: the decode's (oriented) size, and where its pixels lie
+    in the full image: ``full_x = x * scale - offset_x`` (and so for y).
+
+    libjpeg decodes ``ceil(w / scale)`` pixels, each covering ``scale`` stored pixels, so the
+    last one covers the image's edge and up to ``scale - 1`` pixels of padding beyond it:
+    the decode spans ``scale * ceil(w / scale)`` pixels, a little more than the image. That
+    padding lies right and below in the stored pixels; an EXIF orientation that mirrors an
+    axis puts it left or above (the offset). Mapping by the ratio of the sizes instead would
+    be off by up to ``scale - 1`` pixels at the far edge.
+    """
+
+    width: int
+    height: int
+    scale: int
+    offset_x: int
+    offset_y: int
+
+    @classmethod
+    def of(cls, header: Header, scale: int) -> Reduced:
+        pads = [scale * -(-n // scale) - n for n in (header.width, header.height)]
+        o = header.orientation
+        if o in (5, 6, 7, 8):  # the stored axes are swapped
+            pads.reverse()
+        width, height = (-(-n // scale) for n in header.oriented_size())
+        return cls(width, height, scale, pads[0] if o in (2, 3, 6, 7) else 0,
+                   pads[1] if o in (3, 4, 7, 8) else 0)
+
+
+def load_bgr_scaled(path: str | Path, min_width: int, min_height: int,
+                    problems: list[str] | None = None
+                    ) -> tuple[np.ndarray, tuple[int, int], Reduced | None]:
+    """The image for a network of ``min_width`` x ``min_height``, its full (oriented)
+    ``(width, height)``, and how the decode was reduced (None: it was not).
+
+    A JPEG at least twice that size in both directions is decoded at 1/2, 1/4 or 1/8 scale
+    (:func:`reduction`: libjpeg's scaled IDCT, through OpenCV), several times faster than a
+    whole decode of a photo; anything else is exactly :func:`load_bgr`'s image. Boxes found
+    on a reduced image go back to the full image through :class:`Reduced`.
+    """
+    path = Path(path)
+    data, header = _read_checked(path)
+    full = header.oriented_size()
+    r = reduction(*full, min_width, min_height) if data[:2] == b"\xff\xd8" else 1
+    if r > 1:
+        reduced = Reduced.of(header, r)
+        image, printed = quietly(_decode_reduced, data, header, r)
+        if image is not None and image.shape[1::-1] == (reduced.width, reduced.height):
+            if printed:
+                _report(path, printed, problems)
+            return image, full, reduced
+    # small, not a JPEG, or a JPEG libjpeg does not scale (lossless): load_bgr's own decode
+    return _decode_whole(path, data, header, problems), full, None
+
+
+def _decode_reduced(data: bytes, header: Header, r: int) -> np.ndarray | None:
+    """The JPEG's pixels decoded at 1/r scale, turned to its orientation (None when OpenCV
+    cannot decode it)."""
+    import cv2  # deferred, as in _decode
+
+    flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}[r]
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    return None if image is None else orient(image, header.orientation)
 
 
 _TIFF_SIGNATURES = (b"II*\0", b"MM\0*")

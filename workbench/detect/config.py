@@ -48,7 +48,9 @@ class DetectConfig:
     network input, N or (width, height), None for the cfg's own; ``letterbox``: keep the
     aspect ratio (pad) instead of stretching; ``conf`` and ``nms``: the thresholds;
     ``batch``: images per forward pass; ``every``: a video's kept frames (one in N);
-    ``keep_images``: each result carries its image (for sinks that draw on it).
+    ``keep_images``: each result carries its image (for sinks that draw on it);
+    ``full_decode``: decode large JPEGs whole, not at the reduced DCT scale that still
+    covers the network input (also ``WORKBENCH_FULL_DECODE=1``; see detect/pipeline.py).
     """
 
     model: Any = DEFAULT_MODEL
@@ -62,6 +64,7 @@ class DetectConfig:
     batch: int = DEFAULT_BATCH
     every: int = DEFAULT_EVERY
     keep_images: bool = False
+    full_decode: bool = False
 
     def detector_key(self) -> tuple:
         """What the loaded model depends on: two configs with one key share a Detector."""

@@ -124,6 +124,19 @@ class Detections(Candidates):
                    np.array([b.class_id for b in boxes], np.int64))
 
 
+def to_full_size(found: Detections, scale: float, offset: tuple[float, float],
+                 full: tuple[int, int]) -> Detections:
+    """Detections found on a reduced decode in the full image's pixels: ``x * scale -
+    offset_x`` (``workbench.data.images.Reduced`` says why an offset), clipped to the
+    ``full`` (width, height)."""
+    boxes = found.boxes.astype(np.float64) * scale
+    boxes[:, 0::2] -= offset[0]
+    boxes[:, 1::2] -= offset[1]
+    np.clip(boxes[:, 0::2], 0, full[0], out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0, full[1], out=boxes[:, 1::2])
+    return Detections(boxes.astype(found.boxes.dtype), found.scores, found.class_ids)
+
+
 def suppress(candidates: Candidates, nms: float) -> Detections:
     keep = class_aware_nms(candidates, nms)
     return Detections(candidates.boxes[keep], candidates.scores[keep],

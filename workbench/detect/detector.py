@@ -145,12 +145,14 @@ class Detector:
                     progress: Callable[[int, int], None] | None = None,
                     cancel: Event | None = None,
                     keep_images: bool = False,
-                    summary: RunSummary | None = None) -> Iterator[ImageResult]:
+                    summary: RunSummary | None = None,
+                    full_decode: bool = False) -> Iterator[ImageResult]:
         """Detect on a folder, list file or image paths, one ImageResult per image in order.
 
-        Images are decoded on worker threads while the network runs; see
-        :func:`workbench.detect.pipeline.detect_images`.
+        Images are decoded on worker threads while the network runs, large JPEGs at a
+        reduced scale unless ``full_decode``; see :func:`workbench.detect.pipeline.detect_images`.
         """
         return detect_images(self, sources, conf, nms, batch=batch, workers=workers,
                              prefetch=prefetch, progress=progress, cancel=cancel,
-                             keep_images=keep_images, summary=summary)
+                             keep_images=keep_images, summary=summary,
+                             full_decode=full_decode)

@@ -3,10 +3,16 @@
 A bounded prefetch queue keeps at most ``prefetch`` images decoded ahead of the network (memory
 stays flat on huge folders); results come back in input order. Unreadable images are yielded
 with ``error`` set and never stop the run; a ``threading.Event`` cancels between images.
+
+A JPEG at least twice the network input in both directions is decoded at 1/2, 1/4 or 1/8
+scale (``workbench.data.images.load_bgr_scaled``) and its boxes are scaled back to the full
+image; ``full_decode`` (``detect --full-decode``) or ``WORKBENCH_FULL_DECODE=1`` decodes every
+pixel instead, as other tools do, and so does a run that keeps its images (drawing).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -19,9 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-from workbench.data.images import load_bgr
+from workbench.data.images import Reduced, load_bgr, load_bgr_scaled
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS
-from workbench.detect.decode import Candidates, Detections, suppress
+from workbench.detect.decode import Candidates, Detections, suppress, to_full_size
 from workbench.detect.engines.base import Backend, Pending
 from workbench.detect.sources import check_source_file, resolve_sources
 from workbench.errors import WorkbenchError
@@ -35,6 +41,8 @@ class Detects(Protocol):
     imports this module to run folders (naming the class here would close a circle)."""
 
     backend: Backend
+    width: int  # the network input
+    height: int
 
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray: ...
 
@@ -57,6 +65,9 @@ class ImageResult:
     frame: int | None = None  # the frame index, when the source is a video
     # what went wrong without stopping the image (a decoder's warning), one line each
     problems: list[str] = field(default_factory=list)
+    # the reduced decode the network saw (a large JPEG; its size and where its pixels lie in
+    # the image); None: decoded whole. Detections are in the full image's pixels either way.
+    reduced: Reduced | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,34 +109,57 @@ class RunSummary:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
-def _load(path: Path, detector: Detects, keep_image: bool) -> tuple[ImageResult, np.ndarray | None]:
-    """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both)."""
+#: set to 1 (yes, true) to decode every JPEG whole in every run (the Detect dock, prediction
+#: sets, evaluation), as ``detect --full-decode`` does for one run
+FULL_DECODE_VARIABLE = "WORKBENCH_FULL_DECODE"
+
+
+def full_decode_asked() -> bool:
+    """Whether ``WORKBENCH_FULL_DECODE`` asks every run to decode images whole."""
+    return os.environ.get(FULL_DECODE_VARIABLE, "").strip().lower() in ("1", "yes", "true",
+                                                                         "on")
+
+
+def _load(path: Path, detector: Detects, keep_image: bool,
+          scaled: bool = False) -> tuple[ImageResult, np.ndarray | None]:
+    """Worker-thread job: decode and preprocess one image (cv2 releases the GIL for both);
+    ``scaled``: a large JPEG at a reduced scale, no smaller than the network input."""
     problems: list[str] = []
+    reduced = None
     try:
-        image = load_bgr(path, problems)
+        if scaled:
+            image, (width, height), reduced = load_bgr_scaled(
+                path, detector.width, detector.height, problems)
+        else:
+            image = load_bgr(path, problems)
+            width, height = image.shape[1], image.shape[0]
         blob = detector.prepare(image)
     except WorkbenchError as exc:
         return ImageResult(path, error=str(exc)), None
     except Exception as exc:  # a reader bug on one odd file must not end a long run
         return ImageResult(path, error=f"{path}: cannot read image: {exc}"), None
-    return ImageResult(path, image.shape[1], image.shape[0],
-                       image=image if keep_image else None, problems=problems), blob
+    return ImageResult(path, width, height, image=image if keep_image else None,
+                       problems=problems, reduced=reduced), blob
 
 
 def detect_images(detector: Detects, sources: str | Path | Iterable[str | Path],
                   conf: float = DEFAULT_CONF, nms: float = DEFAULT_NMS, *, batch: int = 1, workers: int = 2,
                   prefetch: int = 4, progress: Callable[[int, int], None] | None = None,
                   cancel: Event | None = None, keep_images: bool = False,
-                  summary: RunSummary | None = None) -> Iterator[ImageResult]:
+                  summary: RunSummary | None = None,
+                  full_decode: bool = False) -> Iterator[ImageResult]:
     """Yield one :class:`ImageResult` per image, in input order.
 
     ``batch`` images go through the network in one forward (on 2 CPU cores batching does not
     help; on a GPU it does). ``progress(done, total)`` is called after each image; setting
     ``cancel`` stops the run after the image in hand. ``summary``, when given, is filled in as
-    the run goes. Closing the generator early stops the workers.
+    the run goes. Closing the generator early stops the workers. Large JPEGs are decoded at
+    a reduced scale unless ``full_decode``, ``WORKBENCH_FULL_DECODE`` or ``keep_images`` (the
+    drawings are made on the full image) says otherwise.
     """
     paths = resolve_sources(sources)
-    jobs = (partial(_load, path, detector, keep_images) for path in paths)
+    scaled = not (full_decode or keep_images or full_decode_asked())
+    jobs = (partial(_load, path, detector, keep_images, scaled) for path in paths)
     yield from run_jobs(detector, jobs, len(paths), conf, nms, batch=batch, workers=workers,
                         prefetch=prefetch, progress=progress, cancel=cancel, summary=summary)
 
@@ -203,8 +237,7 @@ def run_jobs(detector: Detects, jobs: Iterator[Job], total: int, conf: float, nm
             heads = iter(detector.split(started.result(), n_good) if started else [])
             for result, blob in group:
                 if blob is not None:
-                    result.detections = suppress(
-                        detector.decode(next(heads), result.width, result.height, conf), nms)
+                    result.detections = _detections(detector, next(heads), result, conf, nms)
                 yield _finish(result, summary, start, progress, total)
             if cancel is not None and cancel.is_set() and (pending or in_flight):
                 summary.cancelled = True
@@ -212,6 +245,18 @@ def run_jobs(detector: Detects, jobs: Iterator[Job], total: int, conf: float, nm
     finally:
         _release(in_flight, pending, pool)
         summary.seconds = time.perf_counter() - start
+
+
+def _detections(detector: Detects, heads: list[np.ndarray], result: ImageResult, conf: float,
+                nms: float) -> Detections:
+    """One image's detections in its full size's pixels, also when the network saw a
+    reduced decode (boxes found in that decode's pixels, then mapped to the image's)."""
+    r = result.reduced
+    if r is None:
+        return suppress(detector.decode(heads, result.width, result.height, conf), nms)
+    found = suppress(detector.decode(heads, r.width, r.height, conf), nms)
+    return to_full_size(found, r.scale, (r.offset_x, r.offset_y),
+                        (result.width, result.height))
 
 
 def _finish(result: ImageResult, summary: RunSummary, start: float,

@@ -111,7 +111,8 @@ class DetectWorker:
 
     def __init__(self, model_files: dict[str, bytes], backend: str,
                  size: tuple[int, int] | None, letterbox: bool, conf: float, nms: float,
-                 batch: int, keep_images: bool, precision: str = "auto") -> None:
+                 batch: int, keep_images: bool, precision: str = "auto",
+                 full_decode: bool = False) -> None:
         import ray
 
         if isinstance(model_files, ray.ObjectRef):
@@ -120,6 +121,7 @@ class DetectWorker:
         bundle = unpack_bundle(model_files, Path(self._folder.name))
         self.detector = Detector(bundle, backend, size, letterbox, precision=precision)
         self.conf, self.nms, self.batch, self.keep_images = conf, nms, batch, keep_images
+        self.full_decode = full_decode
         self.node = ray.util.get_node_ip_address()
         self.pid = os.getpid()
 
@@ -127,7 +129,7 @@ class DetectWorker:
         start = time.perf_counter()
         results = list(self.detector.detect_many(
             [Path(p) for p in block["path"]], self.conf, self.nms, batch=self.batch,
-            keep_images=self.keep_images))
+            keep_images=self.keep_images, full_decode=self.full_decode))
         backend = self.detector.backend
         n = len(results)
         seconds = (time.perf_counter() - start) / max(n, 1)
@@ -338,7 +340,8 @@ class RayRunner:
         return _run_job(self._ray, self._started, paths, self.bundle, self.settings,
                         self.summary, self.worker_class,
                         (config.engine, config.size, config.letterbox, config.conf, config.nms,
-                         config.batch, config.keep_images, config.precision))
+                         config.batch, config.keep_images, config.precision,
+                         config.full_decode))
 
 
 def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,

@@ -105,7 +105,8 @@ def _results(config: DetectConfig, sources: Sources, detector: Detector | None,
         return runner(config, paths), len(paths)
     detector = detector or Detector.from_config(config)
     return detector.detect_many(paths, config.conf, config.nms, batch=config.batch,
-                                keep_images=config.keep_images), len(paths)
+                                keep_images=config.keep_images,
+                                full_decode=config.full_decode), len(paths)
 
 
 def _stop(results: Iterator[ImageResult] | None) -> None:

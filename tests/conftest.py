@@ -19,3 +19,11 @@ def model(tmp_path_factory):
     """A random-weight yolov3-tiny bundle, 4 classes at 160 (test modules may define their own)."""
     return random_bundle(tmp_path_factory.mktemp("model"), "yolov3-tiny", classes=4, size=160,
                          seed=4)
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory):
+    """A random-weight yolov3-reduced bundle (every YOLOv3 layer kind, three heads), 3 classes
+    at 160."""
+    return random_bundle(tmp_path_factory.mktemp("reduced"), "yolov3-reduced", classes=3,
+                         size=160, seed=1)

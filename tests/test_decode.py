@@ -5,16 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from model_factory import random_bundle
 
 from workbench.detect.decode import decode, letterbox_geometry
 from workbench.detect.engines.opencv import OpenCvBackend
-
-
-@pytest.fixture(scope="module")
-def reduced(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("reduced"), "yolov3-reduced", classes=3,
-                         size=160, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,6 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reduced(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("reduced"), "yolov3-reduced", classes=3,
-                         size=160, seed=2)
-
-
-@pytest.fixture(scope="module")
 def images(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)

@@ -16,18 +16,24 @@ def cv_nms(b, s, thr, score_thr=0.0, top_k=0):
     return np.asarray(out, np.int64).reshape(-1)
 
 
+def clusters(rng, n, k, span, sizes, scales):
+    """Centres and sizes (each (n, 2)) of ``n`` boxes around ``k`` cluster centres in
+    [0, span): a cluster's side is drawn from ``sizes``, its boxes' centres lie within about
+    a tenth of it from its centre and their sides are ``scales`` times it."""
+    centres = rng.uniform(0, span, (k, 2))
+    size = rng.uniform(*sizes, (k, 2))
+    j = rng.integers(0, k, n)
+    return (centres[j] + rng.normal(0, 0.1, (n, 2)) * size[j],
+            size[j] * rng.uniform(*scales, (n, 2)))
+
+
 def make_case(rng, n, kind):
     """Boxes (xyxy) and float32 scores of one kind of scene."""
     if kind == "spread":
         c = rng.uniform(0, 600, (n, 2))
         wh = rng.uniform(1, 90, (n, 2))
     elif kind == "clustered":
-        k = int(rng.integers(1, 12))
-        centres = rng.uniform(0, 500, (k, 2))
-        size = rng.uniform(20, 120, (k, 2))
-        j = rng.integers(0, k, n)
-        c = centres[j] + rng.normal(0, 0.1, (n, 2)) * size[j]
-        wh = size[j] * rng.uniform(0.8, 1.25, (n, 2))
+        c, wh = clusters(rng, n, int(rng.integers(1, 12)), 500, (20, 120), (0.8, 1.25))
     elif kind == "grid":      # whole-pixel boxes: exact IoU ties with the thresholds
         c = rng.integers(0, 40, (n, 2)).astype(float)
         wh = rng.integers(0, 14, (n, 2)).astype(float)
@@ -235,12 +241,7 @@ def test_integer_and_non_contiguous_inputs():
 def sweep_scene(rng, kind):
     """Large scenes for the kept-box sweep (clusters) and its hand-over to the block method."""
     n = int(rng.integers(300, 3000))
-    k = int(rng.integers(1, 60))
-    centres = rng.uniform(0, 2000, (k, 2))
-    size = rng.uniform(10, 300, (k, 2))
-    j = rng.integers(0, k, n)
-    c = centres[j] + rng.normal(0, 0.1, (n, 2)) * size[j]
-    wh = size[j] * rng.uniform(0.7, 1.4, (n, 2))
+    c, wh = clusters(rng, n, int(rng.integers(1, 60)), 2000, (10, 300), (0.7, 1.4))
     if kind == "mixed":          # clusters among many lone boxes: the sweep hands over midway
         lone = rng.random(n) < 0.6
         c[lone] = rng.uniform(0, 2000, (int(lone.sum()), 2))

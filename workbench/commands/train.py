@@ -129,6 +129,17 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help=f"random rotation up to DEG degrees (default {D.rotate:g})")
     p.add_argument("--zoom", type=float,
                    help=f"random zoom, scale in [1-zoom, 1+zoom] (default {D.zoom:g})")
+    p.add_argument("--mosaic", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on mosaics of four images with a random scale and shift "
+                   "(YOLOv4/v5's; default on; --no-mosaic: single images)")
+    p.add_argument("--close-mosaic", type=int, metavar="K",
+                   help="train the last K epochs without mosaic (default: a sixth of the run)")
+    p.add_argument("--mixup", type=float, metavar="P",
+                   help=f"blend this share of the mosaics with a second one (default "
+                   f"{D.mixup:g})")
+    p.add_argument("--multiscale", type=float, metavar="F",
+                   help="change the input size every 10 batches within +-F of --size, in "
+                   f"multiples of 32 (default {D.multiscale:g}: off)")
 
 
 def _add_session_options(p: argparse.ArgumentParser) -> None:
@@ -194,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
 #: fresh run are TrainSettings'
 SETTING_FLAGS = ("template", "weights", "size", "epochs", "batch", "lr", "optimizer", "policy",
                  "freeze_epochs", "patience", "precision", "ema", "box_loss", "anchor_iou",
-                 "objectness", "best_by", "anchors", "name", "seed", "rotate", "zoom")
+                 "objectness", "best_by", "anchors", "name", "seed", "rotate", "zoom",
+                 "mosaic", "close_mosaic", "mixup", "multiscale")
 
 
 def _given(args: argparse.Namespace) -> dict:

@@ -9,6 +9,7 @@ turns them into OpenCV's rows and :mod:`workbench.train.loss` trains them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,13 +105,16 @@ def _sized(cfg: DarknetCfg, width: int | None, height: int | None) -> DarknetCfg
 
 
 def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = None,
-                batch_norm_epsilon: float = OPENCV_BN_EPSILON, dtype: str | None = None) -> Any:
+                batch_norm_epsilon: float = OPENCV_BN_EPSILON, dtype: str | None = None,
+                also_sizes: Sequence[tuple[int, int]] = ()) -> Any:
     """A ``keras.Model``: input (None, H, W, 3) float32 RGB in [0, 1], one raw output per head.
 
     Each output is (None, gh, gw, len(mask) * (5 + classes)), the head convolution's linear
     output. ``width``/``height`` default to the cfg's [net] size. ``dtype``: a Keras dtype
     policy for every layer (``mixed_bfloat16`` computes in bfloat16 with float32 weights);
-    None is the global policy (float32).
+    None is the global policy (float32). ``also_sizes``: (width, height) pairs the model must
+    also run at (multi-scale training): its input is then (None, None, None, 3), after a check
+    that darknet pads every layer the same way at each of them (ModelError where not).
     """
     import keras
 
@@ -120,7 +124,12 @@ def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = 
     shapes = layer_shapes(sized)
     layers = sized.layers
     h, w = sized.height, sized.width
-    inputs = keras.Input((h, w, sized.channels), dtype="float32", name="image")
+    for other in also_sizes:
+        if _padding_plan(_sized(cfg, *other)) != _padding_plan(sized):
+            raise ModelError(f"{cfg.where()}: the network pads its layers differently at "
+                             f"{other[0]}x{other[1]} than at {w}x{h}; it cannot train at both")
+    shape = (None, None) if also_sizes else (h, w)
+    inputs = keras.Input((*shape, sized.channels), dtype="float32", name="image")
     outs: list[Any] = []
     x = inputs
     prev_hw = (h, w)
@@ -156,6 +165,27 @@ def build_model(cfg: DarknetCfg, width: int | None = None, height: int | None = 
     if not heads:
         raise ModelError(f"{cfg.where()}: the cfg has no [yolo] section")
     return keras.Model(inputs, heads, name="darknet")
+
+
+def _padding_plan(sized: DarknetCfg) -> list[tuple[int, ...]]:
+    """What :func:`_convolution` and :func:`_maxpool` pad at the cfg's size, layer by layer
+    (the maxpool check raising where a size is not supported)."""
+    shapes = layer_shapes(sized)
+    plan: list[tuple[int, ...]] = []
+    prev = (sized.height, sized.width)
+    for i, s in enumerate(sized.layers):
+        out = (shapes[i].height, shapes[i].width)
+        if s.kind == "convolutional":
+            size, stride, pad = s.get_int("size", 1), s.get_int("stride", 1), conv_padding(s)
+            plan.append((i, pad, *[max(0, (o - 1) * stride + size - n - pad)
+                                   for o, n in zip(out, prev, strict=True)]))
+        elif s.kind == "maxpool":
+            size = s.get_int("size", s.get_int("stride", 1))
+            stride = s.get_int("stride", 1)
+            plan.append((i, *[max((o - 1) * stride + size - n, 0) // 2
+                              for o, n in zip(out, prev, strict=True)]))
+        prev = out
+    return plan
 
 
 def run_heads(model: Any, images: Any, training: bool = False) -> list[Any]:

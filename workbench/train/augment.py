@@ -71,6 +71,7 @@ def geometry(width, height, out_w: int, out_h: int, u, settings: AugmentSettings
 
     w = tf.cast(width, tf.float32)
     h = tf.cast(height, tf.float32)
+    out_w, out_h = tf.cast(out_w, tf.float32), tf.cast(out_h, tf.float32)  # or a tensor size
     x0, y0, ww, wh = 0.0, 0.0, w, h
     if settings is not None and settings.jitter > 0:
         j = settings.jitter
@@ -108,7 +109,8 @@ def warp_image(image, matrix, out_w: int, out_h: int):
     t = tf.linalg.matvec(a, tf.constant([0.5, 0.5])) + inv[:2, 2] - 0.5
     transform = tf.stack([a[0, 0], a[0, 1], t[0], a[1, 0], a[1, 1], t[1], 0.0, 0.0])
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=tf.constant([out_h, out_w]),
+        images=image[None], transforms=transform[None],
+        output_shape=tf.stack([tf.cast(out_h, tf.int32), tf.cast(out_w, tf.int32)]),
         fill_value=tf.constant(FILL), interpolation="BILINEAR", fill_mode="CONSTANT")
     return out[0]
 
@@ -126,7 +128,7 @@ def warp_boxes(boxes, classes, matrix, width, height, out_w: int, out_h: int):
                         tf.stack([x1, y2], 1), tf.stack([x2, y2], 1)], axis=1) * size  # (M,4,2)
     moved = tf.einsum("ij,mkj->mki", matrix[:2, :2], corners) + matrix[:2, 2]
     lo, hi = tf.reduce_min(moved, axis=1), tf.reduce_max(moved, axis=1)
-    limit = tf.constant([out_w, out_h], tf.float32)
+    limit = tf.cast(tf.stack([out_w, out_h]), tf.float32)
     clo, chi = tf.clip_by_value(lo, 0.0, limit), tf.clip_by_value(hi, 0.0, limit)
     full = tf.reduce_prod(hi - lo, axis=1)
     seen_wh = chi - clo

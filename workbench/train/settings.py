@@ -28,6 +28,9 @@ BEST_BY = ("fitness", "map50")
 #: [yolo] iou_thresh when the template has none (AlexeyAB's YOLOv4 value): with the IoU
 #: objectness target, +1.5 points of mAP@[.5:.95] on BCCD in two runs (docs/training.md)
 DEFAULT_ANCHOR_IOU = 0.213
+#: with --close-mosaic -1 (the default): the last sixth of the epochs train without mosaic,
+#: on images as the detector sees them (YOLOv5/v8's "close mosaic")
+AUTO_CLOSE_MOSAIC = 1 / 6
 #: with --weights and no --freeze-epochs: epochs that train only what the file does not cover
 AUTO_FREEZE_EPOCHS = 2
 
@@ -67,6 +70,14 @@ class TrainSettings:
     augment: bool = _kept(True, json=(bool,))
     rotate: float = _kept(0.0, json=(int, float))
     zoom: float = _kept(0.0, json=(int, float))
+    # four images in one (workbench/train/mosaic.py); runs from before trained without
+    mosaic: bool = _kept(True, before=False, legacy=True)
+    # the last epochs train on single images (-1: a sixth of the run, AUTO_CLOSE_MOSAIC)
+    close_mosaic: int = _kept(-1, before=0, legacy=True)
+    # share of mosaics blended with a second one (YOLOv5's mixup; 0: off)
+    mixup: float = _kept(0.0, before=0.0, legacy=True)
+    # the input size changes every 10 batches within +-multiscale of --size (0: off)
+    multiscale: float = _kept(0.0, before=0.0, legacy=True)
     valid_fraction: float = 0.1
     # auto | float32 | bfloat16 | float16 (workbench.train.precision)
     precision: str = _kept("auto", before="float32", legacy=True)
@@ -139,3 +150,13 @@ def resolved_freeze_epochs(settings: TrainSettings) -> int:
     if settings.freeze_epochs >= 0:
         return settings.freeze_epochs
     return min(AUTO_FREEZE_EPOCHS, settings.epochs // 5) if settings.weights else 0
+
+
+def resolved_close_mosaic(settings: TrainSettings) -> int:
+    """How many of the last epochs train without mosaic: ``--close-mosaic``, or with -1 (the
+    default) a sixth of the run (at least 1 when the run has 3 epochs or more)."""
+    if not settings.mosaic:
+        return settings.epochs
+    if settings.close_mosaic >= 0:
+        return settings.close_mosaic
+    return max(int(settings.epochs * AUTO_CLOSE_MOSAIC), 1 if settings.epochs >= 3 else 0)

@@ -41,6 +41,8 @@ from workbench.train.augment import AugmentSettings
 from workbench.train.checkpoints import restore_checkpoint, save_checkpoint
 from workbench.train.data import examples_from_records, make_dataset
 from workbench.train.ema import WeightAverage
+from workbench.train.mosaic import MosaicSettings
+from workbench.train.multiscale import size_choices
 from workbench.train.multiworker import (
     is_chief,
     remove_scratch,
@@ -50,7 +52,7 @@ from workbench.train.multiworker import (
 )
 from workbench.train.precision import keras_policy, resolve_precision
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
-from workbench.train.settings import TrainSettings
+from workbench.train.settings import TrainSettings, resolved_close_mosaic
 from workbench.train.stop import StopFlag
 from workbench.train.strategy import make_strategy
 from workbench.train.timing import EtaClock
@@ -179,6 +181,11 @@ class Trainer:
         self.augment = (AugmentSettings.from_cfg(self.cfg, rotate=run_settings.rotate,
                                                  zoom=run_settings.zoom)
                         if run_settings.augment else None)
+        # mosaic replaces the jitter crop; --no-augment turns it off with the rest
+        self.mosaic = (MosaicSettings(mixup=run_settings.mixup)
+                       if run_settings.mosaic and self.augment is not None else None)
+        self.close_mosaic = resolved_close_mosaic(run_settings)
+        self.sizes = size_choices(self.cfg.width, self.cfg.height, run_settings.multiscale)
 
     # --- model ---------------------------------------------------------------------------
     def build_model(self) -> None:
@@ -193,7 +200,8 @@ class Trainer:
         self.precision = precision
         with self.strategy.scope():
             self.model = build_model(self.cfg, self.cfg.width, self.cfg.height,
-                                     dtype=keras_policy(precision))
+                                     dtype=keras_policy(precision),
+                                     also_sizes=self.sizes if len(self.sizes) > 1 else ())
             if self.settings.strategy == "multiworker":
                 sync_batch_norm(self.model)  # else each worker's moving statistics drift apart
             self.optimizer = self._optimizer()
@@ -299,11 +307,14 @@ class Trainer:
         model, optimizer, strategy, average = (self.model, self.optimizer, self.strategy,
                                                self.average)
         variables = model.trainable_variables
-        heads, width, height, replicas = self.heads, self.cfg.width, self.cfg.height, \
-            self.replicas
+        heads, replicas = self.heads, self.replicas
         objectness = self.run_settings.objectness
 
         def replica_step(images, boxes, classes):
+            # traced once per input size (multi-scale): the size is static in each trace,
+            # unless a strategy hands over a relaxed shape
+            height, width = (images.shape[1], images.shape[2]) if images.shape[1:3].is_fully_defined() \
+                else tuple(tf.cast(tf.shape(images)[k], tf.float32) for k in (1, 2))
             with tf.GradientTape() as tape:
                 parts = yolo_loss(run_heads(model, images, training=True), boxes, classes, heads,
                                   width, height, objectness=objectness)
@@ -332,9 +343,11 @@ class Trainer:
         """The epoch's training steps (from where a resumed run stopped within it); a stop
         request saves an ``interrupt`` checkpoint and ends it early."""
         skip = self.count("batch_in_epoch")
+        mosaic = self.mosaic if epoch < self.epochs - self.close_mosaic else None
         ds = make_dataset(self.train_ex, self.cfg.width, self.cfg.height, self.batch,
                           augment=self.augment, seed=self.run_settings.seed, epoch=epoch,
-                          shuffle=True, drop_remainder=True, skip_batches=skip)
+                          shuffle=True, drop_remainder=True, skip_batches=skip, mosaic=mosaic,
+                          multiscale=self.run_settings.multiscale)
         stats = EpochStats(dict.fromkeys(LOSS_PARTS, 0.0), 0, 0.0, time.perf_counter())
         for images, boxes, classes in self.strategy.experimental_distribute_dataset(ds):
             parts, seconds = self._step(images, boxes, classes)

@@ -90,41 +90,46 @@ class SetGeometry(_Edit):
         self._apply(self.old)
 
 
-class SetClass(_Edit):
-    def __init__(self, record: ImageRecord, indices: Iterable[int], class_id: int,
-                 notify: Notify) -> None:
-        super().__init__(record, notify, "Change class")
-        self.old = {i: record.boxes[i].class_id for i in indices}
-        self.class_id = class_id
+class _SetBoxField(_Edit):
+    """One field (``field_name``) of some boxes set to ``value``; undo gives each box its own
+    value back. A subclass sets ``value`` after this ``__init__`` (it may look at ``old``)."""
+
+    field_name = ""
+    value: object
+
+    def __init__(self, record: ImageRecord, indices: Iterable[int], notify: Notify,
+                 text: str) -> None:
+        super().__init__(record, notify, text)
+        self.old = {i: getattr(record.boxes[i], self.field_name) for i in indices}
 
     def redo(self) -> None:
         for i in self.old:
-            self.record.boxes[i].class_id = self.class_id
-        self._notify(sorted(self.old))
-
-    def undo(self) -> None:
-        for i, class_id in self.old.items():
-            self.record.boxes[i].class_id = class_id
-        self._notify(sorted(self.old))
-
-
-class ToggleDifficult(_Edit):
-    """All selected become difficult, or all become not difficult when they already were."""
-
-    def __init__(self, record: ImageRecord, indices: Iterable[int], notify: Notify) -> None:
-        super().__init__(record, notify, "Toggle difficult")
-        self.old = {i: record.boxes[i].difficult for i in indices}
-        self.value = not all(self.old.values())
-
-    def redo(self) -> None:
-        for i in self.old:
-            self.record.boxes[i].difficult = self.value
+            setattr(self.record.boxes[i], self.field_name, self.value)
         self._notify(sorted(self.old))
 
     def undo(self) -> None:
         for i, value in self.old.items():
-            self.record.boxes[i].difficult = value
+            setattr(self.record.boxes[i], self.field_name, value)
         self._notify(sorted(self.old))
+
+
+class SetClass(_SetBoxField):
+    field_name = "class_id"
+
+    def __init__(self, record: ImageRecord, indices: Iterable[int], class_id: int,
+                 notify: Notify) -> None:
+        super().__init__(record, indices, notify, "Change class")
+        self.value = class_id
+
+
+class ToggleDifficult(_SetBoxField):
+    """All selected become difficult, or all become not difficult when they already were."""
+
+    field_name = "difficult"
+
+    def __init__(self, record: ImageRecord, indices: Iterable[int], notify: Notify) -> None:
+        super().__init__(record, indices, notify, "Toggle difficult")
+        self.value = not all(self.old.values())
 
 
 class SetVerified(_Edit):

@@ -24,8 +24,10 @@ from workbench.detect.config import (
     DEFAULT_FORMAT,
     DEFAULT_NMS,
     DEFAULT_PRECISION,
+    DEFAULT_TTA_MERGE,
     FORMATS,
     STDOUT_FORMATS,
+    TTA_MERGES,
     DetectConfig,
 )
 from workbench.errors import WorkbenchError
@@ -107,6 +109,7 @@ def add_parser(subparsers) -> None:
                    "(default: the cfg's [net] width and height)")
     p.add_argument("--letterbox", action="store_true",
                    help="keep the aspect ratio (pad) instead of stretching the image")
+    add_tta_arguments(p)
     p.add_argument("--full-decode", action="store_true",
                    help="decode large JPEGs whole, as other tools do (identical results); by "
                    "default a JPEG at least twice the network input both ways is decoded at "
@@ -155,6 +158,19 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def add_tta_arguments(p, nms: str = "--nms") -> None:
+    """--tta and --tta-merge (detect, and eval --model where ``nms`` is the fixed threshold)."""
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: also run each image flipped left to right "
+                   "and at a second input size (1.3 times the model's, a multiple of 32) and "
+                   "merge the three passes' boxes per class before the --conf threshold; "
+                   "about three times slower (docs/engines.md)")
+    p.add_argument("--tta-merge", choices=TTA_MERGES, default=DEFAULT_TTA_MERGE,
+                   help=f"how --tta merges the passes' boxes: nms (class-aware NMS at {nms}) "
+                   "or wbf (weighted boxes fusion: overlapping boxes averaged; default "
+                   f"{DEFAULT_TTA_MERGE})")
+
+
 def _bundle(args: argparse.Namespace):
     from workbench.darknet.bundle import bundle_from_files, find_bundle
 
@@ -183,8 +199,8 @@ def _split_images(src: Path, split: str) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.commands.detect_ray import run_on_ray, wants_ray
-    from workbench.detect.detector import Detector
     from workbench.detect.sinks import ImageNames, RunFolder, VideoNames, output_stems
+    from workbench.detect.tta import load_detector
     from workbench.detect.video import VideoWriter, is_video
 
     _check_options(args)
@@ -204,11 +220,12 @@ def run(args: argparse.Namespace) -> int:
                              model=bundle.cfg, exist_ok=args.exist_ok, as_video=as_video)
               if args.out else None)
     if wants_ray(args):  # the same run, one Detector per Ray actor
-        if as_video or args.calibrate:
+        if as_video or args.calibrate or args.tta:
             raise WorkbenchError(f"{src}: --ray runs on images without --calibrate (int8 is "
-                                 "calibrated once, locally); run a video or --calibrate locally")
+                                 "calibrated once, locally) or --tta; run a video, "
+                                 "--calibrate or --tta locally")
         return run_on_ray(args, config, paths, naming, folder)
-    detector = Detector.from_config(config)
+    detector = load_detector(config)
     summary, unit = _detect(args, config, detector, src, as_video, paths, naming, folder,
                             to_stdout, saver)
     _print_summary(args, src, summary, unit, detector, folder, saver,
@@ -224,6 +241,7 @@ def detect_config(args: argparse.Namespace, model) -> DetectConfig:
                         size=parse_size_arg(args.size) if args.size else None,
                         letterbox=args.letterbox, calibrate=args.calibrate, conf=args.conf,
                         nms=args.nms, batch=args.batch, every=args.every,
+                        tta=args.tta, tta_merge=args.tta_merge,
                         keep_images=args.save_images or bool(args.save_video),
                         full_decode=args.full_decode)
 

@@ -36,6 +36,11 @@ DEFAULT_EVERY = 1
 FORMATS = ("yolo", "voc", "coco", "csv")
 DEFAULT_FORMAT = "yolo"
 STDOUT_FORMATS = ("coco", "csv")
+#: test-time augmentation (``--tta``, workbench/detect/tta.py): how the boxes of its passes
+#: (plain, flipped, the second input size) are merged: class-aware NMS or weighted boxes
+#: fusion, and the one used when none is named (measured on BCCD, docs/engines.md)
+TTA_MERGES = ("nms", "wbf")
+DEFAULT_TTA_MERGE = "nms"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class DetectConfig:
     network input, N or (width, height), None for the cfg's own; ``letterbox``: keep the
     aspect ratio (pad) instead of stretching; ``conf`` and ``nms``: the thresholds;
     ``batch``: images per forward pass; ``every``: a video's kept frames (one in N);
+    ``tta``: test-time augmentation (the image also flipped and at a second input size, the
+    boxes merged by ``tta_merge``, one of :data:`TTA_MERGES`; workbench/detect/tta.py);
     ``keep_images``: each result carries its image (for sinks that draw on it);
     ``full_decode``: decode large JPEGs whole, not at the reduced DCT scale that still
     covers the network input (also ``WORKBENCH_FULL_DECODE=1``; see detect/pipeline.py).
@@ -64,9 +71,13 @@ class DetectConfig:
     batch: int = DEFAULT_BATCH
     every: int = DEFAULT_EVERY
     keep_images: bool = False
+    tta: bool = False
+    tta_merge: str = DEFAULT_TTA_MERGE
     full_decode: bool = False
 
     def detector_key(self) -> tuple:
         """What the loaded model depends on: two configs with one key share a Detector."""
-        return (str(self.model), self.engine, self.precision, self.size, self.letterbox,
-                None if self.calibrate is None else str(self.calibrate))
+        key = (str(self.model), self.engine, self.precision, self.size, self.letterbox,
+               None if self.calibrate is None else str(self.calibrate))
+        # a TTA detector merges at the config's NMS threshold
+        return key + (("tta", self.tta_merge, self.nms),) if self.tta else key

@@ -26,7 +26,9 @@ from workbench.detect.config import DetectConfig
 from workbench.detect.detector import Detector
 from workbench.detect.pipeline import ImageResult, RunSummary
 from workbench.detect.sources import resolve_sources
+from workbench.detect.tta import load_detector
 from workbench.detect.video import VideoSource, detect_video
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.detect.sinks import Sink
@@ -49,8 +51,9 @@ def run_detection(config: DetectConfig, sources: Sources, sinks: Sequence[Sink],
     """Detect on ``sources`` with ``config`` and hand each image read to every sink; the run's
     totals (the skipped images' errors in ``errors``).
 
-    ``detector``: a loaded Detector to use (else ``Detector.from_config(config)`` builds one; a caller
-    that loads the model before opening its outputs passes it). ``runner``: run elsewhere
+    ``detector``: a loaded Detector to use (else ``load_detector(config)`` builds one, with
+    test-time augmentation when ``config.tta``; a caller that loads the model before opening
+    its outputs passes it). ``runner``: run elsewhere
     instead (``workbench.detect.ray_runner.RayRunner``; images only). ``progress(done,
     total)`` is called after each image (total 0 when a video does not say); ``cancel`` (a
     callable or an Event) is asked after each image: the run stops there, its sinks closed
@@ -95,15 +98,17 @@ def _results(config: DetectConfig, sources: Sources, detector: Detector | None,
              runner: Runner | None) -> tuple[Iterator[ImageResult], int]:
     """The run's results as they come, and how many are expected."""
     if isinstance(sources, VideoSource):
-        detector = detector or Detector.from_config(config)
+        detector = detector or load_detector(config)
         return detect_video(detector, sources.path, config.conf, config.nms,
                             every=config.every, batch=config.batch,
                             keep_images=config.keep_images, video=sources), \
             sources.kept(config.every)
     paths = resolve_sources(sources)
     if runner is not None:
+        if config.tta:  # its actors build plain Detectors
+            raise WorkbenchError("--tta runs locally, not on Ray")
         return runner(config, paths), len(paths)
-    detector = detector or Detector.from_config(config)
+    detector = detector or load_detector(config)
     return detector.detect_many(paths, config.conf, config.nms, batch=config.batch,
                                 keep_images=config.keep_images,
                                 full_decode=config.full_decode), len(paths)

@@ -61,9 +61,9 @@ def test_tiny_stride_one_maxpool_keeps_13x13():
 
 def test_every_training_template_is_a_supported_cfg():
     from workbench.bundled import template_cfg
-    from workbench.train.settings import TEMPLATES
+    from workbench.train.settings import TEMPLATES as BUILT_IN
 
-    for name in TEMPLATES:
+    for name in BUILT_IN:
         check_supported(read_cfg(template_cfg(name)))
 
 

@@ -3,6 +3,8 @@ against where the pixels went, on real files through the real tf.data pipeline."
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -217,3 +219,22 @@ def test_multiscale_pipeline_sizes_per_group(tmp_path):
     assert [(w, h) for h, w in shapes] == [tuple(map(int, s)) for s in expected]
     plain = _epoch(examples, multiscale=0.5, scale_every=2)
     assert [b[0].shape[1:3] for b in plain] == shapes
+
+
+def test_training_with_mosaic_mixup_and_multiscale_runs_and_records_it(tmp_path):
+    from tests.test_train_loop import MICRO_CFG, Recorder
+    from workbench.data.synth import make_demo_dataset
+    from workbench.train.loop import train
+    from workbench.train.settings import TrainSettings
+
+    cfg = tmp_path / "micro.cfg"
+    cfg.write_text(MICRO_CFG)
+    data = make_demo_dataset(tmp_path / "data", images=16, seed=3, size=64, valid_fraction=0.25)
+    rec = Recorder()
+    result = train(TrainSettings(dataset=data, template=str(cfg), size=64, epochs=3, batch=4,
+                                 out=tmp_path / "run", patience=0, mosaic=True, mixup=0.5,
+                                 multiscale=0.5), rec)
+    assert result.status == "finished" and result.steps == 3 * 3
+    assert all(np.isfinite(e["loss"]) for e in rec.of("epoch"))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["settings"]
+    assert (saved["mosaic"], saved["mixup"], saved["multiscale"]) == (True, 0.5, 0.5)

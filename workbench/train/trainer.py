@@ -37,12 +37,9 @@ from workbench.network.keras_model import (
 )
 from workbench.train import events as ev
 from workbench.train import prepare
-from workbench.train.augment import AugmentSettings
 from workbench.train.checkpoints import restore_checkpoint, save_checkpoint
 from workbench.train.data import examples_from_records, make_dataset
 from workbench.train.ema import WeightAverage
-from workbench.train.mosaic import MosaicSettings
-from workbench.train.multiscale import size_choices
 from workbench.train.multiworker import (
     is_chief,
     remove_scratch,
@@ -52,7 +49,8 @@ from workbench.train.multiworker import (
 )
 from workbench.train.precision import keras_policy, resolve_precision
 from workbench.train.protocol import Reporter, draw_metrics_png, write_metrics_csv
-from workbench.train.settings import TrainSettings, resolved_close_mosaic
+from workbench.train.recipe import ImageRecipe
+from workbench.train.settings import TrainSettings
 from workbench.train.stop import StopFlag
 from workbench.train.strategy import make_strategy
 from workbench.train.timing import EtaClock
@@ -177,15 +175,7 @@ class Trainer:
         self.valid_ex = examples_from_records(valid_records, num_classes) if valid_records \
             else None
         self.steps_per_epoch = len(train_records) // self.batch
-        run_settings = self.run_settings
-        self.augment = (AugmentSettings.from_cfg(self.cfg, rotate=run_settings.rotate,
-                                                 zoom=run_settings.zoom)
-                        if run_settings.augment else None)
-        # mosaic replaces the jitter crop; --no-augment turns it off with the rest
-        self.mosaic = (MosaicSettings(mixup=run_settings.mixup)
-                       if run_settings.mosaic and self.augment is not None else None)
-        self.close_mosaic = resolved_close_mosaic(run_settings)
-        self.sizes = size_choices(self.cfg.width, self.cfg.height, run_settings.multiscale)
+        self.images = ImageRecipe.of(self.cfg, self.run_settings)
 
     # --- model ---------------------------------------------------------------------------
     def build_model(self) -> None:
@@ -201,7 +191,7 @@ class Trainer:
         with self.strategy.scope():
             self.model = build_model(self.cfg, self.cfg.width, self.cfg.height,
                                      dtype=keras_policy(precision),
-                                     also_sizes=self.sizes if len(self.sizes) > 1 else ())
+                                     also_sizes=self.images.other_sizes)
             if self.settings.strategy == "multiworker":
                 sync_batch_norm(self.model)  # else each worker's moving statistics drift apart
             self.optimizer = self._optimizer()
@@ -343,11 +333,12 @@ class Trainer:
         """The epoch's training steps (from where a resumed run stopped within it); a stop
         request saves an ``interrupt`` checkpoint and ends it early."""
         skip = self.count("batch_in_epoch")
-        mosaic = self.mosaic if epoch < self.epochs - self.close_mosaic else None
+        images = self.images
         ds = make_dataset(self.train_ex, self.cfg.width, self.cfg.height, self.batch,
-                          augment=self.augment, seed=self.run_settings.seed, epoch=epoch,
-                          shuffle=True, drop_remainder=True, skip_batches=skip, mosaic=mosaic,
-                          multiscale=self.run_settings.multiscale)
+                          augment=images.augment, seed=self.run_settings.seed, epoch=epoch,
+                          shuffle=True, drop_remainder=True, skip_batches=skip,
+                          mosaic=images.mosaic_for(epoch, self.epochs),
+                          multiscale=images.multiscale)
         stats = EpochStats(dict.fromkeys(LOSS_PARTS, 0.0), 0, 0.0, time.perf_counter())
         for images, boxes, classes in self.strategy.experimental_distribute_dataset(ds):
             parts, seconds = self._step(images, boxes, classes)

@@ -31,3 +31,17 @@ def test_wbf_hand_computed_cases():
     assert scores.tolist() == pytest.approx([0.9, 0.75])
     empty = weighted_boxes_fusion(np.zeros((0, 4)), [], [], 0.5, 3)
     assert [len(a) for a in empty] == [0, 0, 0]
+
+
+def test_the_loops_iou_is_iou_matrix():
+    from workbench.geometry.boxes import iou_matrix
+    from workbench.geometry.fusion import _iou_with
+
+    rng = np.random.default_rng(0)
+    xy = rng.random((40, 2)) * 50
+    boxes = np.concatenate([xy, xy + rng.random((40, 2)) * 30], axis=1)
+    boxes[::7, 2] = boxes[::7, 0]  # empty boxes overlap nothing
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    for box in boxes[:10]:
+        np.testing.assert_allclose(_iou_with(box, boxes, areas), iou_matrix(box[None], boxes)[0],
+                                   atol=1e-6)

@@ -13,7 +13,8 @@ The algorithm of the paper and of its reference code (the ``ensemble-boxes`` pac
    sources``, ``sources`` being how many predictors (models, test-time passes) the boxes came
    from: a box that only one of three passes found keeps a third of its score.
 
-IoU as everywhere here: continuous coordinates, no ``+1`` (:func:`~workbench.geometry.boxes.iou_matrix`).
+IoU as everywhere here: continuous coordinates, no ``+1``, 0 for empty boxes (as
+:func:`~workbench.geometry.boxes.iou_matrix`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.geometry.arrays import as_boxes, as_scores
-from workbench.geometry.boxes import iou_matrix
+from workbench.geometry.arrays import as_boxes, as_scores, safe_div
 
 
 def weighted_boxes_fusion(boxes_xyxy: Any, scores: Any, class_ids: Any, iou_threshold: float,
@@ -70,11 +70,12 @@ def _fuse_class(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     weight = np.zeros(len(boxes))         # sum of scores
     count = np.zeros(len(boxes), np.int64)
     fused = np.zeros((len(boxes), 4))     # the clusters' fused boxes
+    areas = np.zeros(len(boxes))          # and their areas
     k = 0
     for box, score in zip(boxes, scores, strict=True):
         j = -1
         if k:
-            overlaps = iou_matrix(box[None], fused[:k])[0]
+            overlaps = _iou_with(box, fused[:k], areas[:k])
             best = int(np.argmax(overlaps))
             if overlaps[best] > iou_threshold:
                 j = best
@@ -85,5 +86,17 @@ def _fuse_class(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         weight[j] += score
         count[j] += 1
         fused[j] = weighted[j] / weight[j] if weight[j] > 0 else plain[j] / count[j]
+        areas[j] = (fused[j, 2] - fused[j, 0]) * (fused[j, 3] - fused[j, 1])
     count, weight = count[:k], weight[:k]
     return fused[:k], weight / count * np.minimum(count, sources) / sources
+
+
+def _iou_with(box: np.ndarray, others: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """IoU of one box with each of ``others`` (their ``areas`` given): iou_matrix's numbers
+    without its input checks, which cost more than the arithmetic here, once per box (the
+    boxes were checked on the way in)."""
+    w = np.minimum(others[:, 2], box[2]) - np.maximum(others[:, 0], box[0])
+    h = np.minimum(others[:, 3], box[3]) - np.maximum(others[:, 1], box[1])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    union = areas + (box[2] - box[0]) * (box[3] - box[1]) - inter
+    return safe_div(inter, union)

@@ -14,6 +14,7 @@ from workbench.cli import main
 from workbench.darknet.bundle import write_bundle
 from workbench.darknet.weights import random_weights
 from workbench.data.synth import CLASS_NAMES, make_demo_dataset
+from workbench.detect.config import DEFAULT_TTA_MERGE
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +42,14 @@ def test_eval_model_tta_prints_both_figures(bundle, dataset):
     model = str(bundle.cfg.parent)
     code, out, err = eval_cli("--gt", str(dataset), "--model", model, "--tta")
     assert code == 0, err
-    assert "plain (160x160):" in out and "tta (160x160, flipped and 224x224, merged by nms):" in out
+    assert "plain (160x160):" in out
+    assert f"tta (160x160, flipped and 224x224, merged by {DEFAULT_TTA_MERGE}):" in out
     summary = [ln for ln in out.splitlines() if ln.startswith(("plain  mAP", "tta    mAP"))]
     assert len(summary) == 2 and "ms/image" in err
     code, out, _ = eval_cli("--gt", str(dataset), "--model", model, "--tta", "--json")
     found = json.loads(out)
     assert set(found) == {"plain", "tta"}
-    assert found["tta"]["passes"].endswith("merged by nms")
+    assert found["tta"]["passes"].endswith(f"merged by {DEFAULT_TTA_MERGE}")
     assert {"map50", "map50_95", "seconds_per_image"} <= set(found["plain"])
     # the plain figure is the model without --tta, as eval --model alone gives it
     code, out, _ = eval_cli("--gt", str(dataset), "--model", model, "--json")

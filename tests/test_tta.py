@@ -16,7 +16,7 @@ from workbench.darknet.bundle import write_bundle
 from workbench.darknet.weights import random_weights
 from workbench.data.images import list_images
 from workbench.data.synth import CLASS_NAMES, make_demo_dataset
-from workbench.detect.config import DetectConfig
+from workbench.detect.config import DEFAULT_TTA_MERGE, DetectConfig
 from workbench.detect.decode import Candidates
 from workbench.detect.detector import Detector
 from workbench.detect.run import run_detection
@@ -47,7 +47,8 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tta(bundle):
-    return load_detector(DetectConfig(model=bundle, engine="cpu", tta=True))
+    """Merged by NMS: a box one pass found keeps its score (the bookkeeping tests' boxes)."""
+    return load_detector(DetectConfig(model=bundle, engine="cpu", tta=True, tta_merge="nms"))
 
 
 def image(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
@@ -77,6 +78,8 @@ def test_load_detector_is_the_plain_detector_without_tta(bundle, tta):
     assert isinstance(tta, TtaDetector)
     assert (tta.plain.width, tta.second.width, tta.width) == (160, 224, 224)
     assert "flipped and 224x224, merged by nms" in tta.backend.reason
+    default = load_detector(DetectConfig(model=bundle, engine="cpu", tta=True))
+    assert default.merge == DEFAULT_TTA_MERGE == "wbf"
     key = DetectConfig(model=bundle).detector_key()
     assert len(key) == 6 and DetectConfig(model=bundle, tta=True).detector_key() != key
 
@@ -133,7 +136,8 @@ def test_second_scale_pass_is_a_detector_at_the_second_size(bundle, tta):
 
 
 def test_letterboxed_second_scale_maps_through_the_padding(bundle):
-    tta = load_detector(DetectConfig(model=bundle, engine="cpu", letterbox=True, tta=True))
+    tta = load_detector(DetectConfig(model=bundle, engine="cpu", letterbox=True, tta=True,
+                                     tta_merge="nms"))
     # 320x240 into 224x224: scale 0.7, 224x168 placed 28 px down
     empty = head((0.5, 0.5, 0.1, 0.1, 0.0, 0))
     found = tta.decode([empty, empty, head((0.5, 0.5, 0.5, 0.25, 0.8, 0))], 320, 240, 0.5)

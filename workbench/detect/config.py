@@ -38,9 +38,9 @@ DEFAULT_FORMAT = "yolo"
 STDOUT_FORMATS = ("coco", "csv")
 #: test-time augmentation (``--tta``, workbench/detect/tta.py): how the boxes of its passes
 #: (plain, flipped, the second input size) are merged: class-aware NMS or weighted boxes
-#: fusion, and the one used when none is named (measured on BCCD, docs/engines.md)
+#: fusion, and the one used when none is named (wbf: the better on BCCD, docs/engines.md)
 TTA_MERGES = ("nms", "wbf")
-DEFAULT_TTA_MERGE = "nms"
+DEFAULT_TTA_MERGE = "wbf"
 
 
 @dataclass(frozen=True)

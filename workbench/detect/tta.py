@@ -111,9 +111,11 @@ class TtaBackend(Backend):
         self.reason = f"{plain.reason}; {note}"
         self.width, self.height = plain.width, plain.height
         self.input_layout = plain.input_layout
-        # one batch at a time: its plain and flipped forwards share the plain engine's
-        # requests, so two batches in flight could wait on each other (OpenVINO)
-        self.in_flight = 1
+        # a batch in flight holds its flipped forward's requests of the plain engine and its
+        # second-size forward's of the other, and start() waits for the plain forward (the
+        # flipped one reuses its requests): half of each engine's requests keeps a batch
+        # from waiting on requests the batches before it hold (OpenVINO)
+        self.in_flight = max(1, min(plain.in_flight, second.in_flight) // 2)
 
     def unpack(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(inputs at the model's size, inputs at the second size) of a packed batch."""

@@ -164,7 +164,7 @@ def add_tta_arguments(p, nms: str = "--nms") -> None:
                    help="test-time augmentation: also run each image flipped left to right "
                    "and at a second input size (1.3 times the model's, a multiple of 32) and "
                    "merge the three passes' boxes per class before the --conf threshold; "
-                   "about three times slower (docs/engines.md)")
+                   "3 to 5 times slower (docs/engines.md)")
     p.add_argument("--tta-merge", choices=TTA_MERGES, default=DEFAULT_TTA_MERGE,
                    help=f"how --tta merges the passes' boxes: nms (class-aware NMS at {nms}) "
                    "or wbf (weighted boxes fusion: overlapping boxes averaged; default "

@@ -9,13 +9,10 @@ import json
 
 import numpy as np
 import pytest
-from model_factory import random_cfg
 
 from workbench.cli import main
-from workbench.darknet.bundle import write_bundle
-from workbench.darknet.weights import random_weights
 from workbench.data.images import list_images
-from workbench.data.synth import CLASS_NAMES, make_demo_dataset
+from workbench.data.synth import CLASS_NAMES
 from workbench.detect.config import DEFAULT_TTA_MERGE, DetectConfig
 from workbench.detect.decode import Candidates
 from workbench.detect.detector import Detector
@@ -32,23 +29,9 @@ from workbench.detect.tta import (
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    """A random-weight yolov3-tiny at 160 whose classes are the demo data's."""
-    cfg = random_cfg("yolov3-tiny", len(CLASS_NAMES), 160)
-    return write_bundle(tmp_path_factory.mktemp("tta-model"), "model", cfg,
-                        random_weights(cfg, 7), CLASS_NAMES)
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_demo_dataset(tmp_path_factory.mktemp("tta-data") / "shapes", images=4,
-                             size=192, seed=3)
-
-
-@pytest.fixture(scope="module")
-def tta(bundle):
+def tta(demo_bundle):
     """Merged by NMS: a box one pass found keeps its score (the bookkeeping tests' boxes)."""
-    return load_detector(DetectConfig(model=bundle, engine="cpu", tta=True, tta_merge="nms"))
+    return load_detector(DetectConfig(model=demo_bundle, engine="cpu", tta=True, tta_merge="nms"))
 
 
 def image(width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
@@ -72,16 +55,16 @@ def test_second_size_is_1_3_times_rounded_to_32():
     assert second_size(32, 32) == (64, 64)            # at least one step more
 
 
-def test_load_detector_is_the_plain_detector_without_tta(bundle, tta):
-    plain = load_detector(DetectConfig(model=bundle, engine="cpu"))
+def test_load_detector_is_the_plain_detector_without_tta(demo_bundle, tta):
+    plain = load_detector(DetectConfig(model=demo_bundle, engine="cpu"))
     assert type(plain) is Detector
     assert isinstance(tta, TtaDetector)
     assert (tta.plain.width, tta.second.width, tta.width) == (160, 224, 224)
     assert "flipped and 224x224, merged by nms" in tta.backend.reason
-    default = load_detector(DetectConfig(model=bundle, engine="cpu", tta=True))
+    default = load_detector(DetectConfig(model=demo_bundle, engine="cpu", tta=True))
     assert default.merge == DEFAULT_TTA_MERGE == "wbf"
-    key = DetectConfig(model=bundle).detector_key()
-    assert len(key) == 6 and DetectConfig(model=bundle, tta=True).detector_key() != key
+    key = DetectConfig(model=demo_bundle).detector_key()
+    assert len(key) == 6 and DetectConfig(model=demo_bundle, tta=True).detector_key() != key
 
 
 def test_unflip_mirrors_cx_only():
@@ -123,20 +106,20 @@ def test_second_scale_boxes_are_in_image_pixels(tta):
     np.testing.assert_allclose(found.boxes[0], [80, 60, 240, 180], atol=1e-3)
 
 
-def test_second_scale_pass_is_a_detector_at_the_second_size(bundle, tta):
+def test_second_scale_pass_is_a_detector_at_the_second_size(demo_bundle, tta):
     img = image(300, 200, seed=2)
     k = 2  # yolov3-tiny's heads per pass
     heads = tta.forward(tta.preprocess(img))[0]
     assert len(heads) == 3 * k
     scaled = tta.second.decode(heads[2 * k:], 300, 200, 0.3)
-    alone = Detector(bundle, "cpu", size=224).candidates(img, conf=0.3)
+    alone = Detector(demo_bundle, "cpu", size=224).candidates(img, conf=0.3)
     assert len(scaled) == len(alone) > 0
     np.testing.assert_allclose(scaled.boxes, alone.boxes, atol=1e-3)
     assert scaled.boxes[:, 2].max() <= 300 and scaled.boxes[:, 3].max() <= 200
 
 
-def test_letterboxed_second_scale_maps_through_the_padding(bundle):
-    tta = load_detector(DetectConfig(model=bundle, engine="cpu", letterbox=True, tta=True,
+def test_letterboxed_second_scale_maps_through_the_padding(demo_bundle):
+    tta = load_detector(DetectConfig(model=demo_bundle, engine="cpu", letterbox=True, tta=True,
                                      tta_merge="nms"))
     # 320x240 into 224x224: scale 0.7, 224x168 placed 28 px down
     empty = head((0.5, 0.5, 0.1, 0.1, 0.0, 0))
@@ -174,10 +157,10 @@ def test_wbf_merge_hand_computed():
     np.testing.assert_allclose(found.boxes[0], [0.4, 0, 10.4, 10], atol=1e-5)
 
 
-def test_detect_tta_writes_files(bundle, dataset, tmp_path, capsys):
+def test_detect_tta_writes_files(demo_bundle, demo_shapes, tmp_path, capsys):
     for fmt in ("yolo", "coco"):
         out = tmp_path / fmt
-        assert main(["detect", str(dataset), "--model", str(bundle.cfg.parent), "--backend",
+        assert main(["detect", str(demo_shapes), "--model", str(demo_bundle.cfg.parent), "--backend",
                      "cpu", "--conf", "0.3", "--tta", "--tta-merge", "wbf", "--out", str(out),
                      "--format", fmt]) == 0
         printed = capsys.readouterr().out
@@ -189,8 +172,8 @@ def test_detect_tta_writes_files(bundle, dataset, tmp_path, capsys):
     assert json.loads((tmp_path / "coco" / "detections.json").read_text())
 
 
-def test_detect_tta_refuses_ray(bundle, dataset, capsys):
-    assert main(["detect", str(dataset), "--model", str(bundle.cfg.parent), "--tta",
+def test_detect_tta_refuses_ray(demo_bundle, demo_shapes, capsys):
+    assert main(["detect", str(demo_shapes), "--model", str(demo_bundle.cfg.parent), "--tta",
                  "--ray", "local"]) == 2
     assert "--tta locally" in capsys.readouterr().err
 
@@ -202,17 +185,17 @@ def csv_of(*argv: str) -> str:
     return out.getvalue()
 
 
-def test_default_output_is_the_plain_detectors(bundle, dataset, tmp_path):
+def test_default_output_is_the_plain_detectors(demo_bundle, demo_shapes, tmp_path):
     """Without --tta the output is byte for byte the plain Detector's (--tta-merge alone
     changes nothing); with it, it differs."""
-    args = [str(dataset), "--model", str(bundle.cfg.parent), "--backend", "cpu", "--conf",
+    args = [str(demo_shapes), "--model", str(demo_bundle.cfg.parent), "--backend", "cpu", "--conf",
             "0.3", "--format", "csv"]
     default = csv_of(*args)
     assert default == csv_of(*args, "--tta-merge", "wbf")
     assert default != csv_of(*args, "--tta")
-    config = DetectConfig(model=bundle, engine="cpu", conf=0.3)
-    paths = list_images(dataset)
+    config = DetectConfig(model=demo_bundle, engine="cpu", conf=0.3)
+    paths = list_images(demo_shapes)
     out = tmp_path / "direct"
-    run_detection(config, paths, [CsvSink(out, CLASS_NAMES, ImageNames.of(paths, dataset))],
+    run_detection(config, paths, [CsvSink(out, CLASS_NAMES, ImageNames.of(paths, demo_shapes))],
                   detector=Detector.from_config(config))
     assert (out / "detections.csv").read_text() == default

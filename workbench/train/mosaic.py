@@ -27,7 +27,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from workbench.train.augment import FILL, MIN_PIXELS, MIN_VISIBLE, AugmentSettings, recolor
+from workbench.train.augment import (
+    FILL,
+    MIN_PIXELS,
+    MIN_VISIBLE,
+    AugmentSettings,
+    recolor,
+    warp_image,
+)
 
 #: random numbers one mosaic draws: centre 2, scale 1, shear 2, translate 2, flip 1, colour 5
 _DRAWS = 13
@@ -90,21 +97,6 @@ def canvas_affine(u, out_w, out_h, settings: MosaicSettings):
     # q -> [[s, s*shx], [s*shy, s]] (q - (W, H)) + (tx, ty)
     a, b, c, d = s, s * shx, s * shy, s
     return _matrix(a, b, tx - a * w - b * h, c, d, ty - c * w - d * h)
-
-
-def _warp(image, matrix, out_w, out_h):
-    """``image`` (H, W, 3) float32 through ``matrix`` into (out_h, out_w, 3), grey outside."""
-    import tensorflow as tf
-
-    inv = tf.linalg.inv(matrix)
-    a = inv[:2, :2]
-    t = tf.linalg.matvec(a, tf.constant([0.5, 0.5])) + inv[:2, 2] - 0.5
-    transform = tf.stack([a[0, 0], a[0, 1], t[0], a[1, 0], a[1, 1], t[1], 0.0, 0.0])
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None],
-        output_shape=tf.stack([tf.cast(out_h, tf.int32), tf.cast(out_w, tf.int32)]),
-        fill_value=tf.constant(FILL), interpolation="BILINEAR", fill_mode="CONSTANT")
-    return out[0]
 
 
 def _owner_masks(affine, visible, out_w, out_h):
@@ -176,7 +168,7 @@ def compose(images, boxes, classes, u, out_w, out_h, settings: MosaicSettings):
     out = FILL * (1.0 - tf.reduce_sum(masks, axis=0))[..., None]
     for k, image in enumerate(images):
         place = _matrix(ratio[k], 0.0, offset[k, 0], 0.0, ratio[k], offset[k, 1])
-        out += masks[k][..., None] * _warp(image, affine @ place, out_w, out_h)
+        out += masks[k][..., None] * warp_image(image, affine @ place, out_w, out_h)
     kept, cls = mosaic_boxes(boxes, classes, sizes, ratio, offset, visible, affine, out_w, out_h)
     return out, kept, cls
 

@@ -131,7 +131,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help=f"random zoom, scale in [1-zoom, 1+zoom] (default {D.zoom:g})")
     p.add_argument("--mosaic", action=argparse.BooleanOptionalAction, default=None,
                    help="train on mosaics of four images with a random scale and shift "
-                   "(YOLOv4/v5's; default on; --no-mosaic: single images)")
+                   "(YOLOv4/v5's; default off: it lost to single images in 30 epochs on BCCD, "
+                   "docs/training.md)")
     p.add_argument("--close-mosaic", type=int, metavar="K",
                    help="train the last K epochs without mosaic (default: a sixth of the run)")
     p.add_argument("--mixup", type=float, metavar="P",

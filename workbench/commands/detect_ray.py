@@ -9,7 +9,10 @@ keeps what was written and writes the collected COCO/CSV results of the finished
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from workbench.detect.config import DetectConfig
@@ -26,6 +29,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "CPU, or per GPU share with --gpus-per-worker)")
     p.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
                    help="with --ray: GPUs each actor reserves, e.g. 1 or 0.5 (default 0: CPU)")
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event):
+    """Ctrl+C sets ``stop`` (the run ends after the image in hand) instead of raising wherever
+    the main thread is: raised inside Ray Data's iterator, on a loaded machine the interrupt
+    was swallowed there and the job ran to its end. A second Ctrl+C raises at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wants_ray(args: argparse.Namespace) -> bool:
@@ -53,10 +77,13 @@ def run_on_ray(args: argparse.Namespace, config: DetectConfig, paths: list[Path]
     runner = RayRunner(config.model, settings)
     runner.connect()  # a bad address fails here, before anything is written
     sinks = _sinks(args, names, naming, folder)
-    with ProgressBar("detect", len(paths)) as bar:
+    stop = threading.Event()
+    with ProgressBar("detect", len(paths)) as bar, _ctrl_c_sets(stop):
         try:
             summary = run_detection(config, paths, sinks, lambda done, _total: bar.update(done),
-                                    runner=runner)
+                                    cancel=stop, runner=runner)
+            if stop.is_set():
+                raise KeyboardInterrupt
         except KeyboardInterrupt:  # the sinks kept what the finished images gave
             print(f"cancelled after {bar.done} of {len(paths)} images"
                   + (f"; their results are in {args.out}" if args.out else ""), file=sys.stderr)

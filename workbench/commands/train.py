@@ -53,7 +53,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    f"(default {D.template})")
     p.add_argument("--weights", help="start from these darknet weights: a full file, also one "
                    "for another class count (yolov3-tiny.weights from COCO: every layer whose "
-                   "shape fits loads, the [yolo] heads start fresh), or a partial one "
+                   "shape fits loads, the [yolo] heads start fresh; also into the larger "
+                   "yolov3-tiny-3l), or a partial one "
                    "(yolov3-tiny.conv.15); or yolov3-tiny / yolov3 (after `workbench weights fetch "
                    "NAME`), or demo (the bundled demo model's); default: random initialization")
     p.add_argument("--size", type=int,

@@ -197,8 +197,12 @@ class TransferReport:
     conv_layers: int  # convolutions in the target cfg
     fresh_heads: list[int] = field(default_factory=list)  # the file's layers of another shape
     source_classes: int | None = None  # the file's class count when it differs from the cfg's
-    partial: bool = False  # the file covers only the first convolutions
     missing: list[int] = field(default_factory=list)  # target convolutions past the file's end
+
+    @property
+    def partial(self) -> bool:
+        """The file covers only the first convolutions."""
+        return bool(self.missing)
 
     def summary(self, target_classes: int) -> str:
         """e.g. ``loaded 11 of 13 conv layers; 2 [yolo] heads start fresh: 80 -> 3 classes``;
@@ -347,6 +351,6 @@ def read_weights_for_transfer(path: str | Path, cfg: DarknetCfg) -> TransferRepo
         missing = [i for i in convs if i not in source.layers]
         return TransferReport(DarknetWeights(kept, source.major, source.minor, source.revision,
                                              source.seen), len(convs), sorted(fresh), classes,
-                              partial=bool(missing), missing=missing)
+                              missing)
     missing = [i for i in convs if i not in weights.layers]
-    return TransferReport(weights, len(convs), [], None, partial=bool(missing), missing=missing)
+    return TransferReport(weights, len(convs), [], None, missing)

@@ -15,7 +15,7 @@ not have are left out (said in a note), and a model sharing no class with them i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +29,10 @@ from workbench.detect.config import (
     MAP_CONF,
     DetectConfig,
 )
+from workbench.detect.detector import Detector
 from workbench.detect.pipeline import ImageResult, RunSummary
 from workbench.detect.run import run_detection
-from workbench.detect.tta import load_detector
+from workbench.detect.tta import TtaDetector
 from workbench.errors import WorkbenchError
 from workbench.evaluation.inputs import Predictions, Truth
 from workbench.evaluation.plots import write_evaluation_plots
@@ -117,18 +118,18 @@ def evaluate_model(request: ModelEvalRequest,
                              "categories)")
     bundle = find_bundle(request.model)
     config = DetectConfig(model=bundle, engine=request.engine, conf=MAP_CONF, nms=DEFAULT_NMS)
-    configs = [("plain", config)]
-    if request.tta:
-        configs.append(("tta", DetectConfig(model=bundle, engine=request.engine, conf=MAP_CONF,
-                                            nms=DEFAULT_NMS, tta=True,
-                                            tta_merge=request.tta_merge)))
-    return [_run(name, c, truth, request, say, several=request.tta) for name, c in configs]
+    plain = Detector.from_config(config)
+    runs = [_run("plain", config, plain, truth, request, say, several=request.tta)]
+    if request.tta:  # the TTA run's first pass is the plain detector, not a second load
+        tta = replace(config, tta=True, tta_merge=request.tta_merge)
+        runs.append(_run("tta", tta, TtaDetector.around(plain, tta), truth, request, say,
+                         several=True))
+    return runs
 
 
-def _run(name: str, config: DetectConfig, truth: Truth, request: ModelEvalRequest,
-         say: Callable[[str], None], several: bool) -> ModelRun:
-    """One detection run over the GT's images, evaluated."""
-    detector = load_detector(config)
+def _run(name: str, config: DetectConfig, detector: Detector, truth: Truth,
+         request: ModelEvalRequest, say: Callable[[str], None], several: bool) -> ModelRun:
+    """One detection run of ``detector`` over the GT's images, evaluated."""
     to_truth, notes = _class_map(detector.class_names, truth.class_names, request.model)
     keys = {truth.records[key].path: key for key in truth.records}
     collect = _Collect(keys, to_truth)

@@ -218,7 +218,8 @@ def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
               else np.ones(n, np.int32))
     start = skip_batches * batch
     order, seeds, out_sizes = order[start:], seeds[start:], out_sizes[start:]
-    fixed = multiscale <= 0
+    # one size for the epoch: Python ints, so the op shapes stay static as before multi-scale
+    fixed = (width, height) if multiscale <= 0 else None
     if mosaic is not None:
         ds = _mosaic_examples(examples, order, seeds, out_sizes, ratios, mosaic, augment,
                               rng=np.random.default_rng([seed, epoch, 4]), fixed=fixed,
@@ -232,17 +233,10 @@ def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _out_size(size, fixed: bool):
-    """The output size as Python ints when every batch has the network size (the op shapes
-    stay static, as before multi-scale existed), else the example's tensor."""
-    return (int(size[0]), int(size[1])) if fixed else (size[0], size[1])
-
-
 def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment, *,
-                    fixed: bool, parallel: int | None):
+                    fixed: tuple[int, int] | None, parallel: int | None):
     import tensorflow as tf
 
-    size0 = _out_size(out_sizes[0], True) if len(out_sizes) else (0, 0)
     tensors = (np.asarray(examples.paths, dtype=object)[order], examples.in_graph[order],
                examples.orientation[order], examples.boxes[order], examples.classes[order], seeds,
                out_sizes.astype(np.int32), ratios[order])
@@ -252,7 +246,7 @@ def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment
     @tf.autograph.experimental.do_not_convert
     def load(path, in_graph, orientation, boxes, classes, example_seed, size, ratio):
         image = decode_image(path, in_graph, orientation, ratio)
-        out_w, out_h = size0 if fixed else _out_size(size, False)
+        out_w, out_h = fixed or (size[0], size[1])
         return transform_example(image, boxes, classes, example_seed, out_w, out_h, augment)
 
     ds = tf.data.Dataset.from_tensor_slices(tensors)
@@ -260,7 +254,7 @@ def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment
 
 
 def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
-                     mosaic: MosaicSettings, augment, *, rng, fixed: bool,
+                     mosaic: MosaicSettings, augment, *, rng, fixed: tuple[int, int] | None,
                      parallel: int | None):
     """Each example the mosaic of itself and three others drawn at random (with replacement,
     as YOLOv5 draws them); with ``mosaic.mixup`` some are blended with a second mosaic."""
@@ -276,7 +270,6 @@ def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
     in_graph, orientation = tf.constant(examples.in_graph), tf.constant(examples.orientation)
     all_boxes, all_classes = tf.constant(examples.boxes), tf.constant(examples.classes)
     all_ratios = tf.constant(ratios)
-    size0 = _out_size(out_sizes[0], True) if len(out_sizes) else (0, 0)
 
     def one(indices, example_seed, out_w, out_h):
         images = [decode_image(paths[indices[k]], in_graph[indices[k]],
@@ -288,7 +281,7 @@ def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
 
     @tf.autograph.experimental.do_not_convert
     def load(quad, other, mix, example_seed, size):
-        out_w, out_h = size0 if fixed else _out_size(size, False)
+        out_w, out_h = fixed or (size[0], size[1])
         first = one(quad, example_seed, out_w, out_h)
         if mosaic.mixup <= 0:
             return first

@@ -144,3 +144,19 @@ def test_protocol_lines_are_strict_json():
                                                 "error"}
     with pytest.raises(ValueError):
         parse_event('{"event": "bogus"}')
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--multiscale", "5"], "--multiscale 5: use a value in [0, 1) (0.3: sizes within 30 % of "
+                            "--size)"),
+    (["--mixup", "1.5"], "--mixup 1.5: use a share in [0, 1]"),
+    (["--close-mosaic", "-3"], "--close-mosaic -3: use 0 or more epochs"),
+])
+def test_augmentation_flags_out_of_range_are_one_line(tmp_path, dataset, flags, message):
+    # checked before TensorFlow loads: --multiscale 5 would build 32..2496 px batches
+    proc = subprocess.run([sys.executable, "-m", "workbench", "train", str(dataset), "--out",
+                           str(tmp_path / "r"), *flags],
+                          capture_output=True, text=True, timeout=120, env=ENV, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"workbench train: error: {message}"
+    assert not (tmp_path / "r").exists()

@@ -129,6 +129,13 @@ def check_settings(settings: TrainSettings) -> None:
         raise WorkbenchError(f"--box-loss {settings.box_loss!r}: use cfg, mse or ciou")
     if settings.anchor_iou is not None and not 0.0 < settings.anchor_iou <= 1.0:
         raise WorkbenchError(f"--anchor-iou {settings.anchor_iou}: use a value in (0, 1]")
+    if not 0.0 <= settings.multiscale < 1.0:
+        raise WorkbenchError(f"--multiscale {settings.multiscale:g}: use a value in [0, 1) "
+                             "(0.3: sizes within 30 % of --size)")
+    if not 0.0 <= settings.mixup <= 1.0:
+        raise WorkbenchError(f"--mixup {settings.mixup:g}: use a share in [0, 1]")
+    if settings.close_mosaic < -1:
+        raise WorkbenchError(f"--close-mosaic {settings.close_mosaic}: use 0 or more epochs")
     if settings.objectness not in ("one", "iou"):
         raise WorkbenchError(f"--objectness {settings.objectness!r}: use one or iou")
     if settings.best_by not in BEST_BY:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,27 @@ def test_exported_bundle_through_opencv_gives_the_keras_outputs(tmp_path, templa
         assert cv.shape == k[0].shape
         assert np.abs(cv - k[0]).max() <= 1e-4
         assert np.abs(k[0][:, 4]).max() > 0.05  # not a trivially zero output
+
+
+@pytest.mark.parametrize("scale_xy", ["1.05", "2"])
+def test_scale_xy_decodes_as_opencv_does(tmp_path, scale_xy):
+    """A model trained with --scale-xy exports a cfg whose [yolo] scale_x_y OpenCV applies:
+    the Keras decode (the TF engine, training's IoU terms) gives the same centres."""
+    cfg = random_cfg("yolov3-tiny", 3, SIZE)
+    for i in cfg.yolo_layers():
+        cfg.layers[i].options["scale_x_y"] = scale_xy
+    model = build_model(cfg)
+    load_darknet_weights(model, cfg, random_weights(cfg, seed=7, scale=0.8))
+    bundle = export_bundle(model, cfg, ["a", "b", "c"], tmp_path / "out")
+    image = _image()
+    ours = _keras_rows(model, cfg, image)
+    raw = [np.asarray(r) for r in model(image, training=False)]
+    unscaled = decode_outputs(raw, [dataclasses.replace(h, scale_xy=1.0)
+                                    for h in heads_info(cfg)], SIZE, SIZE)
+    for k, cv, plain in zip(ours, _opencv_rows(bundle, tmp_path, image), unscaled,
+                            strict=True):
+        assert np.abs(cv - k[0]).max() <= 1e-4
+        assert np.abs(plain[0][:, :2] - k[0][:, :2]).max() > 1e-3  # the scale is applied
 
 
 def test_parity_with_large_activations(tmp_path):

@@ -410,7 +410,24 @@ def test_more_anchors_per_box_and_iou_objectness_train_and_export(micro, tmp_pat
     assert detector.detect(np.zeros((64, 64, 3), np.uint8), conf=0.001).boxes.shape[1] == 4
 
 
+def test_scale_xy_trains_neighbour_cells_and_exports_darknets_key(micro, tmp_path):
+    # scale_x_y goes into the cfg, where OpenCV's darknet reader applies it; the Keras decode
+    # matches OpenCV's (test_train_export_parity.py)
+    from workbench.detect.detector import Detector
+
+    result = train(_settings(micro, tmp_path / "run", scale_xy=2.0, epochs=1), Recorder())
+    cfg = read_cfg(next(result.bundle.glob("*.cfg")))
+    assert {cfg.layers[i].options["scale_x_y"] for i in cfg.yolo_layers()} == {"2"}
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["settings"][
+        "scale_xy"] == 2.0
+    assert np.isfinite(result.metrics[-1]["loss"])
+    detector = Detector(result.bundle, backend="cpu", size=64)
+    assert detector.detect(np.zeros((64, 64, 3), np.uint8), conf=0.001).boxes.shape[1] == 4
+
+
 @pytest.mark.parametrize("flags, message", [(dict(anchor_iou=1.5), "--anchor-iou"),
+                                            (dict(scale_xy=0.5), "--scale-xy 0.5"),
+                                            (dict(scale_xy=3.0), "--scale-xy 3"),
                                             (dict(objectness="half"), "--objectness"),
                                             (dict(best_by="loss"), "--best-by")])
 def test_bad_assignment_settings_are_refused(micro, tmp_path, flags, message):

@@ -36,9 +36,20 @@ def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo,
     AlexeyAB darknet's iou_thresh (the truth also goes to every other anchor of the mask whose
     shape IoU passes it) and YOLOv5's objectness target (the IoU of the cell's box and truth).
 
+    With the head's scale_x_y ``s`` a centre's offset in its cell is sigmoid * s - (s - 1) / 2
+    (AlexeyAB darknet), its delta (target - offset) / s (the cross-entropy's gradient on the
+    moved target); at s = 2 each (truth, anchor) also trains the neighbour cell nearest its
+    centre across x, then the one across y (YOLOv5), all those before every centre cell, so a
+    centre cell wins a cell two claim, and a neighbour cell learns only its own box's class.
+
     Returns (delta, ignored): delta = target - activated output, which darknet back-propagates
     to the raw outputs unchanged; ignored counts negatives skipped by ignore_thresh.
     """
+    s = head.scale_xy
+
+    def offset(v: float) -> float:
+        return v * s - (s - 1) / 2
+
     b_n, gh, gw, _ = raw.shape
     a_n, c_n = len(head.mask), head.classes
     p = raw.reshape(b_n, gh, gw, a_n, 5 + c_n).astype(np.float64)
@@ -52,7 +63,8 @@ def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo,
             for i in range(gw):
                 for n in range(a_n):
                     aw, ah = head.anchors[n]
-                    pred = ((i + out[b, j, i, n, 0]) / gw, (j + out[b, j, i, n, 1]) / gh,
+                    pred = ((i + offset(out[b, j, i, n, 0])) / gw,
+                            (j + offset(out[b, j, i, n, 1])) / gh,
                             math.exp(p[b, j, i, n, 2]) * aw / NET,
                             math.exp(p[b, j, i, n, 3]) * ah / NET)
                     best = max([_iou_cxcywh(pred, t[:4]) for t in truths[b]], default=0.0)
@@ -60,6 +72,9 @@ def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo,
                     if best > head.ignore_thresh:
                         delta[b, j, i, n, 4] = 0
                         ignored += 1
+    claims: dict[tuple, str] = {}
+    phases = ("x", "y", "centre") if s >= 2 else ("centre",)
+    for phase, b in ((phase, b) for phase in phases for b in range(b_n)):
         for x, y, w, h, cls in truths[b]:
             best_iou, best_n = 0.0, 0
             for n, (aw, ah) in enumerate(head.all_anchors):
@@ -75,26 +90,34 @@ def darknet_deltas(raw: np.ndarray, truths: list[list[tuple]], head: HeadInfo,
                     continue
                 n = head.mask.index(anchor_n)
                 i, j = int(x * gw), int(y * gh)
+                if phase == "x":
+                    i += 1 if x * gw - i >= 0.5 else -1
+                if phase == "y":
+                    j += 1 if y * gh - j >= 0.5 else -1
+                if not (0 <= i < gw and 0 <= j < gh):
+                    continue
                 scale = 2 - w * h
                 cell = delta[b, j, i, n]
                 o = out[b, j, i, n]
                 aw, ah = head.all_anchors[anchor_n]
-                cell[0] = scale * (x * gw - i - o[0])
-                cell[1] = scale * (y * gh - j - o[1])
+                cell[0] = scale * (x * gw - i - offset(o[0])) / s
+                cell[1] = scale * (y * gh - j - offset(o[1])) / s
                 cell[2] = scale * (math.log(w * NET / aw) - p[b, j, i, n, 2])
                 cell[3] = scale * (math.log(h * NET / ah) - p[b, j, i, n, 3])
                 if objectness == "iou":
-                    pred = ((i + o[0]) / gw, (j + o[1]) / gh,
+                    pred = ((i + offset(o[0])) / gw, (j + offset(o[1])) / gh,
                             math.exp(p[b, j, i, n, 2]) * aw / NET,
                             math.exp(p[b, j, i, n, 3]) * ah / NET)
                     cell[4] = _iou_cxcywh(pred, (x, y, w, h)) - o[4]
                 else:
                     cell[4] = 1 - o[4]
-                if cell[5]:  # delta_yolo_class: a cell already holding a truth adds its class
+                # delta_yolo_class: a centre cell already holding a truth adds its class
+                if phase == "centre" and claims.get((b, j, i, n)) == "centre":
                     cell[5 + cls] = 1 - o[5 + cls]
                 else:
                     for c in range(c_n):
                         cell[5 + c] = (1.0 if c == cls else 0.0) - o[5 + c]
+                claims[b, j, i, n] = phase
     return delta.reshape(raw.shape), ignored
 
 
@@ -109,10 +132,16 @@ TRUTHS = [
 ]
 
 
-def _label_arrays():
+# the same, with every centre off the middle of its cell too, where a neighbour cell is chosen
+NEIGHBOUR_TRUTHS = [[(0.93, 0.07, 0.1, 0.08, 1) if t[0] == 0.95 else
+                     (0.52, 0.46, 0.9, 0.9, 1) if t[0] == 0.5 else t for t in image]
+                    for image in TRUTHS]
+
+
+def _label_arrays(truths=TRUTHS):
     """Truths as the loss takes them, plus junk the loss must drop the way darknet does."""
     rows = []
-    for image in TRUTHS:
+    for image in truths:
         r = [((x - w / 2, y - h / 2, x + w / 2, y + h / 2), c) for x, y, w, h, c in image
              if not (x == 0.11 and y == 0.53)]
         rows.append(r)
@@ -130,21 +159,21 @@ def _label_arrays():
     return boxes, classes
 
 
-def _raw_outputs(heads: list[HeadInfo], seed: int = 0) -> list[np.ndarray]:
+def _raw_outputs(heads: list[HeadInfo], seed: int = 0, truths=TRUTHS) -> list[np.ndarray]:
     """Random raw outputs, with some predictions placed right on a truth (to exercise ignore)."""
     rng = np.random.default_rng(seed)
     outs = []
     for head, grid in zip(heads, (5, 10), strict=True):
         a_n = len(head.mask)
-        raw = rng.normal(0, 1, (len(TRUTHS), grid, grid, a_n, 5 + head.classes))
-        x, y, w, h, _ = TRUTHS[0][3]
+        raw = rng.normal(0, 1, (len(truths), grid, grid, a_n, 5 + head.classes))
+        x, y, w, h, _ = truths[0][3]
         i, j = int(x * grid), int(y * grid)
         for n, (aw, ah) in enumerate(head.anchors):
             tx, ty = x * grid - i, y * grid - j
             raw[0, j, i, n, 0:4] = (math.log(tx / (1 - tx)) if 0 < tx < 1 else 0.0,
                                     math.log(ty / (1 - ty)) if 0 < ty < 1 else 0.0,
                                     math.log(w * NET / aw), math.log(h * NET / ah))
-        outs.append(raw.reshape(len(TRUTHS), grid, grid, -1).astype(np.float32))
+        outs.append(raw.reshape(len(truths), grid, grid, -1).astype(np.float32))
     return outs
 
 
@@ -185,6 +214,31 @@ def test_more_anchors_per_truth_and_iou_objectness_equal_the_port(tiny_heads, io
         np.testing.assert_allclose(g.numpy(), -delta / len(TRUTHS), atol=2e-6, rtol=1e-4)
         changed += int(np.abs(delta - darknet_deltas(r, TRUTHS, plain)[0]).max() > 1e-3)
     assert changed > 0  # the variant really differs from darknet's YOLOv3 loss here
+
+
+@pytest.mark.parametrize("scale_xy, iou_thresh, objectness", [
+    (1.05, 1.0, "one"), (2.0, 1.0, "one"), (2.0, 0.213, "iou"), (1.5, 0.213, "iou")])
+def test_scale_xy_and_neighbour_cells_equal_the_port(tiny_heads, scale_xy, iou_thresh,
+                                                     objectness):
+    heads = [dataclasses.replace(h, iou_thresh=iou_thresh, scale_xy=scale_xy)
+             for h in tiny_heads]
+    raw = _raw_outputs(heads, truths=NEIGHBOUR_TRUTHS)
+    boxes, classes = _label_arrays(NEIGHBOUR_TRUTHS)
+    variables = [tf.Variable(r) for r in raw]
+    with tf.GradientTape() as tape:
+        parts = yolo_loss(variables, boxes, classes, heads, NET, NET, objectness=objectness)
+    grads = tape.gradient(parts["total"], variables)
+    for r, g, head in zip(raw, grads, heads, strict=True):
+        delta, _ = darknet_deltas(r, NEIGHBOUR_TRUTHS, head, objectness)
+        np.testing.assert_allclose(g.numpy(), -delta / len(TRUTHS), atol=2e-6, rtol=1e-4)
+    # at 2 more cells train than the centres alone
+    cells = [int((np.abs(darknet_deltas(r, NEIGHBOUR_TRUTHS, h, objectness)[0]
+                         .reshape(*r.shape[:3], len(h.mask), -1)[..., 0]) > 0).sum())
+             for r, h in zip(raw, heads, strict=True)]
+    plain = [int((np.abs(darknet_deltas(r, NEIGHBOUR_TRUTHS, dataclasses.replace(
+        h, scale_xy=1.0), objectness)[0].reshape(*r.shape[:3], len(h.mask), -1)[..., 0]) > 0)
+        .sum()) for r, h in zip(raw, heads, strict=True)]
+    assert (sum(cells) > sum(plain)) == (scale_xy >= 2)
 
 
 def test_unknown_objectness_target_is_refused(tiny_heads):

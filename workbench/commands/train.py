@@ -100,6 +100,12 @@ def _add_loss_options(p: argparse.ArgumentParser) -> None:
                    "than T, not only the best one (AlexeyAB darknet's [yolo] iou_thresh, "
                    "written into the model's cfg; 1: the best anchor only, as YOLOv3; "
                    "default: the cfg's, 0.213 when it has none)")
+    p.add_argument("--scale-xy", type=float, metavar="S",
+                   help="the heads' reach: a box centre may fall (S - 1) / 2 of a cell beyond "
+                   "the cell predicting it (darknet's [yolo] scale_x_y, written into the "
+                   "model's cfg; 1: YOLOv3's, centres strictly inside; 2: YOLOv5's, and each "
+                   "box then also trains the two neighbour cells nearest its centre); "
+                   "default: the cfg's, 1 when it has none")
     p.add_argument("--objectness", choices=("one", "iou"),
                    help="what a box's objectness is trained towards: iou, how well the "
                    "predicted box fits its object (YOLOv5's; default), or one (darknet)")
@@ -207,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
 #: fresh run are TrainSettings'
 SETTING_FLAGS = ("template", "weights", "size", "epochs", "batch", "lr", "optimizer", "policy",
                  "freeze_epochs", "patience", "precision", "ema", "box_loss", "anchor_iou",
+                 "scale_xy",
                  "objectness", "best_by", "anchors", "name", "seed", "rotate", "zoom",
                  "mosaic", "close_mosaic", "mixup", "multiscale")
 

@@ -33,6 +33,8 @@ LEAKY_SLOPE = 0.1
 
 
 IOU_LOSSES = ("mse", "ciou")  # the [yolo] iou_loss values the trainer computes
+#: the largest [yolo] scale_x_y taken: 2 is YOLOv5's reach (half a cell beyond each edge)
+MAX_SCALE_XY = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class HeadInfo:
     iou_loss: str = "mse"         # darknet's iou_loss: mse (YOLOv3's box terms) or ciou
     iou_normalizer: float = 0.75  # darknet's iou_normalizer: the weight of the (C)IoU term
     iou_thresh: float = 1.0       # AlexeyAB's iou_thresh: more anchors per truth below 1
+    #: darknet's scale_x_y: a centre is (sigmoid * s - (s - 1) / 2 + cell) / grid, so with
+    #: s > 1 it reaches the cell's edges and, at 2, half a cell beyond (YOLOv4/v5's grid
+    #: sensitivity); the loss then also trains the two nearest neighbour cells (loss.py)
+    scale_xy: float = 1.0
 
 
 def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
@@ -58,9 +64,13 @@ def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
     heads = []
     for i in cfg.yolo_layers():
         s = cfg.layers[i]
-        if s.get_float("scale_x_y", 1.0) != 1.0 or s.get_int("new_coords", 0):
-            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] scale_x_y/new_coords "
-                             "are not supported")
+        if s.get_int("new_coords", 0):
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] new_coords=1 (scaled-"
+                             "YOLOv4's decode) is not supported")
+        scale_xy = s.get_float("scale_x_y", 1.0)
+        if not 1.0 <= scale_xy <= MAX_SCALE_XY:
+            raise ModelError(f"{cfg.where()}:{s.line}: layer {i} [yolo] scale_x_y={scale_xy:g}: "
+                             f"use a value from 1 to {MAX_SCALE_XY:g}")
         anchors = anchors_of(s)
         iou_loss = (s.get("iou_loss", "mse") or "mse").strip().lower()
         if iou_loss not in IOU_LOSSES:
@@ -82,6 +92,7 @@ def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
             iou_loss=iou_loss,
             iou_normalizer=s.get_float("iou_normalizer", 0.75),
             iou_thresh=s.get_float("iou_thresh", 1.0),
+            scale_xy=scale_xy,
         ))
     return heads
 
@@ -286,8 +297,9 @@ def _decode_numpy(raw: np.ndarray, head: HeadInfo, net_w: int, net_h: int) -> np
     gx = np.arange(gw, dtype=np.float32)[None, None, :, None]
     gy = np.arange(gh, dtype=np.float32)[None, :, None, None]
     anchors = np.asarray(head.anchors, np.float32)
-    cx = (gx + sig[..., 0]) / gw
-    cy = (gy + sig[..., 1]) / gh
+    shift = 0.5 * (head.scale_xy - 1.0)
+    cx = (gx + sig[..., 0] * head.scale_xy - shift) / gw
+    cy = (gy + sig[..., 1] * head.scale_xy - shift) / gh
     bw = np.exp(p[..., 2]) * anchors[:, 0] / net_w
     bh = np.exp(p[..., 3]) * anchors[:, 1] / net_h
     obj = sig[..., 4]
@@ -308,8 +320,9 @@ def _decode_tf(raw: Any, head: HeadInfo, net_w: int, net_h: int) -> Any:
     gx = tf.reshape(tf.cast(tf.range(gw), tf.float32), [1, 1, -1, 1])
     gy = tf.reshape(tf.cast(tf.range(gh), tf.float32), [1, -1, 1, 1])
     anchors = tf.constant(head.anchors, tf.float32)
-    cx = (gx + sig[..., 0]) / tf.cast(gw, tf.float32)
-    cy = (gy + sig[..., 1]) / tf.cast(gh, tf.float32)
+    shift = 0.5 * (head.scale_xy - 1.0)
+    cx = (gx + sig[..., 0] * head.scale_xy - shift) / tf.cast(gw, tf.float32)
+    cy = (gy + sig[..., 1] * head.scale_xy - shift) / tf.cast(gh, tf.float32)
     bw = tf.exp(p[..., 2]) * anchors[:, 0] / float(net_w)
     bh = tf.exp(p[..., 3]) * anchors[:, 1] / float(net_h)
     obj = sig[..., 4]

@@ -18,6 +18,11 @@ without the logistic's derivative, which is exactly the gradient of these terms:
   ``iou_normalizer * (1 - CIoU)`` of the predicted and the true box instead (default
   normalizer 0.75, darknet's): the overlap itself is optimized, which is what mAP@[.5:.95]
   rewards.
+- with ``scale_x_y`` S in the [yolo] section (darknet's key), a centre's offset in its cell is
+  ``sigmoid * S - (S - 1) / 2`` and the centre terms' targets move with it; at S = 2 (YOLOv5's
+  reach, half a cell beyond each edge) each (truth, anchor) pair also trains the neighbour cell
+  nearest its centre across x and the one across y, as YOLOv5 assigns: three positives per
+  pair, the centre cell winning a cell two claim.
 - class: cross-entropy per class at the positive cells (truths sharing a cell share it, as in
   darknet; the box of the last one wins, as in darknet).
 
@@ -140,10 +145,16 @@ def _targets(pred: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
     b, gh, gw, a, c = shape[0], shape[1], shape[2], len(head.mask), head.classes
     fgw, fgh = tf.cast(gw, tf.float32), tf.cast(gh, tf.float32)
     positive, anchor, per_pair = _assigned_pairs(truth, head, net_w, net_h)
-    pairs = tf.shape(positive)[1]
     cx, cy, w, h = (per_pair(truth[k]) for k in ("cx", "cy", "w", "h"))
     col = tf.clip_by_value(tf.cast(tf.floor(cx * fgw), tf.int32), 0, gw - 1)
     row = tf.clip_by_value(tf.cast(tf.floor(cy * fgh), tf.int32), 0, gh - 1)
+    centre = tf.ones_like(positive)
+    if head.scale_xy >= 2.0:
+        positive, centre, anchor, row, col = _with_neighbours(
+            positive, anchor, row, col, cx * fgw, cy * fgh, gw, gh)
+        per_pair = _tripled(per_pair)
+        cx, cy, w, h = (tf.concat([v] * 3, 1) for v in (cx, cy, w, h))
+    pairs = tf.shape(positive)[1]
     # darknet overwrites a cell's box target with the later truth: keep only the last one
     key = (row * gw + col) * a + anchor
     later = tf.sequence_mask(tf.range(pairs), pairs)                         # [p, p'] = p' < p
@@ -165,7 +176,10 @@ def _targets(pred: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
         2.0 - w * h,
     ], -1) * keep_f[..., None]
     classes = per_pair(truth["classes"])
-    class_hits = tf.one_hot(classes, c) * tf.cast(positive, tf.float32)[..., None]
+    # truths sharing their centre cell share its classes (darknet); a neighbour cell (scale_x_y
+    # 2) learns the class of the box it keeps, not one of a box centred elsewhere
+    class_hits = tf.one_hot(classes, c) * tf.cast(positive & (centre | keep),
+                                                  tf.float32)[..., None]
     return {"box_t": tf.scatter_nd(index, targets, tf.concat([grid, [5]], 0)),
             "obj_mask": tf.scatter_nd(index, keep_f, grid) > 0.5,
             "class_t": tf.minimum(tf.scatter_nd(index, class_hits, tf.concat([grid, [c]], 0)),
@@ -174,14 +188,42 @@ def _targets(pred: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
             "gw": gw, "gh": gh}
 
 
+def _with_neighbours(positive: Any, anchor: Any, row: Any, col: Any, x: Any, y: Any,
+                     gw: Any, gh: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """YOLOv5's assignment for heads that reach half a cell beyond their own (scale_x_y 2):
+    each (truth, anchor) pair also trains the neighbour cell nearest its centre across x and
+    the one across y, where the grid has them. ``x``, ``y``: centres in cells. Returns the
+    pairs tripled (x neighbours, y neighbours, then the centre cells, which win a cell two
+    pairs claim) and which of them are centre cells."""
+    right = (x - tf.cast(col, tf.float32)) >= 0.5
+    below = (y - tf.cast(row, tf.float32)) >= 0.5
+    ncol = tf.where(right, col + 1, col - 1)
+    nrow = tf.where(below, row + 1, row - 1)
+    x_ok = positive & (ncol >= 0) & (ncol < gw)
+    y_ok = positive & (nrow >= 0) & (nrow < gh)
+    false = tf.zeros_like(positive)
+    return (tf.concat([x_ok, y_ok, positive], 1),
+            tf.concat([false, false, tf.ones_like(positive)], 1),
+            tf.concat([anchor] * 3, 1),
+            tf.concat([row, tf.clip_by_value(nrow, 0, gh - 1), row], 1),
+            tf.concat([tf.clip_by_value(ncol, 0, gw - 1), col, col], 1))
+
+
+def _tripled(per_pair: Any) -> Any:
+    return lambda v: tf.concat([per_pair(v)] * 3, 1)
+
+
 def _box_term(pred: Any, t: dict[str, Any], head: HeadInfo) -> Any:
     """The box terms at the positive cells."""
     box_t, obj_mask = t["box_t"], t["obj_mask"]
     if head.iou_loss == "ciou":
-        predicted, assigned_truth = _boxes_in_cell(pred, box_t, t["anchors"], *t["strides"])
+        predicted, assigned_truth = _boxes_in_cell(pred, box_t, t["anchors"], t["strides"],
+                                                   head.scale_xy)
         per_cell = head.iou_normalizer * (1.0 - ciou(predicted, assigned_truth))
         return tf.reduce_sum(tf.where(obj_mask, per_cell, 0.0))
-    xy_t = tf.clip_by_value(box_t[..., 0:2], 0.0, 1.0)
+    # the offset in the cell is sigmoid * s - (s - 1) / 2: the sigmoid's target moves with it
+    shift = 0.5 * (head.scale_xy - 1.0)
+    xy_t = tf.clip_by_value((box_t[..., 0:2] + shift) / head.scale_xy, 0.0, 1.0)
     xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
     xy = xy - _entropy(xy_t)
     wh = 0.5 * tf.square(box_t[..., 2:4] - pred[..., 2:4])
@@ -199,7 +241,7 @@ def _objectness_term(pred: Any, t: dict[str, Any], truth: dict[str, Any], head: 
         # the target of a positive cell is how well its box fits (YOLOv5's): the score then
         # ranks boxes by their overlap too, which mAP at high IoU thresholds rewards
         predicted, assigned_truth = _boxes_in_cell(pred, t["box_t"], t["anchors"],
-                                                   *t["strides"])
+                                                   t["strides"], head.scale_xy)
         fit = tf.stop_gradient(tf.maximum(iou(predicted, assigned_truth), 0.0))
         to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=fit, logits=logit) - _entropy(fit)
     else:
@@ -241,14 +283,20 @@ def ciou(a: Any, b: Any) -> Any:
     return overlap - distance / (diagonal + eps) - alpha * v
 
 
-def _boxes_in_cell(pred: Any, box_t: Any, anchors: Any, stride_x: float,
-                   stride_y: float) -> tuple[Any, Any]:
+def _offset(logit: Any, scale_xy: float) -> Any:
+    """A centre's offset from its cell's corner, in cells: darknet's scale_x_y decode."""
+    return tf.sigmoid(logit) * scale_xy - 0.5 * (scale_xy - 1.0)
+
+
+def _boxes_in_cell(pred: Any, box_t: Any, anchors: Any, strides: tuple[Any, Any],
+                   scale_xy: float) -> tuple[Any, Any]:
     """(B, gh, gw, A, 4) each predicted box and the truth assigned to its cell, centre x,
     centre y, width, height in input pixels from the cell's corner (the truth is meaningful
     only where one is assigned)."""
+    stride_x, stride_y = strides
     raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
-    predicted = tf.stack([tf.sigmoid(pred[..., 0]) * stride_x,
-                          tf.sigmoid(pred[..., 1]) * stride_y,
+    predicted = tf.stack([_offset(pred[..., 0], scale_xy) * stride_x,
+                          _offset(pred[..., 1], scale_xy) * stride_y,
                           tf.exp(raw_wh[..., 0]) * anchors[:, 0],
                           tf.exp(raw_wh[..., 1]) * anchors[:, 1]], -1)
     # box_t holds zeros away from the truths: their log sizes give exp(0) * anchor, finite
@@ -267,8 +315,8 @@ def _best_iou(pred: Any, truth: dict[str, Any], head: HeadInfo, gw: Any, gh: Any
     gy = tf.reshape(tf.cast(tf.range(gh), tf.float32), [1, -1, 1, 1])
     anchors = tf.constant(head.anchors, tf.float32)
     raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
-    px = (gx + tf.sigmoid(pred[..., 0])) / fgw
-    py = (gy + tf.sigmoid(pred[..., 1])) / fgh
+    px = (gx + _offset(pred[..., 0], head.scale_xy)) / fgw
+    py = (gy + _offset(pred[..., 1], head.scale_xy)) / fgh
     pw = tf.exp(raw_wh[..., 0]) * anchors[:, 0] / net_w
     ph = tf.exp(raw_wh[..., 1]) * anchors[:, 1] / net_h
     b = shape[0]

@@ -21,6 +21,7 @@ from workbench.darknet.cfg import DarknetCfg, anchors_of, customize, format_cfg,
 from workbench.darknet.validate import check_cfg, check_input_size
 from workbench.data.folder import open_dataset
 from workbench.errors import WorkbenchError
+from workbench.network.keras_model import MAX_SCALE_XY
 from workbench.storage.atomic import atomic_write_text
 from workbench.train.data import split_records, undecodable
 from workbench.train.precision import PRECISIONS
@@ -129,6 +130,9 @@ def check_settings(settings: TrainSettings) -> None:
         raise WorkbenchError(f"--box-loss {settings.box_loss!r}: use cfg, mse or ciou")
     if settings.anchor_iou is not None and not 0.0 < settings.anchor_iou <= 1.0:
         raise WorkbenchError(f"--anchor-iou {settings.anchor_iou}: use a value in (0, 1]")
+    if settings.scale_xy is not None and not 1.0 <= settings.scale_xy <= MAX_SCALE_XY:
+        raise WorkbenchError(f"--scale-xy {settings.scale_xy:g}: use a value from 1 to "
+                             f"{MAX_SCALE_XY:g} (2: YOLOv5's reach)")
     if not 0.0 <= settings.multiscale < 1.0:
         raise WorkbenchError(f"--multiscale {settings.multiscale:g}: use a value in [0, 1) "
                              "(0.3: sizes within 30 % of --size)")
@@ -195,6 +199,8 @@ def _training_cfg(settings: TrainSettings, num_classes: int, train_records: list
             cfg.layers[i].options["iou_thresh"] = f"{settings.anchor_iou:g}"
         elif "iou_thresh" not in cfg.layers[i].options:  # a YOLOv4 cfg's own value stays
             cfg.layers[i].options["iou_thresh"] = f"{DEFAULT_ANCHOR_IOU:g}"
+        if settings.scale_xy is not None:
+            cfg.layers[i].options["scale_x_y"] = f"{settings.scale_xy:g}"
     check_cfg(cfg)  # what detect and export would refuse must not be trained
     return cfg, anchors_note
 

@@ -56,7 +56,7 @@ def _flag(key: str) -> str:
 def _shown(key: str, value) -> str:
     if key == "augment":
         return "given" if value is False else "not given"
-    if key == "anchor_iou" and value is None:
+    if key in ("anchor_iou", "scale_xy") and value is None:
         return "the template's"
     return f"{value:g}" if isinstance(value, float) else str(value)
 

@@ -155,16 +155,15 @@ def _targets(pred: Any, truth: dict[str, Any], head: HeadInfo, net_w: int,
         per_pair = _tripled(per_pair)
         cx, cy, w, h = (tf.concat([v] * 3, 1) for v in (cx, cy, w, h))
     pairs = tf.shape(positive)[1]
-    # darknet overwrites a cell's box target with the later truth: keep only the last one
-    key = (row * gw + col) * a + anchor
-    later = tf.sequence_mask(tf.range(pairs), pairs)                         # [p, p'] = p' < p
-    same = tf.equal(key[:, :, None], key[:, None, :]) & positive[:, None, :]
-    shadowed = tf.reduce_any(same & tf.transpose(later)[None], -1)           # a later p' exists
-    keep = positive & ~shadowed
-
-    batch_index = tf.broadcast_to(tf.range(b)[:, None], tf.shape(key))
+    batch_index = tf.broadcast_to(tf.range(b)[:, None], tf.shape(anchor))
     index = tf.stack([batch_index, row, col, anchor], -1)                   # (B, P, 4)
     grid = tf.stack([b, gh, gw, a])
+    # darknet overwrites a cell's box target with the later truth: keep only the last one
+    # (the highest positive pair index per cell and anchor; a scatter, not a P x P compare)
+    order = tf.broadcast_to(tf.range(pairs)[None], tf.shape(anchor))
+    last = tf.tensor_scatter_nd_max(tf.fill(grid, -1), index,
+                                    tf.where(positive, order, -1))
+    keep = positive & tf.equal(tf.gather_nd(last, index), order)
     keep_f = tf.cast(keep, tf.float32)
     masked_anchors = tf.constant(head.anchors, tf.float32)
     chosen = tf.gather(masked_anchors, anchor)                               # (B, P, 2)

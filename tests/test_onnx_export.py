@@ -92,6 +92,20 @@ def test_onnxruntime_equals_opencv_raw_outputs(tmp_path, template, width, height
     assert_same_raw_outputs(got, reference)
 
 
+def test_scale_xy_of_a_trained_model_decodes_as_opencv_does(tmp_path):
+    # `train --scale-xy 2` writes darknet's scale_x_y into every [yolo]: centres reach half a
+    # cell beyond their own, in OpenCV's darknet reader and in the exported graph alike
+    bundle = scaled_bundle(tmp_path, "yolov3-reduced", 160)
+    blob = np.random.default_rng(0).random((2, 3, 160, 160), dtype=np.float32)
+    plain = opencv_outputs(bundle, blob, 160, 160)
+    cfg_path = Path(bundle.cfg)
+    cfg_path.write_text(cfg_path.read_text().replace("[yolo]", "[yolo]\nscale_x_y=2"))
+    reference = opencv_outputs(bundle, blob, 160, 160)
+    assert_same_raw_outputs(ort_outputs(export(bundle, 160, 160), blob), reference)
+    assert max(np.abs(r[..., :2] - p[..., :2]).max() for r, p in zip(reference, plain,
+                                                                       strict=True)) > 1e-3
+
+
 @pytest.mark.parametrize("template", ["yolov3-tiny", "yolov3-tiny-3l", "yolov3-reduced"])
 def test_opencv_onnx_importer_gives_the_same_outputs(tmp_path, template):
     size = 160 if template == "yolov3-reduced" else 416

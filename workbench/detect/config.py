@@ -68,6 +68,7 @@ class DetectConfig:
     calibrate: str | Path | None = None
     conf: float = DEFAULT_CONF
     nms: float = DEFAULT_NMS
+    merge_boxes: bool = False
     batch: int = DEFAULT_BATCH
     every: int = DEFAULT_EVERY
     keep_images: bool = False
@@ -78,6 +79,6 @@ class DetectConfig:
     def detector_key(self) -> tuple:
         """What the loaded model depends on: two configs with one key share a Detector."""
         key = (str(self.model), self.engine, self.precision, self.size, self.letterbox,
-               None if self.calibrate is None else str(self.calibrate))
+               None if self.calibrate is None else str(self.calibrate), self.merge_boxes)
         # a TTA detector merges at the config's NMS threshold
         return key + (("tta", self.tta_merge, self.nms),) if self.tta else key

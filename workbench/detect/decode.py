@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.geometry.boxes import iou_matrix
 from workbench.geometry.nms import batched_nms
 from workbench.labels.dataset import Box
 
@@ -137,7 +138,27 @@ def to_full_size(found: Detections, scale: float, offset: tuple[float, float],
     return Detections(boxes.astype(found.boxes.dtype), found.scores, found.class_ids)
 
 
-def suppress(candidates: Candidates, nms: float) -> Detections:
+def suppress(candidates: Candidates, nms: float, merge: bool = False) -> Detections:
+    """Class-aware NMS at IoU ``nms``; with ``merge`` each kept box is moved to the mean of
+    the candidates it suppressed and itself (:func:`merged_boxes`): the same boxes kept, with
+    the same scores, only their corners change."""
     keep = class_aware_nms(candidates, nms)
-    return Detections(candidates.boxes[keep], candidates.scores[keep],
-                      candidates.class_ids[keep])
+    boxes = merged_boxes(candidates, keep, nms) if merge else candidates.boxes[keep]
+    return Detections(boxes, candidates.scores[keep], candidates.class_ids[keep])
+
+
+def merged_boxes(candidates: Candidates, keep: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """YOLOv5's merge NMS (``merge=True``; weighted NMS, Ning et al. 2017): each kept box
+    becomes the mean of the candidates of its class overlapping it by more than
+    ``iou_threshold`` (itself included), weighted by score x IoU. A detector's neighbouring
+    cells and anchors each place the object a little differently; their consensus fits it
+    better than the single best-scored guess, which mAP at IoU 0.75-0.95 rewards."""
+    if len(keep) == 0:
+        return candidates.boxes[keep]
+    kept = candidates.boxes[keep].astype(np.float64)
+    overlap = iou_matrix(kept, candidates.boxes.astype(np.float64))           # (K, N)
+    same = candidates.class_ids[keep][:, None] == candidates.class_ids[None, :]
+    weights = np.where(same & (overlap > iou_threshold), overlap, 0.0) * candidates.scores
+    weights[np.arange(len(keep)), keep] = candidates.scores[keep]  # itself, IoU 1 exactly
+    merged = weights @ candidates.boxes.astype(np.float64) / weights.sum(1, keepdims=True)
+    return merged.astype(candidates.boxes.dtype)

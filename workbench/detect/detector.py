@@ -78,13 +78,15 @@ class Detector:
     def __init__(self, bundle: ModelBundle | str | Path, backend: str | Backend = "auto",
                  size: int | tuple[int, int] | None = None, letterbox: bool = False,
                  precision: str = "auto",
-                 calibrate: str | Path | Iterable[str | Path] | None = None) -> None:
+                 calibrate: str | Path | Iterable[str | Path] | None = None,
+                 merge_boxes: bool = False) -> None:
         self.bundle = bundle if isinstance(bundle, ModelBundle) else find_bundle(bundle)
         asked = None if size is None else parse_size(size)
         # every engine (and the GUI, which loads models here) refuses the same bad files
         checked = check_bundle(self.bundle, *(asked or (None, None)))
         self.width, self.height = asked or (checked.cfg.width, checked.cfg.height)
         self.letterbox = letterbox
+        self.merge_boxes = merge_boxes  # NMS moves each kept box to its neighbours' mean
         self.class_names = checked.class_names
         if isinstance(backend, Backend):
             self.backend = backend
@@ -104,7 +106,8 @@ class Detector:
     def from_config(cls, config: DetectConfig) -> Detector:
         """The Detector ``config`` describes (loads the model on its engine)."""
         return cls(config.model, config.engine, config.size, config.letterbox,
-                   precision=config.precision, calibrate=config.calibrate)
+                   precision=config.precision, calibrate=config.calibrate,
+                   merge_boxes=config.merge_boxes)
 
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
         return preprocess(image_bgr, self.width, self.height, self.letterbox)
@@ -138,7 +141,7 @@ class Detector:
     def detect(self, image_bgr: np.ndarray, conf: float = DEFAULT_CONF,
                nms: float = DEFAULT_NMS) -> Detections:
         """Boxes above ``conf`` after class-aware NMS at IoU ``nms``, highest score first."""
-        return suppress(self.candidates(image_bgr, conf), nms)
+        return suppress(self.candidates(image_bgr, conf), nms, self.merge_boxes)
 
     def detect_many(self, sources: str | Path | Iterable[str | Path], conf: float = DEFAULT_CONF,
                     nms: float = DEFAULT_NMS, *, batch: int = 1, workers: int = 2, prefetch: int = 4,

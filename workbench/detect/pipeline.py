@@ -43,6 +43,7 @@ class Detects(Protocol):
     backend: Backend
     width: int  # the network input
     height: int
+    merge_boxes: bool  # NMS with merged boxes (workbench.detect.decode.merged_boxes)
 
     def prepare(self, image_bgr: np.ndarray) -> np.ndarray: ...
 
@@ -253,8 +254,9 @@ def _detections(detector: Detects, heads: list[np.ndarray], result: ImageResult,
     reduced decode (boxes found in that decode's pixels, then mapped to the image's)."""
     r = result.reduced
     if r is None:
-        return suppress(detector.decode(heads, result.width, result.height, conf), nms)
-    found = suppress(detector.decode(heads, r.width, r.height, conf), nms)
+        return suppress(detector.decode(heads, result.width, result.height, conf), nms,
+                        detector.merge_boxes)
+    found = suppress(detector.decode(heads, r.width, r.height, conf), nms, detector.merge_boxes)
     return to_full_size(found, r.scale, (r.offset_x, r.offset_y),
                         (result.width, result.height))
 

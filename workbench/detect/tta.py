@@ -169,6 +169,7 @@ class TtaDetector(Detector):
         self.merge, self.nms = merge, nms
         self.bundle, self.class_names = plain.bundle, plain.class_names
         self.letterbox = plain.letterbox
+        self.merge_boxes = False  # the passes' boxes are merged already (``merge``)
         self.width, self.height = second.width, second.height
         self.backend = TtaBackend(plain.backend, second.backend, f"--tta: {self.describe()}")
 

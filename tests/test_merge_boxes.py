@@ -87,3 +87,77 @@ def test_detect_cli_merge_boxes(tmp_path, reduced, flag):
     rounding = 0.006 * len(corners)  # the CSV's two decimals
     assert np.abs(corners.sum(0) - want.sum(0)).max() < rounding
     assert np.abs(corners.sum(0) - other.sum(0)).max() > 10 * rounding  # the flag acts
+
+
+def _copy_bundle(model, folder):
+    import shutil
+
+    from workbench.darknet.bundle import find_bundle
+
+    folder.mkdir()
+    for f in (model.cfg, model.weights, model.names):
+        shutil.copy(f, folder / f.name)
+    return find_bundle(folder)
+
+
+def test_detect_merges_when_the_bundle_says_so_and_the_flag_wins(model, tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.darknet.bundle import read_model_merge, write_model_defaults
+
+    bundle = _copy_bundle(model, tmp_path / "b")
+    image = np.random.default_rng(2).integers(0, 255, (200, 260, 3), dtype=np.uint8)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    write_model_defaults(tmp_path / "b", "test", merge_boxes=True)
+    assert read_model_merge(bundle) is True
+    runs = {}
+    for flag in ([], ["--merge-boxes"], ["--no-merge-boxes"]):
+        assert main(["detect", str(tmp_path / "a.png"), "--model", str(tmp_path / "b"),
+                     "--backend", "cpu", "--conf", "0.05", *flag]) == 0
+        captured = capsys.readouterr()
+        runs[tuple(flag)] = [ln for ln in captured.out.splitlines() if "\t" in ln]
+        assert ("merging boxes as the model's training run found better" in captured.err) \
+            == (not flag)
+    assert runs[()] == runs[("--merge-boxes",)] != runs[("--no-merge-boxes",)]
+    assert len(runs[()]) == len(runs[("--no-merge-boxes",)]) > 0  # same boxes, moved
+
+
+@pytest.mark.parametrize("text, message", [('{"merge_boxes": "yes"}', "is not true or false"),
+                                           ('{"why": "x"}', "not a thresholds file")])
+def test_a_bad_merge_setting_names_the_file(model, tmp_path, text, message):
+    from workbench.darknet.bundle import read_model_merge
+    from workbench.errors import ModelError
+
+    bundle = _copy_bundle(model, tmp_path / "b")
+    (tmp_path / "b" / "thresholds.json").write_text(text)
+    with pytest.raises(ModelError, match=f"thresholds.json: .*{message}"):
+        read_model_merge(bundle)
+
+
+def test_calibration_stores_merged_boxes_only_when_they_score_better(tmp_path):
+    # calibrate() gets validate_bundle's results with and without merged boxes
+    import json
+
+    from workbench.darknet.bundle import find_bundle
+    from workbench.data.folder import open_dataset
+    from workbench.data.synth import make_demo_dataset
+    from workbench.train.validation import calibrate, validate_bundle
+
+    # the bundled demo model on demo data: it finds the shapes, so the merge shows in the mAP
+    root = make_demo_dataset(tmp_path / "ds", images=8, seed=3, size=192)
+    records = [r for r in open_dataset(root).images if r.boxes]
+    bundle = _copy_bundle(find_bundle("demo"), tmp_path / "b")
+    folder, classes = bundle.cfg.parent, len(bundle.class_names())
+    plain = validate_bundle(folder, records, classes, backend="cpu")
+    merged = validate_bundle(folder, records, classes, backend="cpu", merge_boxes=True)
+    assert plain[1] != merged[1]  # the merge changed the boxes the evaluator saw
+    for first, second in ((plain, merged), (merged, plain)):
+        path = folder / "thresholds.json"
+        path.unlink(missing_ok=True)
+        info = calibrate(folder, first, second, len(records))
+        assert info  # the demo model finds the shapes: an operating point exists
+        assert info["merge_boxes"] == (0.1 * second[0] + 0.9 * second[1]
+                                       > 0.1 * first[0] + 0.9 * first[1])
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        assert saved.get("merge_boxes", False) == info["merge_boxes"]

@@ -279,25 +279,30 @@ def test_a_cfg_with_a_single_yolo_head_trains_and_exports(micro, tmp_path):
 
 def test_validation_map_equals_workbench_detect_plus_eval(trained, micro, tmp_path, capsys):
     # the figure the trainer reports for its best epoch is what a user gets from the CLI on
-    # the same bundle, images and thresholds (conf 0.005, NMS 0.45, VOC all-point)
+    # the same bundle, images and thresholds (conf 0.005, NMS 0.45, VOC all-point); the
+    # merged-boxes figures of its calibration are detect --merge-boxes + eval's
     from workbench.cli import main
 
     result, rec = trained
     _, data = micro
     best_row = [e for e in rec.of("epoch") if e["epoch"] == result.best_epoch][0]
-    pred = tmp_path / "pred"
-    assert main(["detect", str(data / "valid.txt"), "--model", str(result.bundle),
-                 "--conf", "0.005", "--nms", "0.45", "--out", str(pred)]) == 0
-    capsys.readouterr()
-    assert main(["eval", "--gt", str(data), "--pred", str(pred), "--split", "valid",
-                 "--metric", "voc", "--json"]) == 0
-    figures = json.loads(capsys.readouterr().out)
-    assert figures["images"] == len((data / "valid.txt").read_text().split())
-    assert figures["map50"] == pytest.approx(best_row["val_map50"], abs=1e-4)
-    assert main(["eval", "--gt", str(data), "--pred", str(pred), "--split", "valid",
-                 "--metric", "coco", "--json"]) == 0
-    coco = json.loads(capsys.readouterr().out)
-    assert coco["map50_95"] == pytest.approx(best_row["val_map50_95"], abs=1e-4)
+    done = rec.of("done")[0]
+    for flag, want50, want95 in (
+            ("--no-merge-boxes", best_row["val_map50"], best_row["val_map50_95"]),
+            ("--merge-boxes", done["merged_map50"], done["merged_map50_95"])):
+        pred = tmp_path / f"pred{flag}"
+        assert main(["detect", str(data / "valid.txt"), "--model", str(result.bundle),
+                     "--conf", "0.005", "--nms", "0.45", flag, "--out", str(pred)]) == 0
+        capsys.readouterr()
+        assert main(["eval", "--gt", str(data), "--pred", str(pred), "--split", "valid",
+                     "--metric", "voc", "--json"]) == 0
+        figures = json.loads(capsys.readouterr().out)
+        assert figures["images"] == len((data / "valid.txt").read_text().split())
+        assert figures["map50"] == pytest.approx(want50, abs=1e-4)
+        assert main(["eval", "--gt", str(data), "--pred", str(pred), "--split", "valid",
+                     "--metric", "coco", "--json"]) == 0
+        coco = json.loads(capsys.readouterr().out)
+        assert coco["map50_95"] == pytest.approx(want95, abs=1e-4)
 
 
 def _best_epoch_by(epochs: list[dict], score) -> int:

@@ -104,11 +104,13 @@ def add_parser(subparsers) -> None:
                    f"when it has one, else {DEFAULT_CONF:g})")
     p.add_argument("--nms", type=float, default=DEFAULT_NMS,
                    help=f"IoU threshold of the class-aware NMS (default {DEFAULT_NMS:g})")
-    p.add_argument("--merge-boxes", action="store_true",
+    p.add_argument("--merge-boxes", action=argparse.BooleanOptionalAction, default=None,
                    help="NMS keeps the same boxes with the same scores but moves each to the "
                    "mean of the candidates of its class it overlaps by more than --nms, "
                    "weighted by score x IoU (YOLOv5's merge NMS): tighter boxes, higher mAP "
-                   "at IoU 0.75-0.95 (docs/engines.md); default: OpenCV's NMS boxes as they are")
+                   "at IoU 0.75-0.95 (docs/engines.md). Default: what `workbench train` stored "
+                   "in the bundle's thresholds.json (merged when they scored better on its "
+                   "validation images), else OpenCV's NMS boxes as they are")
     p.add_argument("--size", default=None, metavar="N|WxH",
                    help="network input, N or WxH, multiples of 32 "
                    "(default: the cfg's [net] width and height)")
@@ -216,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
     saver = VideoWriter(args.save_video) if args.save_video else None
     bundle = _bundle(args)
     _use_calibrated_conf(args, bundle)
+    _use_calibrated_merge(args, bundle)
     config = detect_config(args, bundle)
     paths = _image_paths(args, src, as_video)
     stems = output_stems(paths, src) if args.out else {}
@@ -245,7 +248,7 @@ def detect_config(args: argparse.Namespace, model) -> DetectConfig:
     return DetectConfig(model=model, engine=args.backend, precision=args.precision,
                         size=parse_size_arg(args.size) if args.size else None,
                         letterbox=args.letterbox, calibrate=args.calibrate, conf=args.conf,
-                        nms=args.nms, merge_boxes=args.merge_boxes, batch=args.batch,
+                        nms=args.nms, merge_boxes=bool(args.merge_boxes), batch=args.batch,
                         every=args.every,
                         tta=args.tta, tta_merge=args.tta_merge,
                         keep_images=args.save_images or bool(args.save_video),
@@ -329,6 +332,19 @@ def _use_calibrated_conf(args: argparse.Namespace, bundle) -> None:
         print(f"using the model's calibrated --conf {calibrated:g} "
               f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --conf to override",
               file=sys.stderr)
+
+
+def _use_calibrated_merge(args: argparse.Namespace, bundle) -> None:
+    """Without --merge-boxes/--no-merge-boxes, what the training run stored in the bundle."""
+    if args.merge_boxes is not None:
+        return
+    from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_merge
+
+    args.merge_boxes = bool(read_model_merge(bundle))
+    if args.merge_boxes:
+        print(f"merging boxes as the model's training run found better "
+              f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --no-merge-boxes to keep "
+              "NMS's boxes", file=sys.stderr)
 
 
 def _image_paths(args: argparse.Namespace, src: Path, as_video: bool) -> list[Path]:

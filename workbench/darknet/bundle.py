@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench.bundled import demo_model_folder
 from workbench.darknet.cfg import DarknetCfg, format_cfg, read_cfg
@@ -87,28 +88,38 @@ def write_bundle(folder: str | Path, name: str, cfg: DarknetCfg, weights: Darkne
     return bundle
 
 
-#: Beside the cfg/weights/names: the confidence threshold the training run calibrated.
+#: Beside the cfg/weights/names: what the training run calibrated on its validation images,
+#: the detection defaults the bundle brings: ``conf`` (a threshold) and ``merge_boxes``
 THRESHOLDS_FILE = "thresholds.json"
 
 
 def write_model_conf(folder: str | Path, conf: float, why: str) -> Path:
     """Store ``conf`` as the bundle's default detection threshold (``detect`` uses it)."""
+    return write_model_defaults(folder, why, conf=conf)
+
+
+def write_model_defaults(folder: str | Path, why: str, conf: float | None = None,
+                         merge_boxes: bool | None = None) -> Path:
+    """Store the bundle's own detection defaults (those given) in its thresholds.json."""
     import json
 
+    values: dict[str, object] = {}
+    if conf is not None:
+        values["conf"] = round(float(conf), 4)
+    if merge_boxes is not None:
+        values["merge_boxes"] = bool(merge_boxes)
     path = Path(folder) / THRESHOLDS_FILE
-    atomic_write_text(path, json.dumps({"conf": round(float(conf), 4), "why": why}, indent=2)
-                      + "\n")
+    atomic_write_text(path, json.dumps({**values, "why": why}, indent=2) + "\n")
     return path
 
 
-def read_model_conf(bundle: ModelBundle) -> float | None:
-    """The bundle's calibrated threshold (``thresholds.json`` beside its cfg), or None.
+def _model_defaults(bundle: ModelBundle) -> dict[str, Any] | None:
+    """The bundle's thresholds.json as a dict holding conf and/or merge_boxes, or None.
 
     The file is read only when it is a regular file of at most 1 MiB (a FIFO named
     thresholds.json would block ``detect`` forever); anything else is one ModelError line.
     """
     import json
-    import math
     import os
 
     from workbench.errors import FormatError
@@ -118,15 +129,40 @@ def read_model_conf(bundle: ModelBundle) -> float | None:
     if not os.path.lexists(path):
         return None
     try:
-        conf = json.loads(read_regular(path, MAX_SMALL_JSON_BYTES))["conf"]
+        values = json.loads(read_regular(path, MAX_SMALL_JSON_BYTES))
+        if not isinstance(values, dict) or not {"conf", "merge_boxes"} & set(values):
+            raise KeyError("conf")
     except FormatError as err:
         raise ModelError(str(err)) from None
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ModelError(f"{path}: not a thresholds file ({type(exc).__name__}: "
                          f"{str(exc)[:200]})") from None
+    return values
+
+
+def read_model_conf(bundle: ModelBundle) -> float | None:
+    """The bundle's calibrated threshold (``thresholds.json`` beside its cfg), or None."""
+    import math
+
+    values = _model_defaults(bundle)
+    if values is None or "conf" not in values:
+        return None
+    path, conf = bundle.cfg.parent / THRESHOLDS_FILE, values["conf"]
     if isinstance(conf, bool) or not isinstance(conf, (int, float)):  # bool: an int to Python
         raise ModelError(f"{path}: conf {str(conf)[:60]!r} is not a number")
     conf = float(conf)
     if not math.isfinite(conf) or not 0.0 <= conf <= 1.0:  # 1e400 reads as inf
         raise ModelError(f"{path}: conf {conf} is not between 0 and 1")
     return conf
+
+
+def read_model_merge(bundle: ModelBundle) -> bool | None:
+    """Whether the training run found merged boxes (``detect --merge-boxes``) better on its
+    validation images (``merge_boxes`` in thresholds.json), or None when it did not say."""
+    values = _model_defaults(bundle)
+    if values is None or "merge_boxes" not in values:
+        return None
+    if not isinstance(values["merge_boxes"], bool):
+        raise ModelError(f"{bundle.cfg.parent / THRESHOLDS_FILE}: merge_boxes "
+                         f"{str(values['merge_boxes'])[:60]!r} is not true or false")
+    return values["merge_boxes"]

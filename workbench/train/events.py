@@ -203,6 +203,10 @@ class Finished(Event):
     recall_at_default_conf: float = ABSENT
     default_conf: float = ABSENT
     conf_stored: bool = ABSENT
+    # the best model with merged boxes (detect --merge-boxes), and whether they are its default
+    merged_map50: float = ABSENT
+    merged_map50_95: float = ABSENT
+    merge_boxes: bool = ABSENT
 
 
 @dataclass

@@ -178,6 +178,12 @@ class HumanReporter(_TypedReporter):
                 f"best-F1 confidence {e.best_f1_conf:.3f} (recall {e.recall_at_best_f1:.3f}; at "
                 f"--conf {e.default_conf}: {e.recall_at_default_conf:.3f})"
                 + ("; stored in the bundle, detect uses it" if e.conf_stored else "") + "\n")
+        if _or_none(e.merged_map50) is not None:
+            self.stream.write(
+                f"with merged boxes (detect --merge-boxes): mAP@0.5 {e.merged_map50:.4f}, "
+                f"mAP@[.5:.95] {e.merged_map50_95:.4f}"
+                + ("; better: stored in the bundle, detect merges by default" if e.merge_boxes
+                   else "; not better: detect keeps NMS's boxes") + "\n")
 
     def _on_error(self, e: ev.Failed) -> None:
         self.stream.write(f"error: {_or_none(e.message)}\n")

@@ -394,11 +394,11 @@ class Trainer:
         self.clock.validation_took(time.perf_counter() - started)
         return val_map, val_map95
 
-    def _scored(self, folder: Path, label: str):
+    def _scored(self, folder: Path, label: str, merge_boxes: bool = False):
         """validate_bundle on the validation images, its progress drawn for people."""
         with self.reporter.progress(label, len(self.valid_records), "images") as bar:
             return validate_bundle(folder, self.valid_records, len(self.class_names),
-                                   progress=bar.update)
+                                   progress=bar.update, merge_boxes=merge_boxes)
 
     def end_epoch(self, epoch: int, frozen: bool, stats: EpochStats, val_map: float | None,
                   val_map95: float | None) -> None:
@@ -470,11 +470,13 @@ class Trainer:
 
     def calibrate(self) -> dict:
         """Score the best bundle's operating point on the validation images; store its best-F1
-        confidence in the bundle when detect's default 0.25 would lose recall."""
+        confidence in the bundle when detect's default 0.25 would lose recall, and
+        merge_boxes when merged boxes score better there (fitness)."""
         if self.valid_ex is None or not self.bundle_dir.is_dir():
             return {}
-        _, _, evaluation, preds = self._scored(self.bundle_dir, "scoring the best model")
-        return calibrate(self.bundle_dir, evaluation, preds, len(self.valid_records))
+        plain = self._scored(self.bundle_dir, "scoring the best model")
+        merged = self._scored(self.bundle_dir, "scoring it with merged boxes", merge_boxes=True)
+        return calibrate(self.bundle_dir, plain, merged, len(self.valid_records))
 
     def finish(self, status: str) -> TrainResult:
         """The ``done`` event and the result; the last epoch's scratch bundle removed."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.darknet.bundle import write_model_conf
+from workbench.darknet.bundle import write_model_defaults
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, MAP_CONF
 from workbench.detect.detector import Detector
 from workbench.evaluation.evaluate import GroundTruth, Predictions, evaluate
@@ -27,13 +27,13 @@ def ground_truth(records) -> dict:
 
 
 def validate_bundle(bundle_dir: Path, records, num_classes: int, backend: str = "auto",
-                    progress=None):
+                    progress=None, merge_boxes: bool = False):
     """(mAP@0.5, mAP@[.5:.95], Evaluation, predictions) of the bundle in ``bundle_dir`` on
     ``records``: the detector ``workbench detect`` runs (same engine choice, image decoding,
     resize, decode, class-aware NMS at 0.45, candidates above 0.005) scored by ``workbench
     eval``'s ``evaluate`` (``--metric voc`` for mAP@0.5 and the Evaluation, ``--metric coco``
     for mAP@[.5:.95]). One code path, so the trainer's figures are detect + eval's."""
-    detector = Detector(bundle_dir, backend)
+    detector = Detector(bundle_dir, backend, merge_boxes=merge_boxes)
     preds = {}
     for result in detector.detect_many([r.path for r in records], VALID_CONF, VALID_NMS,
                                        workers=1, progress=progress):
@@ -63,20 +63,34 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else value
 
 
-def calibrate(bundle_dir: Path, evaluation, preds, valid_images: int) -> dict:
-    """The best-F1 operating point of the scored bundle (the ``done`` event's fields); its
-    confidence is stored in the bundle when detect's default 0.25 would lose recall."""
+def calibrate(bundle_dir: Path, plain, merged, valid_images: int) -> dict:
+    """The best-F1 operating point of the scored bundle (the ``done`` event's fields) and
+    the detection defaults it brings, stored in the bundle (thresholds.json): its best-F1
+    confidence when detect's default 0.25 would lose recall, and merged boxes (``detect
+    --merge-boxes``) when they score better by fitness. ``plain`` and ``merged``:
+    validate_bundle's results without and with merged boxes."""
+    _, _, evaluation, preds = plain
+    plain_score = epoch_score(plain[0], plain[1], "fitness")
+    merged_score = epoch_score(merged[0], merged[1], "fitness")
+    merge = merged_score > plain_score
+    info: dict = {"merged_map50": finite_or_none(merged[0]),
+                  "merged_map50_95": finite_or_none(merged[1]), "merge_boxes": merge}
+    why = [f"on {valid_images} validation images"]
+    conf = None
     point = operating_point(evaluation, preds, DEFAULT_CONF)
-    if point is None:
-        return {}
-    info = {"best_f1_conf": point.conf, "best_f1": point.f1,
-            "recall_at_best_f1": point.recall, "recall_at_default_conf": point.recall_at,
-            "default_conf": DEFAULT_CONF, "conf_stored": False}
-    # the issue's rule: the default must keep the recall within 5 points of the best F1's
-    if point.recall - point.recall_at > 0.05:
-        write_model_conf(bundle_dir, point.conf,
-                         f"best F1 on {valid_images} validation images; "
-                         f"recall {point.recall:.3f} there, {point.recall_at:.3f} at "
-                         f"{DEFAULT_CONF}")
-        info["conf_stored"] = True
+    if point is not None:
+        info.update(best_f1_conf=point.conf, best_f1=point.f1,
+                    recall_at_best_f1=point.recall, recall_at_default_conf=point.recall_at,
+                    default_conf=DEFAULT_CONF, conf_stored=False)
+        # the issue's rule: the default must keep the recall within 5 points of the best F1's
+        if point.recall - point.recall_at > 0.05:
+            conf = point.conf
+            why.append(f"conf: best F1, recall {point.recall:.3f} there, "
+                       f"{point.recall_at:.3f} at {DEFAULT_CONF}")
+            info["conf_stored"] = True
+    if merge:
+        why.append(f"merge_boxes: fitness {merged_score:.4f} merged, {plain_score:.4f} not")
+    if conf is not None or merge:
+        write_model_defaults(bundle_dir, "; ".join(why), conf=conf,
+                             merge_boxes=True if merge else None)
     return info

@@ -98,19 +98,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weights", help="Darknet .weights file, or yolov3-tiny / yolov3 (after "
                    "`workbench weights fetch NAME`) or demo")
     p.add_argument("--names", help="class names, one per line")
-    p.add_argument("--conf", type=float, default=None,
-                   help="confidence threshold, objectness x class probability (default: the "
-                   "threshold `workbench train` calibrated into the bundle's thresholds.json "
-                   f"when it has one, else {DEFAULT_CONF:g})")
-    p.add_argument("--nms", type=float, default=DEFAULT_NMS,
-                   help=f"IoU threshold of the class-aware NMS (default {DEFAULT_NMS:g})")
-    p.add_argument("--merge-boxes", action=argparse.BooleanOptionalAction, default=None,
-                   help="NMS keeps the same boxes with the same scores but moves each to the "
-                   "mean of the candidates of its class it overlaps by more than --nms, "
-                   "weighted by score x IoU (YOLOv5's merge NMS): tighter boxes, higher mAP "
-                   "at IoU 0.75-0.95 (docs/engines.md). Default: what `workbench train` stored "
-                   "in the bundle's thresholds.json (merged when they scored better on its "
-                   "validation images), else OpenCV's NMS boxes as they are")
+    _add_threshold_options(p)
     p.add_argument("--size", default=None, metavar="N|WxH",
                    help="network input, N or WxH, multiples of 32 "
                    "(default: the cfg's [net] width and height)")
@@ -163,6 +151,23 @@ def add_parser(subparsers) -> None:
     p.add_argument("--verbose", action="store_true",
                    help="show the engines' and Ray's own log lines (hidden by default)")
     p.set_defaults(func=run)
+
+
+def _add_threshold_options(p: argparse.ArgumentParser) -> None:
+    """--conf, --nms and --merge-boxes: what is kept of the candidates, and where."""
+    p.add_argument("--conf", type=float, default=None,
+                   help="confidence threshold, objectness x class probability (default: the "
+                   "threshold `workbench train` calibrated into the bundle's thresholds.json "
+                   f"when it has one, else {DEFAULT_CONF:g})")
+    p.add_argument("--nms", type=float, default=DEFAULT_NMS,
+                   help=f"IoU threshold of the class-aware NMS (default {DEFAULT_NMS:g})")
+    p.add_argument("--merge-boxes", action=argparse.BooleanOptionalAction, default=None,
+                   help="NMS keeps the same boxes with the same scores but moves each to the "
+                   "mean of the candidates of its class it overlaps by more than --nms, "
+                   "weighted by score x IoU (YOLOv5's merge NMS): tighter boxes, higher mAP "
+                   "at IoU 0.75-0.95 (docs/engines.md). Default: what `workbench train` stored "
+                   "in the bundle's thresholds.json (merged when they scored better on its "
+                   "validation images), else OpenCV's NMS boxes as they are")
 
 
 def add_tta_arguments(p, nms: str = "--nms") -> None:

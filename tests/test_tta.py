@@ -64,7 +64,9 @@ def test_load_detector_is_the_plain_detector_without_tta(demo_bundle, tta):
     default = load_detector(DetectConfig(model=demo_bundle, engine="cpu", tta=True))
     assert default.merge == DEFAULT_TTA_MERGE == "wbf"
     key = DetectConfig(model=demo_bundle).detector_key()
-    assert len(key) == 6 and DetectConfig(model=demo_bundle, tta=True).detector_key() != key
+    assert len(key) == 7 and DetectConfig(model=demo_bundle, tta=True).detector_key() != key
+    # merged boxes are the detector's own (Detector.merge_boxes): another detector
+    assert DetectConfig(model=demo_bundle, merge_boxes=True).detector_key() != key
 
 
 def test_unflip_mirrors_cx_only():

@@ -107,7 +107,8 @@ def same_tree(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [["--format", "coco"], ["--format", "yolo", "--save-images"]])
+@pytest.mark.parametrize("options", [["--format", "coco"], ["--format", "yolo", "--save-images"],
+                                     ["--format", "csv", "--merge-boxes"]])
 def test_ray_run_writes_what_the_local_run_writes(local_ray, model, images, tmp_path, capsys,
                                                   options):
     args = ["detect", str(images), "--model", str(model.cfg.parent), *options, *COMMON]

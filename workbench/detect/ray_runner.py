@@ -112,14 +112,15 @@ class DetectWorker:
     def __init__(self, model_files: dict[str, bytes], backend: str,
                  size: tuple[int, int] | None, letterbox: bool, conf: float, nms: float,
                  batch: int, keep_images: bool, precision: str = "auto",
-                 full_decode: bool = False) -> None:
+                 full_decode: bool = False, merge_boxes: bool = False) -> None:
         import ray
 
         if isinstance(model_files, ray.ObjectRef):
             model_files = ray.get(model_files)
         self._folder = tempfile.TemporaryDirectory(prefix="workbench-ray-model-")
         bundle = unpack_bundle(model_files, Path(self._folder.name))
-        self.detector = Detector(bundle, backend, size, letterbox, precision=precision)
+        self.detector = Detector(bundle, backend, size, letterbox, precision=precision,
+                                 merge_boxes=merge_boxes)
         self.conf, self.nms, self.batch, self.keep_images = conf, nms, batch, keep_images
         self.full_decode = full_decode
         self.node = ray.util.get_node_ip_address()
@@ -341,7 +342,7 @@ class RayRunner:
                         self.summary, self.worker_class,
                         (config.engine, config.size, config.letterbox, config.conf, config.nms,
                          config.batch, config.keep_images, config.precision,
-                         config.full_decode))
+                         config.full_decode, config.merge_boxes))
 
 
 def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,

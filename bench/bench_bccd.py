@@ -127,7 +127,7 @@ def main() -> int:
     result = evaluate(gt, preds, len(dataset.classes.names), iou_threshold=0.5, metric="voc")
     point = operating_point(result, preds, 0.25)
     stored = run / "bundle" / "thresholds.json"
-    default = json.loads(stored.read_text())["conf"] if stored.is_file() else 0.25
+    default = json.loads(stored.read_text()).get("conf", 0.25) if stored.is_file() else 0.25
     at_default = operating_point(result, preds, default).recall_at
     voc, coco = figures["voc"], figures["coco"]
     print(f"BCCD test ({voc['images']} images): mAP@0.5 {voc['map50']:.4f} (voc), "

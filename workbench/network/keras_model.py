@@ -57,6 +57,11 @@ class HeadInfo:
     #: sensitivity); the loss then also trains the two nearest neighbour cells (loss.py)
     scale_xy: float = 1.0
 
+    def centre_offset(self, sigmoid: Any) -> Any:
+        """A centre's offset from its cell's corner, in cells, from the logistic of its raw
+        output (NumPy or TensorFlow alike): ``sigmoid * s - (s - 1) / 2``."""
+        return sigmoid * self.scale_xy - 0.5 * (self.scale_xy - 1.0)
+
 
 def heads_info(cfg: DarknetCfg) -> list[HeadInfo]:
     """One :class:`HeadInfo` per ``[yolo]`` layer, in cfg order."""
@@ -297,9 +302,8 @@ def _decode_numpy(raw: np.ndarray, head: HeadInfo, net_w: int, net_h: int) -> np
     gx = np.arange(gw, dtype=np.float32)[None, None, :, None]
     gy = np.arange(gh, dtype=np.float32)[None, :, None, None]
     anchors = np.asarray(head.anchors, np.float32)
-    shift = 0.5 * (head.scale_xy - 1.0)
-    cx = (gx + sig[..., 0] * head.scale_xy - shift) / gw
-    cy = (gy + sig[..., 1] * head.scale_xy - shift) / gh
+    cx = (gx + head.centre_offset(sig[..., 0])) / gw
+    cy = (gy + head.centre_offset(sig[..., 1])) / gh
     bw = np.exp(p[..., 2]) * anchors[:, 0] / net_w
     bh = np.exp(p[..., 3]) * anchors[:, 1] / net_h
     obj = sig[..., 4]
@@ -320,9 +324,8 @@ def _decode_tf(raw: Any, head: HeadInfo, net_w: int, net_h: int) -> Any:
     gx = tf.reshape(tf.cast(tf.range(gw), tf.float32), [1, 1, -1, 1])
     gy = tf.reshape(tf.cast(tf.range(gh), tf.float32), [1, -1, 1, 1])
     anchors = tf.constant(head.anchors, tf.float32)
-    shift = 0.5 * (head.scale_xy - 1.0)
-    cx = (gx + sig[..., 0] * head.scale_xy - shift) / tf.cast(gw, tf.float32)
-    cy = (gy + sig[..., 1] * head.scale_xy - shift) / tf.cast(gh, tf.float32)
+    cx = (gx + head.centre_offset(sig[..., 0])) / tf.cast(gw, tf.float32)
+    cy = (gy + head.centre_offset(sig[..., 1])) / tf.cast(gh, tf.float32)
     bw = tf.exp(p[..., 2]) * anchors[:, 0] / float(net_w)
     bh = tf.exp(p[..., 3]) * anchors[:, 1] / float(net_h)
     obj = sig[..., 4]

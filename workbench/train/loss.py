@@ -216,11 +216,10 @@ def _box_term(pred: Any, t: dict[str, Any], head: HeadInfo) -> Any:
     """The box terms at the positive cells."""
     box_t, obj_mask = t["box_t"], t["obj_mask"]
     if head.iou_loss == "ciou":
-        predicted, assigned_truth = _boxes_in_cell(pred, box_t, t["anchors"], t["strides"],
-                                                   head.scale_xy)
+        predicted, assigned_truth = _boxes_in_cell(pred, box_t, t["anchors"], t["strides"], head)
         per_cell = head.iou_normalizer * (1.0 - ciou(predicted, assigned_truth))
         return tf.reduce_sum(tf.where(obj_mask, per_cell, 0.0))
-    # the offset in the cell is sigmoid * s - (s - 1) / 2: the sigmoid's target moves with it
+    # the offset in the cell is head.centre_offset(sigmoid): the sigmoid's target is its inverse
     shift = 0.5 * (head.scale_xy - 1.0)
     xy_t = tf.clip_by_value((box_t[..., 0:2] + shift) / head.scale_xy, 0.0, 1.0)
     xy = tf.nn.sigmoid_cross_entropy_with_logits(labels=xy_t, logits=pred[..., 0:2])
@@ -240,7 +239,7 @@ def _objectness_term(pred: Any, t: dict[str, Any], truth: dict[str, Any], head: 
         # the target of a positive cell is how well its box fits (YOLOv5's): the score then
         # ranks boxes by their overlap too, which mAP at high IoU thresholds rewards
         predicted, assigned_truth = _boxes_in_cell(pred, t["box_t"], t["anchors"],
-                                                   t["strides"], head.scale_xy)
+                                                   t["strides"], head)
         fit = tf.stop_gradient(tf.maximum(iou(predicted, assigned_truth), 0.0))
         to_one = tf.nn.sigmoid_cross_entropy_with_logits(labels=fit, logits=logit) - _entropy(fit)
     else:
@@ -282,20 +281,15 @@ def ciou(a: Any, b: Any) -> Any:
     return overlap - distance / (diagonal + eps) - alpha * v
 
 
-def _offset(logit: Any, scale_xy: float) -> Any:
-    """A centre's offset from its cell's corner, in cells: darknet's scale_x_y decode."""
-    return tf.sigmoid(logit) * scale_xy - 0.5 * (scale_xy - 1.0)
-
-
 def _boxes_in_cell(pred: Any, box_t: Any, anchors: Any, strides: tuple[Any, Any],
-                   scale_xy: float) -> tuple[Any, Any]:
+                   head: HeadInfo) -> tuple[Any, Any]:
     """(B, gh, gw, A, 4) each predicted box and the truth assigned to its cell, centre x,
     centre y, width, height in input pixels from the cell's corner (the truth is meaningful
     only where one is assigned)."""
     stride_x, stride_y = strides
     raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
-    predicted = tf.stack([_offset(pred[..., 0], scale_xy) * stride_x,
-                          _offset(pred[..., 1], scale_xy) * stride_y,
+    predicted = tf.stack([head.centre_offset(tf.sigmoid(pred[..., 0])) * stride_x,
+                          head.centre_offset(tf.sigmoid(pred[..., 1])) * stride_y,
                           tf.exp(raw_wh[..., 0]) * anchors[:, 0],
                           tf.exp(raw_wh[..., 1]) * anchors[:, 1]], -1)
     # box_t holds zeros away from the truths: their log sizes give exp(0) * anchor, finite
@@ -314,8 +308,8 @@ def _best_iou(pred: Any, truth: dict[str, Any], head: HeadInfo, gw: Any, gh: Any
     gy = tf.reshape(tf.cast(tf.range(gh), tf.float32), [1, -1, 1, 1])
     anchors = tf.constant(head.anchors, tf.float32)
     raw_wh = tf.clip_by_value(pred[..., 2:4], -_MAX_RAW_WH, _MAX_RAW_WH)
-    px = (gx + _offset(pred[..., 0], head.scale_xy)) / fgw
-    py = (gy + _offset(pred[..., 1], head.scale_xy)) / fgh
+    px = (gx + head.centre_offset(tf.sigmoid(pred[..., 0]))) / fgw
+    py = (gy + head.centre_offset(tf.sigmoid(pred[..., 1]))) / fgh
     pw = tf.exp(raw_wh[..., 0]) * anchors[:, 0] / net_w
     ph = tf.exp(raw_wh[..., 1]) * anchors[:, 1] / net_h
     b = shape[0]

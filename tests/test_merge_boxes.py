@@ -161,3 +161,15 @@ def test_calibration_stores_merged_boxes_only_when_they_score_better(tmp_path):
                                        > 0.1 * first[0] + 0.9 * first[1])
         saved = json.loads(path.read_text()) if path.exists() else {}
         assert saved.get("merge_boxes", False) == info["merge_boxes"]
+
+
+def test_a_detector_not_told_follows_the_bundle_as_detect_does(model, tmp_path):
+    # the GUI's docks and eval --model build Detectors from a DetectConfig without the flag
+    from workbench.darknet.bundle import write_model_defaults
+    from workbench.detect.config import DetectConfig
+
+    bundle = _copy_bundle(model, tmp_path / "b")
+    assert Detector(bundle, "cpu").merge_boxes is False  # no thresholds.json: NMS's boxes
+    write_model_defaults(tmp_path / "b", "test", merge_boxes=True)
+    assert Detector.from_config(DetectConfig(model=bundle, engine="cpu")).merge_boxes is True
+    assert Detector(bundle, "cpu", merge_boxes=False).merge_boxes is False  # told: as told

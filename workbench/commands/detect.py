@@ -222,8 +222,7 @@ def run(args: argparse.Namespace) -> int:
     _check_video_options(args, src, as_video)
     saver = VideoWriter(args.save_video) if args.save_video else None
     bundle = _bundle(args)
-    _use_calibrated_conf(args, bundle)
-    _use_calibrated_merge(args, bundle)
+    _use_bundle_defaults(args, bundle)
     config = detect_config(args, bundle)
     paths = _image_paths(args, src, as_video)
     stems = output_stems(paths, src) if args.out else {}
@@ -325,31 +324,25 @@ def _check_video_options(args: argparse.Namespace, src: Path, as_video: bool) ->
         refuse_input_as_output(args.save_video, [src], "--save-video")
 
 
-def _use_calibrated_conf(args: argparse.Namespace, bundle) -> None:
-    """Without --conf, the model's calibrated threshold (thresholds.json), else the default."""
-    if args.conf is not None:
+def _use_bundle_defaults(args: argparse.Namespace, bundle) -> None:
+    """Without --conf, the model's calibrated threshold, else the default; without
+    --[no-]merge-boxes, merged boxes when the model's training found them better (both from
+    its thresholds.json, read once); each taken from the bundle said on stderr."""
+    if args.conf is not None and args.merge_boxes is not None:
         return
-    from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_conf
+    from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_defaults
 
-    calibrated = read_model_conf(bundle)
-    args.conf = DEFAULT_CONF if calibrated is None else calibrated
-    if calibrated is not None:
-        print(f"using the model's calibrated --conf {calibrated:g} "
-              f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --conf to override",
-              file=sys.stderr)
-
-
-def _use_calibrated_merge(args: argparse.Namespace, bundle) -> None:
-    """Without --merge-boxes/--no-merge-boxes, what the training run stored in the bundle."""
-    if args.merge_boxes is not None:
-        return
-    from workbench.darknet.bundle import THRESHOLDS_FILE, read_model_merge
-
-    args.merge_boxes = bool(read_model_merge(bundle))
-    if args.merge_boxes:
-        print(f"merging boxes as the model's training run found better "
-              f"({bundle.cfg.parent / THRESHOLDS_FILE}); pass --no-merge-boxes to keep "
-              "NMS's boxes", file=sys.stderr)
+    stored, where = read_model_defaults(bundle), bundle.cfg.parent / THRESHOLDS_FILE
+    if args.conf is None:
+        args.conf = DEFAULT_CONF if stored.conf is None else stored.conf
+        if stored.conf is not None:
+            print(f"using the model's calibrated --conf {stored.conf:g} ({where}); pass --conf "
+                  "to override", file=sys.stderr)
+    if args.merge_boxes is None:
+        args.merge_boxes = bool(stored.merge_boxes)
+        if args.merge_boxes:
+            print(f"merging boxes as the model's training run found better ({where}); pass "
+                  "--no-merge-boxes to keep NMS's boxes", file=sys.stderr)
 
 
 def _image_paths(args: argparse.Namespace, src: Path, as_video: bool) -> list[Path]:

@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
     what.add_argument("--model", metavar="BUNDLE",
                       help="instead of --pred: run this model (a bundle folder or 'demo') on "
                       "the images of --gt (a dataset folder; --split) with every candidate "
-                      f"above {MAP_CONF:g} and NMS at {DEFAULT_NMS:g}, then evaluate; the "
+                      f"above {MAP_CONF:g} and NMS at {DEFAULT_NMS:g} (boxes merged where "
+                      "the model's training stored that, as detect does), then evaluate; the "
                       "time per image goes to stderr")
     p.add_argument("--iou", type=float, default=0.5,
                    help="IoU a match needs (default 0.5); coco averages 0.50:0.95 anyway")

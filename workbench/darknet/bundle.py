@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from workbench.bundled import demo_model_folder
 from workbench.darknet.cfg import DarknetCfg, format_cfg, read_cfg
@@ -113,13 +112,23 @@ def write_model_defaults(folder: str | Path, why: str, conf: float | None = None
     return path
 
 
-def _model_defaults(bundle: ModelBundle) -> dict[str, Any] | None:
-    """The bundle's thresholds.json as a dict holding conf and/or merge_boxes, or None.
+@dataclass(frozen=True)
+class ModelDefaults:
+    """The detection defaults a training run stored in its bundle (None: not stored)."""
+
+    conf: float | None = None
+    merge_boxes: bool | None = None
+
+
+def read_model_defaults(bundle: ModelBundle) -> ModelDefaults:
+    """The bundle's ``thresholds.json`` (beside its cfg), read and checked once; no file:
+    no defaults.
 
     The file is read only when it is a regular file of at most 1 MiB (a FIFO named
     thresholds.json would block ``detect`` forever); anything else is one ModelError line.
     """
     import json
+    import math
     import os
 
     from workbench.errors import FormatError
@@ -127,42 +136,34 @@ def _model_defaults(bundle: ModelBundle) -> dict[str, Any] | None:
 
     path = bundle.cfg.parent / THRESHOLDS_FILE
     if not os.path.lexists(path):
-        return None
+        return ModelDefaults()
     try:
         values = json.loads(read_regular(path, MAX_SMALL_JSON_BYTES))
-        if not isinstance(values, dict) or not {"conf", "merge_boxes"} & set(values):
-            raise KeyError("conf")
     except FormatError as err:
         raise ModelError(str(err)) from None
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelError(f"{path}: not a thresholds file ({type(exc).__name__}: "
                          f"{str(exc)[:200]})") from None
-    return values
+    if not isinstance(values, dict) or not {"conf", "merge_boxes"} & set(values):
+        raise ModelError(f"{path}: not a thresholds file (no conf or merge_boxes)")
+    conf, merge = values.get("conf"), values.get("merge_boxes")
+    if conf is not None:
+        if isinstance(conf, bool) or not isinstance(conf, (int, float)):  # bool: an int too
+            raise ModelError(f"{path}: conf {str(conf)[:60]!r} is not a number")
+        conf = float(conf)
+        if not math.isfinite(conf) or not 0.0 <= conf <= 1.0:  # 1e400 reads as inf
+            raise ModelError(f"{path}: conf {conf} is not between 0 and 1")
+    if merge is not None and not isinstance(merge, bool):
+        raise ModelError(f"{path}: merge_boxes {str(merge)[:60]!r} is not true or false")
+    return ModelDefaults(conf, merge)
 
 
 def read_model_conf(bundle: ModelBundle) -> float | None:
     """The bundle's calibrated threshold (``thresholds.json`` beside its cfg), or None."""
-    import math
-
-    values = _model_defaults(bundle)
-    if values is None or "conf" not in values:
-        return None
-    path, conf = bundle.cfg.parent / THRESHOLDS_FILE, values["conf"]
-    if isinstance(conf, bool) or not isinstance(conf, (int, float)):  # bool: an int to Python
-        raise ModelError(f"{path}: conf {str(conf)[:60]!r} is not a number")
-    conf = float(conf)
-    if not math.isfinite(conf) or not 0.0 <= conf <= 1.0:  # 1e400 reads as inf
-        raise ModelError(f"{path}: conf {conf} is not between 0 and 1")
-    return conf
+    return read_model_defaults(bundle).conf
 
 
 def read_model_merge(bundle: ModelBundle) -> bool | None:
     """Whether the training run found merged boxes (``detect --merge-boxes``) better on its
     validation images (``merge_boxes`` in thresholds.json), or None when it did not say."""
-    values = _model_defaults(bundle)
-    if values is None or "merge_boxes" not in values:
-        return None
-    if not isinstance(values["merge_boxes"], bool):
-        raise ModelError(f"{bundle.cfg.parent / THRESHOLDS_FILE}: merge_boxes "
-                         f"{str(values['merge_boxes'])[:60]!r} is not true or false")
-    return values["merge_boxes"]
+    return read_model_defaults(bundle).merge_boxes

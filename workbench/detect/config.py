@@ -68,7 +68,7 @@ class DetectConfig:
     calibrate: str | Path | None = None
     conf: float = DEFAULT_CONF
     nms: float = DEFAULT_NMS
-    merge_boxes: bool = False
+    merge_boxes: bool | None = None  # None: the bundle's (thresholds.json), else NMS's boxes
     batch: int = DEFAULT_BATCH
     every: int = DEFAULT_EVERY
     keep_images: bool = False

@@ -8,7 +8,7 @@ from threading import Event
 
 import numpy as np
 
-from workbench.darknet.bundle import ModelBundle, find_bundle
+from workbench.darknet.bundle import ModelBundle, find_bundle, read_model_defaults
 from workbench.darknet.validate import check_bundle, check_input_size
 from workbench.detect.backends import Backend, make_backend
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, DetectConfig
@@ -79,14 +79,17 @@ class Detector:
                  size: int | tuple[int, int] | None = None, letterbox: bool = False,
                  precision: str = "auto",
                  calibrate: str | Path | Iterable[str | Path] | None = None,
-                 merge_boxes: bool = False) -> None:
+                 merge_boxes: bool | None = None) -> None:
         self.bundle = bundle if isinstance(bundle, ModelBundle) else find_bundle(bundle)
         asked = None if size is None else parse_size(size)
         # every engine (and the GUI, which loads models here) refuses the same bad files
         checked = check_bundle(self.bundle, *(asked or (None, None)))
         self.width, self.height = asked or (checked.cfg.width, checked.cfg.height)
         self.letterbox = letterbox
-        self.merge_boxes = merge_boxes  # NMS moves each kept box to its neighbours' mean
+        # NMS moves each kept box to its neighbours' mean; None: as the bundle's training run
+        # stored it (thresholds.json), so the GUI and eval --model box as `detect` does
+        self.merge_boxes = (bool(read_model_defaults(self.bundle).merge_boxes)
+                            if merge_boxes is None else merge_boxes)
         self.class_names = checked.class_names
         if isinstance(backend, Backend):
             self.backend = backend

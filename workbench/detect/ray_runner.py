@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
 
-from workbench.darknet.bundle import ModelBundle, find_bundle
+from workbench.darknet.bundle import ModelBundle, find_bundle, read_model_defaults
 from workbench.detect.config import DEFAULT_CONF, DEFAULT_NMS, DetectConfig
 from workbench.detect.detector import Detector
 from workbench.errors import WorkbenchError
@@ -338,11 +338,15 @@ class RayRunner:
 
     def __call__(self, config: DetectConfig, paths: Sequence[Path]) -> Iterator:
         self.connect()
+        # the actors get the model's files without its thresholds.json: its choice goes along
+        merge = config.merge_boxes
+        if merge is None:
+            merge = bool(read_model_defaults(self.bundle).merge_boxes)
         return _run_job(self._ray, self._started, paths, self.bundle, self.settings,
                         self.summary, self.worker_class,
                         (config.engine, config.size, config.letterbox, config.conf, config.nms,
                          config.batch, config.keep_images, config.precision,
-                         config.full_decode, config.merge_boxes))
+                         config.full_decode, merge))
 
 
 def _run_job(ray, started: bool, paths: Sequence[Path], bundle: ModelBundle,

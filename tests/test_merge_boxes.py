@@ -173,3 +173,15 @@ def test_a_detector_not_told_follows_the_bundle_as_detect_does(model, tmp_path):
     write_model_defaults(tmp_path / "b", "test", merge_boxes=True)
     assert Detector.from_config(DetectConfig(model=bundle, engine="cpu")).merge_boxes is True
     assert Detector(bundle, "cpu", merge_boxes=False).merge_boxes is False  # told: as told
+
+
+def test_merge_boxes_with_tta_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from workbench.cli import main
+
+    out = tmp_path / "out"
+    assert main(["detect", str(tmp_path), "--model", "demo", "--tta", "--merge-boxes",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("workbench detect: error: --merge-boxes with --tta: test-time "
+                       "augmentation merges its passes' boxes itself (--tta-merge wbf or nms)")
+    assert not out.exists()

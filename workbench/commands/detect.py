@@ -305,6 +305,9 @@ def _check_options(args: argparse.Namespace) -> None:
     """Option combinations that cannot work, refused before anything is read."""
     if (args.conf is not None and not 0.0 <= args.conf <= 1.0) or not 0.0 <= args.nms <= 1.0:
         raise WorkbenchError("--conf and --nms must lie between 0 and 1")
+    if args.tta and args.merge_boxes:  # the TTA detector would drop it without a word
+        raise WorkbenchError("--merge-boxes with --tta: test-time augmentation merges its "
+                             "passes' boxes itself (--tta-merge wbf or nms)")
     if args.save_images and not args.out:
         raise WorkbenchError("--save-images needs --out DIR")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():

@@ -312,23 +312,26 @@ def _best_epoch_by(epochs: list[dict], score) -> int:
 
 
 def test_default_recipe_trains_more_anchors_towards_iou(trained):
-    # the defaults measured best on BCCD: iou_thresh 0.213 (written where darknet and OpenCV
-    # read it) and the IoU objectness target
+    # the defaults measured best on BCCD: iou_thresh 0.213 and scale_x_y 2 (written where
+    # darknet and OpenCV read them) and the IoU objectness target
     result, _ = trained
     cfg = read_cfg(next(result.bundle.glob("*.cfg")))
     assert {cfg.layers[i].options["iou_thresh"] for i in cfg.yolo_layers()} == {"0.213"}
+    assert {cfg.layers[i].options["scale_x_y"] for i in cfg.yolo_layers()} == {"2"}
     saved = json.loads((result.run_dir / "config.json").read_text())["settings"]
-    assert (saved["anchor_iou"], saved["objectness"], saved["best_by"]) == (None, "iou",
-                                                                           "fitness")
+    assert (saved["anchor_iou"], saved["scale_xy"], saved["objectness"],
+            saved["best_by"]) == (None, None, "iou", "fitness")
 
 
-def test_a_templates_own_anchor_iou_is_kept(micro, tmp_path):
+def test_a_templates_own_anchor_iou_and_scale_xy_are_kept(micro, tmp_path):
     cfg_path, data = micro
     own = tmp_path / "own.cfg"
-    own.write_text(cfg_path.read_text().replace("[yolo]", "[yolo]\niou_thresh=0.5"))
+    own.write_text(cfg_path.read_text().replace("[yolo]",
+                                                "[yolo]\niou_thresh=0.5\nscale_x_y=1.05"))
     result = train(_settings(micro, tmp_path / "run", template=str(own), epochs=1), Recorder())
     cfg = read_cfg(next(result.bundle.glob("*.cfg")))
     assert {cfg.layers[i].options["iou_thresh"] for i in cfg.yolo_layers()} == {"0.5"}
+    assert {cfg.layers[i].options["scale_x_y"] for i in cfg.yolo_layers()} == {"1.05"}
 
 
 def test_fitness_weighs_map50_95_as_yolov5():

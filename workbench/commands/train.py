@@ -105,7 +105,7 @@ def _add_loss_options(p: argparse.ArgumentParser) -> None:
                    "the cell predicting it (darknet's [yolo] scale_x_y, written into the "
                    "model's cfg; 1: YOLOv3's, centres strictly inside; 2: YOLOv5's, and each "
                    "box then also trains the two neighbour cells nearest its centre); "
-                   "default: the cfg's, 1 when it has none")
+                   "default: the cfg's, 2 when it has none")
     p.add_argument("--objectness", choices=("one", "iou"),
                    help="what a box's objectness is trained towards: iou, how well the "
                    "predicted box fits its object (YOLOv5's; default), or one (darknet)")

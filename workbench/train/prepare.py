@@ -36,6 +36,7 @@ from workbench.train.schedule import LearningRateSchedule, schedule_for
 from workbench.train.settings import (
     BEST_BY,
     DEFAULT_ANCHOR_IOU,
+    DEFAULT_SCALE_XY,
     OPTIMIZERS,
     STRATEGIES,
     TEMPLATES,
@@ -201,6 +202,8 @@ def _training_cfg(settings: TrainSettings, num_classes: int, train_records: list
             cfg.layers[i].options["iou_thresh"] = f"{DEFAULT_ANCHOR_IOU:g}"
         if settings.scale_xy is not None:
             cfg.layers[i].options["scale_x_y"] = f"{settings.scale_xy:g}"
+        elif "scale_x_y" not in cfg.layers[i].options:  # a YOLOv4 cfg's own value stays
+            cfg.layers[i].options["scale_x_y"] = f"{DEFAULT_SCALE_XY:g}"
     check_cfg(cfg)  # what detect and export would refuse must not be trained
     return cfg, anchors_note
 

@@ -28,6 +28,8 @@ BEST_BY = ("fitness", "map50")
 #: [yolo] iou_thresh when the template has none (AlexeyAB's YOLOv4 value): with the IoU
 #: objectness target, +1.5 points of mAP@[.5:.95] on BCCD in two runs (docs/training.md)
 DEFAULT_ANCHOR_IOU = 0.213
+#: [yolo] scale_x_y when the cfg has none (YOLOv5's reach; docs/training.md has the runs)
+DEFAULT_SCALE_XY = 2.0
 #: with --close-mosaic -1 (the default): the last sixth of the epochs train without mosaic,
 #: on images as the detector sees them (YOLOv5/v8's "close mosaic")
 AUTO_CLOSE_MOSAIC = 1 / 6
@@ -90,8 +92,8 @@ class TrainSettings:
     box_loss: str = _kept("cfg", before="cfg", legacy=True)
     # [yolo] iou_thresh (None: the cfg's, DEFAULT_ANCHOR_IOU when it has none)
     anchor_iou: float | None = _kept(None, before=None, legacy=True)
-    # [yolo] scale_x_y (None: the cfg's); 2 also trains each box's two nearest neighbour cells.
-    # Not the default: 2 scored 0.889 / 0.521 on BCCD, inside the default's spread
+    # [yolo] scale_x_y (None: the cfg's, DEFAULT_SCALE_XY when it has none); 2 also trains each
+    # box's two nearest neighbour cells. A run resumed from before keeps its cfg's value
     scale_xy: float | None = _kept(None, before=None, legacy=True)
     # a positive cell's objectness target: iou (YOLOv5, the default since the setting exists)
     # or one (darknet: what every run file without the key trained with)

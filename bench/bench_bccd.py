@@ -1,13 +1,13 @@
 """Fine-tuning on real photos: BCCD (trainval -> test), yolov3-tiny at 416 from the COCO
 weights, the default recipe; the figures of issue 12's targets.
 
-    python3 bench/bench_bccd.py DATA_DIR --weights yolov3-tiny.weights [--epochs 30]
+    python3 bench/bench_bccd.py DATA_DIR --weights yolov3-tiny.weights [--epochs N]
 
 DATA_DIR is BCCD as published: a VOC devkit (JPEGImages/, Annotations/, ImageSets/Main/).
 The script copies it into a labels-beside-images folder under bench/out/ (trainval becomes
 train.txt, test valid.txt), then runs the CLI a user would run:
 
-    workbench train DATA --weights W --epochs N --out RUN          (default recipe otherwise)
+    workbench train DATA --weights W [--epochs N] --out RUN   (the default recipe otherwise)
     workbench detect valid.txt --model RUN/bundle --conf 0.005 --out PRED
     workbench eval --gt DATA --pred PRED --split valid --metric voc   (and --metric coco)
 
@@ -77,7 +77,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path, help="the BCCD VOC devkit folder")
     p.add_argument("--weights", type=Path, required=True, help="COCO yolov3-tiny.weights")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int,
+                   help="the run's length (default: the trainer's, `workbench train`'s 50)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "bccd")
     p.add_argument("--reuse", action="store_true", help="evaluate an existing run in --out")
     p.add_argument("--train-flags", default="", metavar="'FLAGS'",
@@ -97,8 +98,9 @@ def main() -> int:
         voc_to_folder(args.data, data)
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
-        workbench("train", str(data), "--weights", str(args.weights), "--epochs",
-                  str(args.epochs), "--out", str(run), *args.train_flags.split())
+        length = ["--epochs", str(args.epochs)] if args.epochs else []
+        workbench("train", str(data), "--weights", str(args.weights), *length,
+                  "--out", str(run), *args.train_flags.split())
         wall = time.perf_counter() - t0
         print(f"training wall time {wall / 60:.1f} min (load average {load:.1f} at the start, "
               f"{os.getloadavg()[0]:.1f} at the end)")

@@ -46,6 +46,18 @@ def demo_training_data(args: argparse.Namespace, folder: Path, images: int):
     return cfg, heads_info(cfg), examples_from_records(records, len(CLASS_NAMES))
 
 
+def batches_in_memory(examples, size: int, batch: int, augment=None) -> list[tuple]:
+    """Every full batch of ``examples`` through the trainer's pipeline, held as tensors (the
+    step then times the model alone)."""
+    import tensorflow as tf
+
+    from workbench.train.data import make_dataset
+
+    batches = make_dataset(examples, size, size, batch, augment=augment, seed=0, epoch=0,
+                           shuffle=augment is not None, drop_remainder=True)
+    return [tuple(tf.identity(t) for t in b) for b in batches]
+
+
 def train_step(model, heads, size: int):
     """The trainer's step on ``model`` (YOLO loss, Adam at 1e-4, its state built now), traced
     once: ``step(images, boxes, classes)`` returns the total loss."""

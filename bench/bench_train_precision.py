@@ -24,17 +24,14 @@ from bench import _training_setup as training  # noqa: E402 - after the path
 def main() -> int:
     args = training.parse_options(__doc__, steps=4, rounds=3)
 
-    import tensorflow as tf
 
     from workbench.network.keras_model import build_model
-    from workbench.train.data import make_dataset
     from workbench.train.precision import cpu_has_bf16
 
     size, batch, steps = args.size, args.batch, args.steps
     with tempfile.TemporaryDirectory() as tmp:
         cfg, heads, examples = training.demo_training_data(args, Path(tmp), images=batch * steps)
-        data = [tuple(tf.identity(t) for t in b)
-                for b in make_dataset(examples, size, size, batch, drop_remainder=True)]
+        data = training.batches_in_memory(examples, size, batch)
 
     def contender(policy: str, start=None):
         model = build_model(cfg, size, size, dtype=policy)

@@ -26,19 +26,15 @@ from bench import _training_setup as training  # noqa: E402 - after the path
 def main() -> int:
     args = training.parse_options(__doc__, steps=4, rounds=4)
 
-    import tensorflow as tf
-
     from workbench.network.keras_model import build_model
     from workbench.train.augment import AugmentSettings
-    from workbench.train.data import make_dataset
     from workbench.train.settings import DEFAULT_ANCHOR_IOU, DEFAULT_SCALE_XY
 
     size, batch, steps = args.size, args.batch, args.steps
     with tempfile.TemporaryDirectory() as tmp:
         cfg, heads, examples = training.demo_training_data(args, Path(tmp), images=batch * steps)
-        batches = make_dataset(examples, size, size, batch, augment=AugmentSettings.from_cfg(cfg),
-                               seed=0, epoch=0, shuffle=True, drop_remainder=True)
-        in_memory = [tuple(tf.identity(t) for t in b) for b in batches.take(steps)]
+        in_memory = training.batches_in_memory(examples, size, batch,
+                                               AugmentSettings.from_cfg(cfg))
         model = build_model(cfg, size, size)
 
         def step_with(scale_xy: float):

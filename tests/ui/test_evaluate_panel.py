@@ -138,5 +138,7 @@ def test_a_confusion_cell_click_lists_its_images_and_errors_jump(open_window, pr
     row = panel.report.images_by_errors()[0]
     assert (tags.count("TP"), tags.count("FP"), tags.count("FN")) == (row.tp, row.fp, row.fn)
     assert row.fp + row.fn > 0 and errors.item(0).text().split()[0] == str(row.fp + row.fn)
-    w.next_image()
-    assert w.canvas.overlay.is_empty()     # the picture belongs to its image
+    # another image (the worst may be the last one): the picture belongs to its image
+    assert w.next_image() or w.previous_image()
+    assert w.session.dataset.relative_path(w.session.record).as_posix() != worst
+    assert w.canvas.overlay.is_empty()

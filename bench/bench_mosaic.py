@@ -4,9 +4,10 @@
 
 Reads DATASET's labeled images (default: 64 synthetic 416x416 ones written to a temporary
 folder; BCCD: the folder bench_bccd.py writes, bench/out/bccd*/data) through
-``workbench.train.data.make_dataset`` three ways, in blocks that alternate A B C A B C:
+``workbench.train.data.make_dataset`` three ways, in blocks that alternate A B C D E ...:
 A single images with the cfg's augmentation (jitter crop, flip, HSV), B mosaics of four,
-C mosaics at multi-scale +-30 %. Each prints images/s through the pipeline alone (decoding,
+C mosaics at multi-scale +-30 %, D single images with copy-paste 0.5 (each object copied to
+its mirrored place with chance 0.5), E mosaics with copy-paste 0.5. Each prints images/s through the pipeline alone (decoding,
 augmenting, batching; no model). Then the training step on in-memory batches (model, loss,
 Adam) gives the rate the pipeline has to keep up with on the same cores: a pipeline at least
 that fast does not starve the model (the issue's rule). The load average is printed: another
@@ -60,7 +61,9 @@ def main() -> int:
         augment = AugmentSettings.from_cfg(cfg)
         kinds = {"A single images + augment": {},
                  "B mosaic": {"mosaic": MosaicSettings()},
-                 "C mosaic, multi-scale 0.3": {"mosaic": MosaicSettings(), "multiscale": 0.3}}
+                 "C mosaic, multi-scale 0.3": {"mosaic": MosaicSettings(), "multiscale": 0.3},
+                 "D single + copy-paste 0.5": {"copy_paste": 0.5},
+                 "E mosaic + copy-paste 0.5": {"mosaic": MosaicSettings(), "copy_paste": 0.5}}
         times: dict[str, list[float]] = {k: [] for k in kinds}
         epoch = 0
         for round_ in range(args.rounds + 1):  # the first round warms up, not counted

@@ -1,5 +1,5 @@
-"""Mosaic, mixup and multi-scale training: the boxes checked against hand-computed cases and
-against where the pixels went, on real files through the real tf.data pipeline."""
+"""Mosaic, mixup, copy-paste and multi-scale training: the boxes checked against hand-computed
+cases and against where the pixels went, on real files through the real tf.data pipeline."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def test_multiscale_pipeline_sizes_per_group(tmp_path):
     assert [b[0].shape[1:3] for b in plain] == shapes
 
 
-def test_training_with_mosaic_mixup_and_multiscale_runs_and_records_it(tmp_path):
+def test_training_with_mosaic_mixup_copy_paste_and_multiscale_runs_and_records_it(tmp_path):
     from tests.test_train_loop import MICRO_CFG, Recorder
     from workbench.data.synth import make_demo_dataset
     from workbench.train.loop import train
@@ -233,8 +233,9 @@ def test_training_with_mosaic_mixup_and_multiscale_runs_and_records_it(tmp_path)
     rec = Recorder()
     result = train(TrainSettings(dataset=data, template=str(cfg), size=64, epochs=3, batch=4,
                                  out=tmp_path / "run", patience=0, mosaic=True, mixup=0.5,
-                                 multiscale=0.5), rec)
+                                 multiscale=0.5, copy_paste=0.5), rec)
     assert result.status == "finished" and result.steps == 3 * 3
     assert all(np.isfinite(e["loss"]) for e in rec.of("epoch"))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["settings"]
-    assert (saved["mosaic"], saved["mixup"], saved["multiscale"]) == (True, 0.5, 0.5)
+    assert (saved["mosaic"], saved["mixup"], saved["multiscale"], saved["copy_paste"]) == \
+        (True, 0.5, 0.5, 0.5)

@@ -150,6 +150,7 @@ def test_protocol_lines_are_strict_json():
     (["--multiscale", "5"], "--multiscale 5: use a value in [0, 1) (0.3: sizes within 30 % of "
                             "--size)"),
     (["--mixup", "1.5"], "--mixup 1.5: use a share in [0, 1]"),
+    (["--copy-paste", "-0.2"], "--copy-paste -0.2: use a chance in [0, 1]"),
     (["--close-mosaic", "-3"], "--close-mosaic -3: use 0 or more epochs"),
 ])
 def test_augmentation_flags_out_of_range_are_one_line(tmp_path, dataset, flags, message):

@@ -145,6 +145,10 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float, metavar="P",
                    help=f"blend this share of the mosaics with a second one (default "
                    f"{D.mixup:g})")
+    p.add_argument("--copy-paste", type=float, metavar="P",
+                   help="copy each object to its mirrored place in the image with chance P, "
+                   "kept where it covers under 30 %% of every labeled object (YOLOv5's "
+                   f"copy_paste with boxes; default {D.copy_paste:g}: off)")
     p.add_argument("--multiscale", type=float, metavar="F",
                    help="change the input size every 10 batches within +-F of --size, in "
                    f"multiples of 32 (default {D.multiscale:g}: off)")
@@ -215,7 +219,7 @@ SETTING_FLAGS = ("template", "weights", "size", "epochs", "batch", "lr", "optimi
                  "freeze_epochs", "patience", "precision", "ema", "box_loss", "anchor_iou",
                  "scale_xy",
                  "objectness", "best_by", "anchors", "name", "seed", "rotate", "zoom",
-                 "mosaic", "close_mosaic", "mixup", "multiscale")
+                 "mosaic", "close_mosaic", "mixup", "copy_paste", "multiscale")
 
 
 def _given(args: argparse.Namespace) -> dict:

@@ -21,6 +21,7 @@ from workbench.data.splits import training_split
 from workbench.errors import WorkbenchError
 from workbench.labels.dataset import Dataset, ImageRecord
 from workbench.train.augment import AugmentSettings, transform_example
+from workbench.train.copy_paste import copy_paste
 from workbench.train.mosaic import MosaicSettings, mixup, mosaic_example
 from workbench.train.multiscale import batch_sizes
 
@@ -188,7 +189,7 @@ def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
                  shuffle: bool = False, drop_remainder: bool = False,
                  skip_batches: int = 0, parallel: int | None = None,
                  mosaic: MosaicSettings | None = None, multiscale: float = 0.0,
-                 scale_every: int = 10, scaled_decoding: bool = True):
+                 scale_every: int = 10, scaled_decoding: bool = True, copy_paste: float = 0.0):
     """A ``tf.data.Dataset`` of (images, boxes, classes) batches for one epoch.
 
     ``skip_batches`` starts part-way through the epoch (resuming after an interrupt).
@@ -197,7 +198,9 @@ def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
     batches is drawn within +-multiscale of ``width`` x ``height``
     (:mod:`workbench.train.multiscale`); the images are then (B, None, None, 3) across the
     epoch. ``scaled_decoding``: large JPEGs decode at 1/2, 1/4 or 1/8 scale when that still
-    gives the pixels the largest size needs (:func:`decode_ratios`).
+    gives the pixels the largest size needs (:func:`decode_ratios`). ``copy_paste``: each object
+    is copied to its mirrored place with this probability (:mod:`workbench.train.copy_paste`),
+    which doubles the boxes' second dimension.
     """
     import tensorflow as tf
 
@@ -223,18 +226,26 @@ def make_dataset(examples: Examples, width: int, height: int, batch: int, *,
     if mosaic is not None:
         ds = _mosaic_examples(examples, order, seeds, out_sizes, ratios, mosaic, augment,
                               rng=np.random.default_rng([seed, epoch, 4]), fixed=fixed,
-                              parallel=parallel)
+                              parallel=parallel, copies=copy_paste)
     else:
         ds = _plain_examples(examples, order, seeds, out_sizes, ratios, augment, fixed=fixed,
-                             parallel=parallel)
+                             parallel=parallel, copies=copy_paste)
     ds = ds.batch(batch, drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+def _pasted(example, example_seed, copies: float):
+    """The example with :func:`copy_paste` applied (its own seed stream), or as it is."""
+    if copies <= 0:
+        return example
+    image, boxes, classes = example
+    return copy_paste(image, boxes, classes, example_seed + [0, 2 << 40], copies)
+
+
 def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment, *,
-                    fixed: tuple[int, int] | None, parallel: int | None):
+                    fixed: tuple[int, int] | None, parallel: int | None, copies: float):
     import tensorflow as tf
 
     tensors = (np.asarray(examples.paths, dtype=object)[order], examples.in_graph[order],
@@ -247,7 +258,8 @@ def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment
     def load(path, in_graph, orientation, boxes, classes, example_seed, size, ratio):
         image = decode_image(path, in_graph, orientation, ratio)
         out_w, out_h = fixed or (size[0], size[1])
-        return transform_example(image, boxes, classes, example_seed, out_w, out_h, augment)
+        return _pasted(transform_example(image, boxes, classes, example_seed, out_w, out_h,
+                                         augment), example_seed, copies)
 
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     return ds.map(load, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
@@ -255,7 +267,7 @@ def _plain_examples(examples: Examples, order, seeds, out_sizes, ratios, augment
 
 def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
                      mosaic: MosaicSettings, augment, *, rng, fixed: tuple[int, int] | None,
-                     parallel: int | None):
+                     parallel: int | None, copies: float):
     """Each example the mosaic of itself and three others drawn at random (with replacement,
     as YOLOv5 draws them); with ``mosaic.mixup`` some are blended with a second mosaic."""
     import tensorflow as tf
@@ -279,9 +291,7 @@ def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
                               tf.gather(all_classes, indices), example_seed, out_w, out_h,
                               mosaic, augment)
 
-    @tf.autograph.experimental.do_not_convert
-    def load(quad, other, mix, example_seed, size):
-        out_w, out_h = fixed or (size[0], size[1])
+    def mixed(quad, other, mix, example_seed, out_w, out_h):
         first = one(quad, example_seed, out_w, out_h)
         if mosaic.mixup <= 0:
             return first
@@ -295,6 +305,12 @@ def _mosaic_examples(examples: Examples, order, seeds, out_sizes, ratios,
                     tf.pad(first[2], [[0, 4 * m]], constant_values=-1))
 
         return tf.cond(mix, blended, alone)
+
+    @tf.autograph.experimental.do_not_convert
+    def load(quad, other, mix, example_seed, size):
+        out_w, out_h = fixed or (size[0], size[1])
+        return _pasted(mixed(quad, other, mix, example_seed, out_w, out_h), example_seed,
+                       copies)
 
     tensors = (quads.astype(np.int32), second.astype(np.int32), blend, seeds,
                out_sizes.astype(np.int32))

@@ -139,6 +139,8 @@ def check_settings(settings: TrainSettings) -> None:
                              "(0.3: sizes within 30 % of --size)")
     if not 0.0 <= settings.mixup <= 1.0:
         raise WorkbenchError(f"--mixup {settings.mixup:g}: use a share in [0, 1]")
+    if not 0.0 <= settings.copy_paste <= 1.0:
+        raise WorkbenchError(f"--copy-paste {settings.copy_paste:g}: use a chance in [0, 1]")
     if settings.close_mosaic < -1:
         raise WorkbenchError(f"--close-mosaic {settings.close_mosaic}: use 0 or more epochs")
     if settings.objectness not in ("one", "iou"):

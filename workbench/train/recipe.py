@@ -19,6 +19,7 @@ class ImageRecipe:
     close_mosaic: int  # the last epochs train on single images
     sizes: list[tuple[int, int]]  # the multi-scale sizes; one: the network size only
     multiscale: float
+    copy_paste: float  # 0 with --no-augment
 
     @classmethod
     def of(cls, cfg: DarknetCfg, settings: TrainSettings) -> ImageRecipe:
@@ -28,7 +29,8 @@ class ImageRecipe:
         mosaic = (MosaicSettings(mixup=settings.mixup)
                   if settings.mosaic and augment is not None else None)
         return cls(augment, mosaic, resolved_close_mosaic(settings),
-                   size_choices(cfg.width, cfg.height, settings.multiscale), settings.multiscale)
+                   size_choices(cfg.width, cfg.height, settings.multiscale), settings.multiscale,
+                   settings.copy_paste if augment is not None else 0.0)
 
     def mosaic_for(self, epoch: int, epochs: int) -> MosaicSettings | None:
         """The mosaic of epoch ``epoch`` (from 0) of ``epochs``; None once it is closed."""

@@ -79,6 +79,9 @@ class TrainSettings:
     close_mosaic: int = _kept(-1, before=0, legacy=True)
     # share of mosaics blended with a second one (YOLOv5's mixup; 0: off)
     mixup: float = _kept(0.0, before=0.0, legacy=True)
+    # chance of each object being copied to its mirrored place (workbench/train/copy_paste.py;
+    # 0: off, measured in docs/training.md)
+    copy_paste: float = _kept(0.0, before=0.0, legacy=True)
     # the input size changes every 10 batches within +-multiscale of --size (0: off)
     multiscale: float = _kept(0.0, before=0.0, legacy=True)
     valid_fraction: float = 0.1

@@ -338,7 +338,7 @@ class Trainer:
                           augment=images.augment, seed=self.run_settings.seed, epoch=epoch,
                           shuffle=True, drop_remainder=True, skip_batches=skip,
                           mosaic=images.mosaic_for(epoch, self.epochs),
-                          multiscale=images.multiscale)
+                          multiscale=images.multiscale, copy_paste=images.copy_paste)
         stats = EpochStats(dict.fromkeys(LOSS_PARTS, 0.0), 0, 0.0, time.perf_counter())
         for images, boxes, classes in self.strategy.experimental_distribute_dataset(ds):
             parts, seconds = self._step(images, boxes, classes)

@@ -4,14 +4,14 @@
 
 Reads DATASET's labeled images (default: 64 synthetic 416x416 ones written to a temporary
 folder; BCCD: the folder bench_bccd.py writes, bench/out/bccd*/data) through
-``workbench.train.data.make_dataset`` three ways, in blocks that alternate A B C D E ...:
+``workbench.train.data.make_dataset`` five ways, in blocks that alternate A B C D E A ...:
 A single images with the cfg's augmentation (jitter crop, flip, HSV), B mosaics of four,
 C mosaics at multi-scale +-30 %, D single images with copy-paste 0.5 (each object copied to
-its mirrored place with chance 0.5), E mosaics with copy-paste 0.5. Each prints images/s through the pipeline alone (decoding,
-augmenting, batching; no model). Then the training step on in-memory batches (model, loss,
-Adam) gives the rate the pipeline has to keep up with on the same cores: a pipeline at least
-that fast does not starve the model (the issue's rule). The load average is printed: another
-job on the 2 cores slows every figure.
+its mirrored place with chance 0.5), E mosaics with copy-paste 0.5. Each prints images/s
+through the pipeline alone (decoding, augmenting, batching; no model). Then the training
+step on in-memory batches (model, loss, Adam) gives the rate the pipeline has to keep up with
+on the same cores: a pipeline at least that fast does not starve the model (the issue's rule).
+The load average is printed: another job on the 2 cores slows every figure.
 """
 
 from __future__ import annotations

@@ -151,6 +151,12 @@ def test_protocol_lines_are_strict_json():
                             "--size)"),
     (["--mixup", "1.5"], "--mixup 1.5: use a share in [0, 1]"),
     (["--copy-paste", "-0.2"], "--copy-paste -0.2: use a chance in [0, 1]"),
+    # a flag the run would drop without a word
+    (["--no-augment", "--copy-paste", "0.5"],
+     "--no-augment turns off --copy-paste 0.5: give one or the other"),
+    (["--no-augment", "--mosaic", "--mixup", "0.2"],
+     "--no-augment turns off --mosaic and --mixup 0.2: give one or the other"),
+    (["--mixup", "0.5"], "--mixup 0.5 blends mosaics: add --mosaic"),
     (["--close-mosaic", "-3"], "--close-mosaic -3: use 0 or more epochs"),
 ])
 def test_augmentation_flags_out_of_range_are_one_line(tmp_path, dataset, flags, message):

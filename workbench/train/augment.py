@@ -115,6 +115,13 @@ def warp_image(image, matrix, out_w: int, out_h: int):
     return out[0]
 
 
+def mirrored(boxes):
+    """Normalized xyxy boxes (N, 4) flipped left to right (x -> 1 - x)."""
+    import tensorflow as tf
+
+    return tf.stack([1.0 - boxes[:, 2], boxes[:, 1], 1.0 - boxes[:, 0], boxes[:, 3]], axis=1)
+
+
 def warp_boxes(boxes, classes, matrix, width, height, out_w: int, out_h: int):
     """Move normalized xyxy boxes (M, 4) through ``matrix``; drop the ones cut away.
 

@@ -17,15 +17,10 @@ Each random number is a stateless op on the example's seed; TensorFlow is import
 
 from __future__ import annotations
 
+from workbench.train.augment import mirrored
+
 #: a copy is dropped when it would cover this share of an object labeled before (YOLOv5's 0.30)
 MAX_COVER = 0.30
-
-
-def mirrored(boxes):
-    """Normalized xyxy boxes (N, 4) flipped left to right."""
-    import tensorflow as tf
-
-    return tf.stack([1.0 - boxes[:, 2], boxes[:, 1], 1.0 - boxes[:, 0], boxes[:, 3]], axis=1)
 
 
 def cover(boxes, labeled):
@@ -39,13 +34,14 @@ def cover(boxes, labeled):
     return tf.where(area[None, :] > 0, inter / tf.maximum(area[None, :], 1e-12), 0.0)
 
 
-def copies_kept(boxes, classes, draws, p: float):
+def copies_kept(boxes, copies, classes, draws, p: float):
     """Which objects are copied: drawn (``draws`` (N,) uniforms below ``p``), labeled, and
-    their mirrored box covers under ``MAX_COVER`` of every labeled box (their own included)."""
+    their copy (``copies``, the mirrored boxes) covers under ``MAX_COVER`` of every labeled
+    box (their own included)."""
     import tensorflow as tf
 
     labeled = classes >= 0
-    shares = cover(mirrored(boxes), tf.where(labeled[:, None], boxes, 0.0))
+    shares = cover(copies, tf.where(labeled[:, None], boxes, 0.0))
     fits = tf.reduce_all(shares < MAX_COVER, axis=1)
     return labeled & (draws < p) & fits
 
@@ -70,8 +66,8 @@ def copy_paste(image, boxes, classes, seed, p: float):
     import tensorflow as tf
 
     draws = tf.random.stateless_uniform([tf.shape(classes)[0]], seed=seed)
-    chosen = copies_kept(boxes, classes, draws, p)
     copies = mirrored(boxes)
+    chosen = copies_kept(boxes, copies, classes, draws, p)
     shape = tf.shape(image)
     mask = paste_mask(copies, chosen, shape[0], shape[1])
     out = tf.where(mask[..., None], tf.reverse(image, [1]), image)

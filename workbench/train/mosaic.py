@@ -32,6 +32,7 @@ from workbench.train.augment import (
     MIN_PIXELS,
     MIN_VISIBLE,
     AugmentSettings,
+    mirrored,
     recolor,
     warp_image,
 )
@@ -182,8 +183,7 @@ def flip_and_recolor(image, boxes, classes, u, augment: AugmentSettings | None):
     if augment.flip:
         flip = u[0] < 0.5
         image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
-        mirrored = tf.stack([1.0 - boxes[:, 2], boxes[:, 1], 1.0 - boxes[:, 0], boxes[:, 3]], 1)
-        boxes = tf.where(flip & (classes >= 0)[:, None], mirrored, boxes)
+        boxes = tf.where(flip & (classes >= 0)[:, None], mirrored(boxes), boxes)
     return recolor(image, u[1:], augment), boxes
 
 

@@ -116,6 +116,21 @@ def check_resume_epochs(settings: TrainSettings) -> None:
         raise WorkbenchError("--epochs must be at least 1")
 
 
+def _check_augment_flags_apply(settings: TrainSettings) -> None:
+    """Refuse an augmentation flag the run would drop without a word: --no-augment turns
+    mosaic, mixup and copy-paste off (ImageRecipe), and mixup blends mosaics only."""
+    if not settings.augment:
+        given = [flag for flag, on in (("--mosaic", settings.mosaic),
+                                       (f"--mixup {settings.mixup:g}", settings.mixup > 0),
+                                       (f"--copy-paste {settings.copy_paste:g}",
+                                        settings.copy_paste > 0)) if on]
+        if given:
+            raise WorkbenchError(f"--no-augment turns off {' and '.join(given)}: give one or "
+                                 "the other")
+    if settings.mixup > 0 and not settings.mosaic:
+        raise WorkbenchError(f"--mixup {settings.mixup:g} blends mosaics: add --mosaic")
+
+
 def check_settings(settings: TrainSettings) -> None:
     """The settings of a fresh run, each in range; WorkbenchError naming the flag."""
     check_input_size(settings.size, settings.size, "--size")
@@ -141,6 +156,7 @@ def check_settings(settings: TrainSettings) -> None:
         raise WorkbenchError(f"--mixup {settings.mixup:g}: use a share in [0, 1]")
     if not 0.0 <= settings.copy_paste <= 1.0:
         raise WorkbenchError(f"--copy-paste {settings.copy_paste:g}: use a chance in [0, 1]")
+    _check_augment_flags_apply(settings)
     if settings.close_mosaic < -1:
         raise WorkbenchError(f"--close-mosaic {settings.close_mosaic}: use 0 or more epochs")
     if settings.objectness not in ("one", "iou"):
